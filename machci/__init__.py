@@ -1,0 +1,3 @@
+"""machci: requirements in, a reproducible Nix Python environment out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m machci`."""
+
+from machci.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""The `machci` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from machci import __version__
+from machci.config import (
+    CONFIG_NAME,
+    Config,
+    DataRevision,
+    Providers,
+    RequirementInput,
+    load_config,
+    parse_providers,
+    parse_snapshot,
+)
+from machci.errors import MachciError
+from machci.lock import Lock
+from machci.locking import SourceOptions, lock
+from machci.sources.cache import atomic_write
+from machci.spec import build_spec
+from machci.targets import SYSTEMS, parse_version_pair
+
+
+def _add_project_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("project (override machci.yaml)")
+    group.add_argument(
+        "--config", type=Path, help=f"config file (default: ./{CONFIG_NAME} if present)"
+    )
+    group.add_argument(
+        "-r",
+        "--requirement",
+        dest="requirements",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="requirements file or pyproject.toml (repeatable)",
+    )
+    group.add_argument(
+        "--extra",
+        dest="extras",
+        action="append",
+        default=[],
+        help="pyproject optional-dependencies group to include (repeatable)",
+    )
+    group.add_argument(
+        "--group",
+        dest="groups",
+        action="append",
+        default=[],
+        help="PEP 735 dependency group to include (repeatable)",
+    )
+    group.add_argument("--python", help="target CPython X.Y (default 3.12)")
+    group.add_argument(
+        "--system",
+        dest="systems",
+        action="append",
+        choices=SYSTEMS,
+        help="target Nix system (repeatable)",
+    )
+    group.add_argument("--index-url", help="simple index URL of the data revision")
+    group.add_argument(
+        "--extra-index-url",
+        dest="extra_index_urls",
+        action="append",
+        default=[],
+        help="further index, asked only for projects the first one lacks",
+    )
+    group.add_argument("--snapshot", help="ignore files uploaded after this RFC 3339 time")
+    group.add_argument(
+        "--provider",
+        dest="providers",
+        action="append",
+        default=[],
+        metavar="[PKG=]LIST",
+        help="provider order, e.g. wheel,sdist or torch=wheel",
+    )
+    group.add_argument("--glibc", help="newest manylinux glibc of Linux targets (default 2.42)")
+    group.add_argument("--macos", help="macOS deployment target of Darwin targets (default 14.0)")
+    source = parser.add_argument_group("data access")
+    source.add_argument("--cache-dir", type=Path, help="cache directory")
+    source.add_argument("--offline", action="store_true", help="use only the cache")
+    source.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="machci", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"machci {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lock_parser = commands.add_parser("lock", help="resolve and print the lock")
+    _add_project_options(lock_parser)
+    lock_parser.add_argument("--json", action="store_true", help="print the lock as JSON")
+    lock_parser.add_argument("-o", "--output", type=Path, help="write the JSON lock to this file")
+    why_parser = commands.add_parser("why", help="show which requirements pulled a package in")
+    why_parser.add_argument("package")
+    _add_project_options(why_parser)
+    return parser
+
+
+def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
+    """Defaults, then machci.yaml, then command-line options; returns the config and its base."""
+    path: Path | None = args.config
+    if path is None and Path(CONFIG_NAME).is_file() and not args.requirements:
+        path = Path(CONFIG_NAME)
+    config = load_config(path) if path is not None else Config()
+    base = path.parent if path is not None else Path()
+    changes: dict[str, object] = {}
+    if args.requirements:
+        changes["requirements"] = tuple(
+            RequirementInput(p, tuple(args.extras), tuple(args.groups)) for p in args.requirements
+        )
+    elif args.extras or args.groups:
+        changes["requirements"] = tuple(
+            RequirementInput(r.path, (*r.extras, *args.extras), (*r.groups, *args.groups))
+            for r in config.requirements
+        )
+    if args.python:
+        parse_version_pair(args.python, "Python version")
+        changes["python"] = args.python
+    if args.systems:
+        changes["systems"] = tuple(dict.fromkeys(args.systems))
+    if args.index_url or args.extra_index_urls or args.snapshot:
+        data = config.data
+        changes["data"] = DataRevision(
+            index=args.index_url.rstrip("/") if args.index_url else data.index,
+            extra_indexes=(*data.extra_indexes, *args.extra_index_urls),
+            snapshot=parse_snapshot(args.snapshot) if args.snapshot else data.snapshot,
+        )
+    if args.providers:
+        default, per_package = config.providers.default, dict(config.providers.per_package)
+        for item in args.providers:
+            package, _, order = item.rpartition("=")
+            if package:
+                per_package[canonicalize_name(package)] = parse_providers(order)
+            else:
+                default = parse_providers(order)
+        changes["providers"] = Providers(default, per_package)
+    for key in ("glibc", "macos"):
+        if getattr(args, key):
+            changes[key] = parse_version_pair(getattr(args, key), key)
+    return config.with_changes(**changes), base
+
+
+def _lock(args: argparse.Namespace) -> Lock:
+    config, base = load_project(args)
+    spec = build_spec(config, base)
+    options = SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
+    return lock(spec, options)
+
+
+def _summary(result: Lock) -> str:
+    lines = [f"data: {result.index} @ {result.snapshot or 'latest'}"]
+    for system in result.systems:
+        lines.append(f"{system.system} (Python {system.python}): {len(system.packages)} packages")
+        for package in system.packages:
+            lines.append(f"  {package.name}=={package.version}  [{package.provider}]")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    result = _lock(args)
+    text = result.dumps()
+    if args.output:
+        atomic_write(args.output, text.encode())
+    if args.json:
+        sys.stdout.write(text)
+    elif not args.output:
+        sys.stdout.write(_summary(result))
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from machci.why import explain
+
+    result = _lock(args)
+    name = canonicalize_name(args.package)
+    text, found = explain(result, name)
+    if not found:
+        sys.stderr.write(f"machci: {name} is not in the lock of any system\n")
+        return 1
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+COMMANDS = {"lock": cmd_lock, "why": cmd_why}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MachciError as exc:
+        sys.stderr.write(f"machci: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("machci: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

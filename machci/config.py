@@ -1,0 +1,311 @@
+"""machci.yaml: loading with ruamel.yaml and validating with errors that point at the line.
+
+The key names are the interface other tools rely on; see the README's configuration section.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from machci.errors import InputError, Location
+from machci.targets import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+
+CONFIG_NAME = "machci.yaml"
+DEFAULT_INDEX = "https://pypi.org/simple"
+PROVIDERS = ("wheel", "sdist")
+DEFAULT_PROVIDERS = ("wheel", "sdist")
+_TOP_KEYS = (
+    "requirements",
+    "python",
+    "systems",
+    "data",
+    "providers",
+    "output",
+    "glibc",
+    "macos",
+)
+_DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
+_INPUT_KEYS = ("path", "extras", "groups")
+
+
+@dataclass(frozen=True)
+class RequirementInput:
+    """One requirements input: a requirements file, or a pyproject.toml with selections."""
+
+    path: Path
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataRevision:
+    """The pinned dependency data: which index, and the instant it is frozen at."""
+
+    index: str | None = None  # None: the requirements' --index-url, else DEFAULT_INDEX
+    extra_indexes: tuple[str, ...] = ()
+    snapshot: datetime | None = None
+    source: str = "pypi"
+
+    @property
+    def snapshot_text(self) -> str | None:
+        return format_snapshot(self.snapshot) if self.snapshot else None
+
+
+@dataclass(frozen=True)
+class Providers:
+    """Provider order per package (canonical names), with a default for the rest."""
+
+    default: tuple[str, ...] = DEFAULT_PROVIDERS
+    per_package: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def for_package(self, name: str) -> tuple[str, ...]:
+        return self.per_package.get(name, self.default)
+
+
+@dataclass(frozen=True)
+class Config:
+    requirements: tuple[RequirementInput, ...] = ()
+    python: str = "3.12"
+    systems: tuple[str, ...] = ("x86_64-linux", "aarch64-linux")
+    data: DataRevision = DataRevision()
+    providers: Providers = Providers()
+    output: Path = Path("default.nix")
+    glibc: tuple[int, int] = DEFAULT_GLIBC
+    macos: tuple[int, int] = DEFAULT_MACOS
+    path: Path | None = None
+
+    def with_changes(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def format_snapshot(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_snapshot(value: object, where: Location | None = None) -> datetime:
+    """An RFC 3339 instant with a time zone, e.g. 2026-11-01T00:00:00Z."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InputError(
+                f"invalid snapshot {value!r}: expected an RFC 3339 time such as"
+                " '2026-11-01T00:00:00Z'",
+                where,
+            ) from exc
+    else:
+        raise InputError(f"invalid snapshot {value!r}: expected a quoted RFC 3339 time", where)
+    if moment.tzinfo is None:
+        raise InputError(
+            f"snapshot {value!s} has no time zone: add 'Z' for UTC, e.g. '2026-11-01T00:00:00Z'",
+            where,
+        )
+    return moment.astimezone(UTC)
+
+
+def parse_providers(value: str, where: Location | None = None) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in value.split(",") if p.strip())
+    unknown = [p for p in names if p not in PROVIDERS]
+    if unknown or not names:
+        raise InputError(
+            f"invalid provider list {value!r}: expected a comma-separated list of"
+            f" {', '.join(PROVIDERS)}",
+            where,
+        )
+    if len(set(names)) != len(names):
+        raise InputError(f"provider list {value!r} names a provider twice", where)
+    return names
+
+
+class _Loader:
+    """Validates one parsed YAML document, producing errors with file and line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def at(self, node: object, key: object) -> Location:
+        if isinstance(node, CommentedMap):
+            try:
+                line = node.lc.key(key)[0] + 1
+            except (KeyError, TypeError):
+                line = node.lc.line + 1
+            return Location.of(self.path, line)
+        return Location.of(self.path)
+
+    def check_keys(self, node: CommentedMap, allowed: Sequence[str], section: str) -> None:
+        for key in node:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise InputError(
+                    f"unknown key {section}{key!r}{hint} (known: {', '.join(allowed)})",
+                    self.at(node, key),
+                )
+
+    def string(self, node: CommentedMap, key: str, section: str = "") -> str:
+        value = node[key]
+        if isinstance(value, float):
+            raise InputError(
+                f'{section}{key}: {value!r} was read as a number; quote it, e.g. "3.10"',
+                self.at(node, key),
+            )
+        if not isinstance(value, str):
+            raise InputError(
+                f"{section}{key}: expected a string, got {value!r}", self.at(node, key)
+            )
+        return value
+
+    def string_list(self, node: CommentedMap, key: str, section: str = "") -> list[str]:
+        value = node[key]
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(
+                f"{section}{key}: expected a list of strings, got {value!r}", self.at(node, key)
+            )
+        return list(value)
+
+    def load(self, document: object) -> Config:
+        if document is None:
+            document = CommentedMap()
+        if not isinstance(document, CommentedMap):
+            raise InputError("expected a mapping of settings at the top level", self.at(None, None))
+        self.check_keys(document, _TOP_KEYS, "")
+        config = Config(path=self.path)
+        base = self.path.parent
+        changes: dict[str, object] = {}
+        if "requirements" in document:
+            changes["requirements"] = self.inputs(document, base)
+        if "python" in document:
+            python = self.string(document, "python")
+            try:
+                parse_version_pair(python, "Python version")
+            except InputError as exc:
+                raise InputError(exc.message, self.at(document, "python")) from None
+            changes["python"] = python
+        if "systems" in document:
+            systems = self.string_list(document, "systems")
+            for system in systems:
+                if system not in SYSTEMS:
+                    close = difflib.get_close_matches(system, SYSTEMS, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise InputError(
+                        f"systems: unknown system {system!r}{hint} (known: {', '.join(SYSTEMS)})",
+                        self.at(document, "systems"),
+                    )
+            if not systems:
+                raise InputError("systems: the list is empty", self.at(document, "systems"))
+            changes["systems"] = tuple(dict.fromkeys(systems))
+        if "data" in document:
+            changes["data"] = self.data(document)
+        if "providers" in document:
+            changes["providers"] = self.providers(document)
+        if "output" in document:
+            changes["output"] = base / self.string(document, "output")
+        else:
+            changes["output"] = base / config.output
+        for key in ("glibc", "macos"):
+            if key in document:
+                text = self.string(document, key)
+                try:
+                    changes[key] = parse_version_pair(text, key)
+                except InputError as exc:
+                    raise InputError(exc.message, self.at(document, key)) from None
+        return config.with_changes(**changes)
+
+    def inputs(self, document: CommentedMap, base: Path) -> tuple[RequirementInput, ...]:
+        value = document["requirements"]
+        items = value if isinstance(value, list) else [value]
+        found: list[RequirementInput] = []
+        for item in items:
+            if isinstance(item, str):
+                found.append(RequirementInput(base / item))
+            elif isinstance(item, CommentedMap):
+                self.check_keys(item, _INPUT_KEYS, "requirements: ")
+                if "path" not in item:
+                    raise InputError("requirements: entry needs a 'path'", self.at(item, None))
+                found.append(
+                    RequirementInput(
+                        base / self.string(item, "path", "requirements: "),
+                        tuple(self.string_list(item, "extras")) if "extras" in item else (),
+                        tuple(self.string_list(item, "groups")) if "groups" in item else (),
+                    )
+                )
+            else:
+                raise InputError(
+                    f"requirements: expected a file name or a mapping, got {item!r}",
+                    self.at(document, "requirements"),
+                )
+        if not found:
+            raise InputError("requirements: the list is empty", self.at(document, "requirements"))
+        return tuple(found)
+
+    def data(self, document: CommentedMap) -> DataRevision:
+        node = document["data"]
+        if not isinstance(node, CommentedMap):
+            raise InputError("data: expected a mapping", self.at(document, "data"))
+        self.check_keys(node, _DATA_KEYS, "data: ")
+        if "source" in node and self.string(node, "source", "data: ") != "pypi":
+            raise InputError(
+                f"data: source: unknown source {node['source']!r} (known: pypi)",
+                self.at(node, "source"),
+            )
+        index = self.string(node, "index", "data: ").rstrip("/") if "index" in node else None
+        extra = tuple(self.string_list(node, "extra-indexes")) if "extra-indexes" in node else ()
+        for url in (*([index] if index else []), *extra):
+            if not url.startswith(("http://", "https://")):
+                raise InputError(
+                    f"data: index URL {url!r} must start with http:// or https://",
+                    self.at(node, "index"),
+                )
+        snapshot = None
+        if node.get("snapshot") is not None:
+            snapshot = parse_snapshot(node["snapshot"], self.at(node, "snapshot"))
+        return DataRevision(index=index, extra_indexes=extra, snapshot=snapshot)
+
+    def providers(self, document: CommentedMap) -> Providers:
+        node = document["providers"]
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "providers: expected a mapping such as {_default: 'wheel,sdist'}",
+                self.at(document, "providers"),
+            )
+        default = DEFAULT_PROVIDERS
+        per_package: dict[str, tuple[str, ...]] = {}
+        for key in node:
+            text = self.string(node, key, "providers: ")
+            names = parse_providers(text, self.at(node, key))
+            if key == "_default":
+                default = names
+            else:
+                per_package[canonicalize_name(str(key))] = names
+        return Providers(default, per_package)
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate a machci.yaml file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"config file {str(path)!r} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read config: {exc}", Location.of(path)) from exc
+    try:
+        document = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"invalid YAML: {problem}", Location.of(path, line)) from exc
+    return _Loader(path).load(document)

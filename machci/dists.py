@@ -1,0 +1,140 @@
+"""Distribution files and their core metadata, as plain values (no I/O).
+
+File names, tags and metadata fields are parsed with packaging; the index-specific parts live in
+sources/pypi.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
+
+
+class InvalidMetadata(ValueError):
+    """Metadata that cannot be used; the candidate is skipped, as pip and uv do."""
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One file an index offers for a project."""
+
+    name: NormalizedName
+    version: Version
+    kind: str  # "wheel" | "sdist"
+    filename: str
+    url: str
+    sha256: str | None
+    tags: frozenset[Tag] = frozenset()
+    requires_python: SpecifierSet | None = None
+    yanked: str | None = None  # None = not yanked; otherwise the reason ("" if none given)
+    upload_time: datetime | None = None
+    metadata_sha256: str | None = None  # PEP 658/714 .metadata next to the file
+    has_metadata_file: bool = False
+
+
+def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag]] | None:
+    """Name, version, kind and tags from a file name; None for files machci cannot use."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, wheel_tags = parse_wheel_filename(filename)
+            return name, version, "wheel", wheel_tags
+        if filename.endswith(SDIST_SUFFIXES):
+            # packaging only accepts .tar.gz and .zip; other archive suffixes are legacy sdists.
+            if filename.endswith((".tar.gz", ".zip")):
+                name, version = parse_sdist_filename(filename)
+                return name, version, "sdist", frozenset()
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return None
+
+
+def parse_requires_python(text: str | None) -> SpecifierSet | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None  # an unparseable Requires-Python excludes nothing, as in pip
+
+
+@dataclass(frozen=True)
+class DistMetadata:
+    """What resolution needs from a distribution's core metadata."""
+
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[Requirement, ...]
+    requires_python: SpecifierSet | None
+    provides_extra: frozenset[NormalizedName]
+    dynamic: frozenset[str] = frozenset()
+    build_requires: tuple[Requirement, ...] = ()
+
+    def with_build_requires(self, requires: tuple[Requirement, ...]) -> DistMetadata:
+        return DistMetadata(
+            self.name,
+            self.version,
+            self.requires_dist,
+            self.requires_python,
+            self.provides_extra,
+            self.dynamic,
+            requires,
+        )
+
+
+def parse_metadata(data: bytes | str) -> DistMetadata:
+    """Parse a METADATA / PKG-INFO file; raise InvalidMetadata naming the bad field."""
+    raw, _unparsed = parse_email(data)
+    try:
+        name = canonicalize_name(raw["name"])
+        version = Version(raw["version"])
+    except KeyError as exc:
+        raise InvalidMetadata(f"metadata has no {exc.args[0]!r} field") from exc
+    except InvalidVersion as exc:
+        raise InvalidMetadata(f"invalid version {raw['version']!r}") from exc
+    return DistMetadata(
+        name=name,
+        version=version,
+        requires_dist=parse_requirement_strings(raw.get("requires_dist", [])),
+        requires_python=parse_requires_python(raw.get("requires_python")),
+        provides_extra=frozenset(canonicalize_name(e) for e in raw.get("provides_extra", [])),
+        dynamic=frozenset(d.lower() for d in raw.get("dynamic", [])),
+    )
+
+
+def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
+    requirements = []
+    for text in strings:
+        try:
+            requirements.append(Requirement(text))
+        except InvalidRequirement as exc:
+            raise InvalidMetadata(f"invalid requirement {text!r}") from exc
+    return tuple(requirements)
+
+
+def metadata_is_static(data: bytes) -> bool:
+    """PKG-INFO can be trusted only from Metadata 2.2 on, and only if deps are not Dynamic."""
+    raw, _unparsed = parse_email(data)
+    version = raw.get("metadata_version", "1.0")
+    try:
+        if Version(version) < Version("2.2"):
+            return False
+    except InvalidVersion:
+        return False
+    dynamic = {d.lower() for d in raw.get("dynamic", [])}
+    return "requires-dist" not in dynamic and "requires-python" not in dynamic

@@ -1,0 +1,92 @@
+"""The Lock: the contract between resolving and rendering.
+
+Plain frozen dataclasses in a canonical order, so equal resolutions compare and serialise
+identically. Nothing downstream of the Lock reads an index; nothing upstream knows Nix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class LockedFile:
+    filename: str
+    url: str
+    sha256: str  # hex digest, as the index publishes it
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: str  # canonical (PEP 503) name
+    version: str
+    provider: str  # "wheel" | "sdist"
+    file: LockedFile
+    dependencies: tuple[str, ...] = ()  # canonical names, sorted
+    build_requires: tuple[str, ...] = ()  # canonical names, sorted (sdists only)
+    extras: tuple[str, ...] = ()  # extras that were requested of this package, sorted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "provider": self.provider,
+            "file": {
+                "filename": self.file.filename,
+                "url": self.file.url,
+                "sha256": self.file.sha256,
+            },
+            "dependencies": list(self.dependencies),
+            "build_requires": list(self.build_requires),
+            "extras": list(self.extras),
+        }
+
+
+@dataclass(frozen=True)
+class Root:
+    """A top-level requirement as the user wrote it, and where."""
+
+    name: str
+    requirement: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SystemLock:
+    system: str
+    python: str
+    packages: tuple[LockedPackage, ...]  # sorted by name
+    roots: tuple[Root, ...] = ()
+
+    def package(self, name: str) -> LockedPackage | None:
+        return next((p for p in self.packages if p.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "python": self.python,
+            "roots": [
+                {"name": r.name, "requirement": r.requirement, "source": r.source}
+                for r in self.roots
+            ],
+            "packages": {p.name: p.to_json() for p in self.packages},
+        }
+
+
+@dataclass(frozen=True)
+class Lock:
+    systems: tuple[SystemLock, ...]  # sorted by system
+    index: str
+    snapshot: str | None
+
+    def system(self, name: str) -> SystemLock | None:
+        return next((s for s in self.systems if s.system == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": {"source": "pypi", "index": self.index, "snapshot": self.snapshot},
+            "systems": {s.system: s.to_json() for s in self.systems},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,48 @@
+"""Spec → Lock: open the data source once and resolve every target against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from machci.lock import Lock
+from machci.resolve import resolve_target
+from machci.sources.cache import Cache, default_cache_dir
+from machci.sources.http import DEFAULT_TIMEOUT, Http, Progress, strip_credentials
+from machci.sources.pypi import PyPISource
+from machci.spec import Spec
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to reach the data (never part of what is locked)."""
+
+    cache_dir: Path | None = None
+    offline: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def lock(spec: Spec, options: SourceOptions) -> Lock:
+    cache = Cache(options.cache_dir or default_cache_dir())
+    progress = Progress()
+    http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
+    source = PyPISource(http, spec.indexes, spec.config.data.snapshot)
+    try:
+        systems = tuple(
+            resolve_target(
+                target,
+                source,
+                spec.requirements.requirements,
+                spec.requirements.constraints,
+                spec.providers,
+                spec.requirements.pre,
+                spec.source_of,
+            )
+            for target in spec.targets
+        )
+    finally:
+        source.close()
+        progress.close()
+    return Lock(
+        systems=systems, index=strip_credentials(spec.indexes[0]), snapshot=spec.snapshot_text
+    )

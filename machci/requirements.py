@@ -1,0 +1,400 @@
+"""Reading requirements: pip requirements files and pyproject.toml (PEP 621, PEP 735).
+
+packaging parses each PEP 508 string; this module handles what pip layers on top of it (includes,
+constraints, continuations, comments, options, hashes) because packaging has no parser for the
+requirements-file format and pip's is not a public API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+from machci.errors import InputError, Location
+
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+_HASH = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+_VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
+_T = TypeVar("_T")
+
+# Options pip accepts that cannot change what machci locks, or that machci cannot honour. Each
+# maps to the reason given when it appears, so nothing is silently ignored.
+_UNSUPPORTED_OPTIONS = {
+    "-e": "editable installs cannot be pinned; list the package by name or as name @ URL",
+    "--editable": "editable installs cannot be pinned; list the package by name or as name @ URL",
+    "-f": "--find-links is not supported; serve the files from an index",
+    "--find-links": "--find-links is not supported; serve the files from an index",
+    "--no-index": "--no-index is not supported: machci resolves against an index",
+    "--no-binary": "--no-binary is not supported; use per-package providers (e.g. 'pkg: sdist')",
+    "--only-binary": "--only-binary is not supported; use per-package providers (e.g. 'pkg: wheel')",
+    "--prefer-binary": "--prefer-binary is not needed: providers already order wheels first",
+    "--global-option": "--global-option is not supported",
+    "--config-settings": "--config-settings is not supported",
+    "--use-feature": "--use-feature is not supported",
+}
+# Options that take no effect on the lock but are common in real files.
+_IGNORED_OPTIONS = {"--trusted-host", "--require-hashes"}
+
+
+@dataclass(frozen=True)
+class RequirementLine:
+    """One requirement with where it came from and the hashes it was pinned to (if any)."""
+
+    requirement: Requirement
+    location: Location
+    hashes: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return canonicalize_name(self.requirement.name)
+
+    def __str__(self) -> str:
+        return f"{self.requirement} (from {self.location})"
+
+
+@dataclass(frozen=True)
+class RequirementSet:
+    """Everything read from the requirement inputs, in file order."""
+
+    requirements: tuple[RequirementLine, ...] = ()
+    constraints: tuple[RequirementLine, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+    files: tuple[Path, ...] = ()
+
+    def merged(self, other: RequirementSet) -> RequirementSet:
+        if self.index_url and other.index_url and self.index_url != other.index_url:
+            raise InputError(
+                f"conflicting --index-url options: {self.index_url} and {other.index_url}"
+            )
+        return RequirementSet(
+            requirements=self.requirements + other.requirements,
+            constraints=self.constraints + other.constraints,
+            index_url=self.index_url or other.index_url,
+            extra_index_urls=_unique(self.extra_index_urls + other.extra_index_urls),
+            pre=self.pre or other.pre,
+            files=_unique(self.files + other.files),
+        )
+
+
+def _unique(items: Iterable[_T]) -> tuple[_T, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass
+class _Builder:
+    requirements: list[RequirementLine] = field(default_factory=list)
+    constraints: list[RequirementLine] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    pre: bool = False
+    files: list[Path] = field(default_factory=list)
+
+    def freeze(self) -> RequirementSet:
+        return RequirementSet(
+            tuple(self.requirements),
+            tuple(self.constraints),
+            self.index_url,
+            _unique(self.extra_index_urls),
+            self.pre,
+            _unique(self.files),
+        )
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (first line number, line) after joining backslash continuations and dropping comments."""
+    start: int | None = None
+    parts: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if start is None:
+            start = number
+        line = _COMMENT.sub("", raw)
+        if line.endswith("\\") and not raw.lstrip().startswith("#"):
+            parts.append(line[:-1])
+            continue
+        parts.append(line)
+        joined = " ".join(p.strip() for p in parts).strip()
+        if joined:
+            yield start, joined
+        start, parts = None, []
+    if parts:
+        joined = " ".join(p.strip() for p in parts).strip()
+        if joined and start is not None:
+            yield start, joined
+
+
+def _expand_env(text: str) -> str:
+    # pip expands ${VAR} (upper case, digits, underscore) in requirements files; unset stays as is.
+    return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), m.group(0)), text)
+
+
+def _split_options(line: str, where: Location) -> tuple[str, list[str]]:
+    """Split a line into its requirement part and its trailing options (starting at ' -')."""
+    if line.startswith("-"):
+        return "", _shlex(line, where)
+    match = re.search(r"\s--?[a-zA-Z]", line)
+    if not match:
+        return line, []
+    return line[: match.start()].strip(), _shlex(line[match.start() :], where)
+
+
+def _shlex(text: str, where: Location) -> list[str]:
+    try:
+        return shlex.split(text, comments=False)
+    except ValueError as exc:
+        raise InputError(f"cannot split options: {exc}", where) from exc
+
+
+def _option_value(tokens: list[str], i: int, where: Location) -> tuple[str, str, int]:
+    """Return (option, value, next index) for `--opt value`, `--opt=value` or `-ovalue`."""
+    token = tokens[i]
+    if token.startswith("--") and "=" in token:
+        option, value = token.split("=", 1)
+        return option, value, i + 1
+    if not token.startswith("--") and len(token) > 2:
+        return token[:2], token[2:].lstrip("="), i + 1
+    if i + 1 >= len(tokens):
+        raise InputError(f"option {token} needs a value", where)
+    return token, tokens[i + 1], i + 2
+
+
+def _parse_hashes(tokens: list[str], where: Location) -> frozenset[str]:
+    hashes: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        option, value, i = _option_value(tokens, i, where)
+        if option != "--hash":
+            raise InputError(f"option {option} is not allowed after a requirement", where)
+        match = _HASH.match(value)
+        if not match:
+            raise InputError(f"invalid --hash {value!r}: expected sha256:<64 hex digits>", where)
+        hashes.add(match.group(1).lower())
+    return frozenset(hashes)
+
+
+def _parse_requirement(text: str, where: Location) -> Requirement:
+    """Parse a PEP 508 line, or a bare wheel/sdist URL whose name comes from its file name."""
+    if "://" in text and "@" not in text.split("://", 1)[0]:
+        text = _named_url(text, where)
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        detail = str(exc).splitlines()[0]
+        raise InputError(f"invalid requirement {text!r}: {detail}", where) from exc
+    if requirement.url:
+        _check_url(requirement.url, where)
+    return requirement
+
+
+def _named_url(url: str, where: Location) -> str:
+    if url.startswith(_VCS_SCHEMES):
+        raise InputError(
+            f"VCS requirement {url!r} cannot be pinned by sha256; use name @ <archive URL>#sha256=…",
+            where,
+        )
+    filename = urlsplit(url).path.rsplit("/", 1)[-1]
+    try:
+        name = (
+            parse_wheel_filename(filename)[0]
+            if filename.endswith(".whl")
+            else parse_sdist_filename(filename)[0]
+        )
+    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
+        raise InputError(
+            f"cannot tell the package name of {url!r}; write it as name @ URL", where
+        ) from exc
+    return f"{name} @ {url}"
+
+
+def _check_url(url: str, where: Location) -> None:
+    if url.startswith(_VCS_SCHEMES):
+        raise InputError(
+            f"VCS requirement {url!r} cannot be pinned by sha256; use name @ <archive URL>#sha256=…",
+            where,
+        )
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise InputError(
+            f"direct reference {url!r} is not an http(s) URL; local paths cannot be pinned", where
+        )
+
+
+class _FileReader:
+    """Reads one requirements file tree, following -r/-c includes and rejecting cycles."""
+
+    def __init__(self) -> None:
+        self.out = _Builder()
+        self.stack: list[Path] = []
+
+    def read(self, path: Path, *, constraint: bool, included_from: Location | None) -> None:
+        resolved = path.resolve()
+        if resolved in self.stack:
+            cycle = " -> ".join(str(p) for p in [*self.stack[self.stack.index(resolved) :], path])
+            raise InputError(f"include cycle: {cycle}", included_from)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise InputError(f"requirements file {str(path)!r} not found", included_from) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read requirements file: {exc}", included_from) from exc
+        self.out.files.append(path)
+        self.stack.append(resolved)
+        for number, line in _logical_lines(text):
+            self._line(path, number, _expand_env(line), constraint=constraint)
+        self.stack.pop()
+
+    def _line(self, path: Path, number: int, line: str, *, constraint: bool) -> None:
+        where = Location.of(path, number)
+        text, tokens = _split_options(line, where)
+        if text:
+            requirement = _parse_requirement(text, where)
+            entry = RequirementLine(requirement, where, _parse_hashes(tokens, where))
+            (self.out.constraints if constraint else self.out.requirements).append(entry)
+            return
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
+            if name in _UNSUPPORTED_OPTIONS:
+                raise InputError(_UNSUPPORTED_OPTIONS[name], where)
+            if name == "--pre":
+                self.out.pre = True
+                i += 1
+                continue
+            option, value, i = _option_value(tokens, i, where)
+            if option in ("-r", "--requirement", "-c", "--constraint"):
+                nested_constraint = constraint or option in ("-c", "--constraint")
+                self.read(path.parent / value, constraint=nested_constraint, included_from=where)
+            elif option in ("-i", "--index-url"):
+                if self.out.index_url and self.out.index_url != value:
+                    raise InputError(f"a second --index-url {value!r}", where)
+                self.out.index_url = value
+            elif option == "--extra-index-url":
+                self.out.extra_index_urls.append(value)
+            elif option in _IGNORED_OPTIONS:
+                continue
+            else:
+                raise InputError(f"unknown option {option}", where)
+
+
+def read_requirements_file(path: Path) -> RequirementSet:
+    reader = _FileReader()
+    reader.read(path, constraint=False, included_from=None)
+    return reader.out.freeze()
+
+
+def _toml_line(text: str, needle: str) -> int | None:
+    """Best-effort line of a string in a TOML file (tomllib keeps no positions)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if f'"{needle}"' in line or f"'{needle}'" in line:
+            return number
+    return None
+
+
+def read_pyproject(
+    path: Path, extras: Sequence[str] = (), groups: Sequence[str] = ()
+) -> RequirementSet:
+    """[project].dependencies, the selected optional-dependencies and PEP 735 groups."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError as exc:
+        raise InputError(f"{str(path)!r} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", Location.of(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", Location.of(path)) from exc
+
+    def lines(strings: object, table: str) -> list[RequirementLine]:
+        if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
+            raise InputError(f"{table} must be a list of strings", Location.of(path))
+        out = []
+        for value in strings:
+            where = Location.of(path, _toml_line(text, value))
+            out.append(RequirementLine(_parse_requirement(value, where), where))
+        return out
+
+    project = data.get("project", {})
+    if not isinstance(project, dict):
+        raise InputError("[project] must be a table", Location.of(path))
+    found = lines(project.get("dependencies", []), "[project].dependencies")
+    optional = project.get("optional-dependencies", {})
+    available = {canonicalize_name(k): v for k, v in optional.items()}
+    for extra in extras:
+        key = canonicalize_name(extra)
+        if key not in available:
+            known = ", ".join(sorted(available)) or "none"
+            raise InputError(
+                f"no optional-dependencies group {extra!r} (available: {known})",
+                Location.of(path),
+            )
+        found += lines(available[key], f"[project.optional-dependencies].{extra}")
+    dependency_groups = data.get("dependency-groups", {})
+    if not isinstance(dependency_groups, dict):
+        raise InputError("[dependency-groups] must be a table", Location.of(path))
+    for group in groups:
+        found += _dependency_group(path, text, dependency_groups, group, [], lines)
+    return RequirementSet(requirements=tuple(found), files=(path,))
+
+
+def _dependency_group(
+    path: Path,
+    text: str,
+    table: dict[str, object],
+    group: str,
+    seen: list[str],
+    lines: Callable[[object, str], list[RequirementLine]],
+) -> list[RequirementLine]:
+    groups = {canonicalize_name(k): v for k, v in table.items()}
+    key = canonicalize_name(group)
+    if key in seen:
+        cycle = " -> ".join([*seen[seen.index(key) :], key])
+        raise InputError(f"[dependency-groups] include cycle: {cycle}", Location.of(path))
+    if key not in groups:
+        known = ", ".join(sorted(groups)) or "none"
+        raise InputError(f"no dependency group {group!r} (available: {known})", Location.of(path))
+    entries = groups[key]
+    if not isinstance(entries, list):
+        raise InputError(f"[dependency-groups].{group} must be a list", Location.of(path))
+    found: list[RequirementLine] = []
+    for entry in entries:
+        if isinstance(entry, dict) and set(entry) == {"include-group"}:
+            included = str(entry["include-group"])
+            found += _dependency_group(path, text, table, included, [*seen, key], lines)
+        elif isinstance(entry, str):
+            found += lines([entry], f"[dependency-groups].{group}")
+        else:
+            raise InputError(
+                f"[dependency-groups].{group}: unsupported entry {entry!r}", Location.of(path)
+            )
+    return found
+
+
+def read_inputs(
+    paths: Sequence[Path], extras: Sequence[str] = (), groups: Sequence[str] = ()
+) -> RequirementSet:
+    """Read every input; .toml files are pyproject.toml, anything else a requirements file."""
+    result = RequirementSet()
+    for path in paths:
+        if path.suffix == ".toml":
+            result = result.merged(read_pyproject(path, extras, groups))
+        else:
+            result = result.merged(read_requirements_file(path))
+    return result

@@ -1,0 +1,548 @@
+"""Resolution for one target with resolvelib.
+
+The provider only asks a Finder (which files exist, what a file needs); all I/O lives behind it.
+Ordering rule: provider order beats version order, as in mach-nix. For `wheel,sdist` every
+matching wheel version (newest first) is tried before any sdist version; within one version and
+provider the best-ranked file for the target is used.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import (
+    AbstractProvider,
+    BaseReporter,
+    ResolutionImpossible,
+    ResolutionTooDeep,
+    Resolver,
+)
+from resolvelib.resolvers import RequirementInformation
+from resolvelib.structs import Matches
+
+from machci.config import Providers
+from machci.dists import DistFile, DistMetadata, InvalidMetadata
+from machci.errors import InputError, ResolutionError
+from machci.lock import LockedFile, LockedPackage, Root, SystemLock
+from machci.requirements import RequirementLine
+from machci.sources.http import strip_credentials
+from machci.sources.pypi import ProjectFiles, direct_file
+from machci.targets import Target
+
+MAX_ROUNDS = 20000
+
+
+class Finder(Protocol):
+    """What resolution needs from the data source."""
+
+    def project(self, name: str) -> ProjectFiles: ...
+    def metadata(self, file: DistFile) -> DistMetadata: ...
+    def prefetch(self, names: Iterable[str]) -> None: ...
+    def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
+
+
+def identifier_of(name: str, extras: frozenset[str]) -> str:
+    return f"{name}[{','.join(sorted(extras))}]" if extras else name
+
+
+@dataclass(frozen=True)
+class Req:
+    """A requirement as the resolver sees it, with where it came from."""
+
+    name: NormalizedName
+    extras: frozenset[NormalizedName]
+    specifier: SpecifierSet
+    url: str | None
+    text: str
+    source: str  # "requirements.txt:3", or "<parent> <version>" for dependencies
+    hashes: frozenset[str] = frozenset()
+    build: bool = False
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+    @classmethod
+    def of(
+        cls,
+        requirement: Requirement,
+        source: str,
+        hashes: frozenset[str] = frozenset(),
+        build: bool = False,
+    ) -> Req:
+        return cls(
+            canonicalize_name(requirement.name),
+            frozenset(canonicalize_name(e) for e in requirement.extras),
+            requirement.specifier,
+            requirement.url,
+            str(requirement),
+            source,
+            hashes,
+            build,
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: NormalizedName
+    version: Version
+    extras: frozenset[NormalizedName]
+    provider: str
+    file: DistFile
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+    def __str__(self) -> str:
+        return f"{self.identifier} {self.version}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One (provider, version) with its usable files, best-ranked first."""
+
+    provider: str
+    version: Version
+    files: tuple[DistFile, ...]
+
+
+@dataclass
+class _Edges:
+    runtime: set[str] = field(default_factory=set)
+    build: set[str] = field(default_factory=set)
+
+
+class Provider(AbstractProvider[Req, Candidate, str]):
+    def __init__(
+        self,
+        target: Target,
+        finder: Finder,
+        providers: Providers,
+        constraints: Mapping[str, Sequence[Req]],
+        allow_prereleases: bool,
+    ) -> None:
+        self.target = target
+        self.finder = finder
+        self.providers = providers
+        self.constraints = constraints
+        self.allow_prereleases = allow_prereleases
+        self.choices: dict[str, list[Choice]] = {}
+        self.edges: dict[Candidate, _Edges] = {}
+        self.invalid: dict[str, list[str]] = defaultdict(list)
+        self.lock = threading.Lock()
+
+    # Candidate lists ---------------------------------------------------------------------
+
+    def file_usable(self, file: DistFile) -> bool:
+        if file.requires_python is not None and not file.requires_python.contains(
+            self.target.python_full_version, prereleases=True
+        ):
+            return False
+        return file.kind == "sdist" or self.target.wheel_rank(file.tags) is not None
+
+    def _rank(self, file: DistFile) -> tuple[int, int, str]:
+        if file.kind == "wheel":
+            return (
+                0 if file.yanked is None else 1,
+                self.target.wheel_rank(file.tags) or 0,
+                file.filename,
+            )
+        return (
+            0 if file.yanked is None else 1,
+            0 if file.filename.endswith(".tar.gz") else 1,
+            file.filename,
+        )
+
+    def choices_for(self, name: str) -> list[Choice]:
+        cached = self.choices.get(name)
+        if cached is not None:
+            return cached
+        project = self.finder.project(name)
+        by_kind: dict[tuple[str, Version], list[DistFile]] = defaultdict(list)
+        for file in project.files:
+            if self.file_usable(file):
+                by_kind[(file.kind, file.version)].append(file)
+        result: list[Choice] = []
+        for provider in self.providers.for_package(name):
+            versions = sorted((v for k, v in by_kind if k == provider), reverse=True)
+            for version in versions:
+                files = tuple(sorted(by_kind[(provider, version)], key=self._rank))
+                result.append(Choice(provider, version, files))
+        with self.lock:
+            self.choices[name] = result
+        return result
+
+    def warm(self, names: Iterable[str]) -> None:
+        """Fetch pages, then the best candidate's metadata, before the resolver asks."""
+        self.finder.prefetch(names)
+
+    # resolvelib protocol -----------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.identifier
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation[Req, Candidate]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, Candidate]],
+    ) -> tuple[bool, bool, bool, str]:
+        infos = list(information[identifier])
+        pinned = any(
+            i.requirement.url
+            or any(
+                s.operator in ("==", "===") and "*" not in s.version
+                for s in i.requirement.specifier
+            )
+            for i in infos
+        )
+        direct = any(i.parent is None for i in infos)
+        in_backtrack = any(c.requirement.name == identifier.split("[")[0] for c in backtrack_causes)
+        return (not pinned, not in_backtrack, not direct, identifier)
+
+    def _allows_yanked(self, version: Version, requirements: Sequence[Req]) -> bool:
+        for req in requirements:
+            for spec in req.specifier:
+                if (
+                    spec.operator in ("==", "===")
+                    and "*" not in spec.version
+                    and spec.contains(version, prereleases=True)
+                ):
+                    return True
+        return False
+
+    def _constraints(self, name: str) -> list[Req]:
+        return list(self.constraints.get(name, ()))
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Matches[Candidate]:
+        reqs = list(requirements[identifier])
+        if not reqs:
+            return []
+        name = reqs[0].name
+        extras = reqs[0].extras
+        bad = set(incompatibilities[identifier])
+        all_reqs = reqs + self._constraints(name)
+        return _LazyCandidates(lambda: self._matches(name, extras, all_reqs, bad))
+
+    def _matches(
+        self,
+        name: NormalizedName,
+        extras: frozenset[NormalizedName],
+        reqs: list[Req],
+        bad: set[Candidate],
+    ) -> Iterator[Candidate]:
+        urls = {r.url for r in reqs if r.url}
+        if len(urls) > 1:
+            return
+        if urls:
+            yield from self._direct_matches(name, extras, reqs, urls.pop(), bad)
+            return
+        hashes = [r.hashes for r in reqs if r.hashes]
+        prerelease_ok = self.allow_prereleases or any(r.specifier.prereleases for r in reqs)
+        choices = [
+            c
+            for c in self.choices_for(name)
+            if all(r.specifier.contains(c.version, prereleases=True) for r in reqs)
+        ]
+        if not prerelease_ok and any(not c.version.is_prerelease for c in choices):
+            choices = [c for c in choices if not c.version.is_prerelease]
+        for choice in choices:
+            files = [f for f in choice.files if all(f.sha256 in h for h in hashes)]
+            if not files:
+                continue
+            file = files[0]
+            if file.yanked is not None and not self._allows_yanked(choice.version, reqs):
+                continue
+            candidate = Candidate(name, choice.version, extras, choice.provider, file)
+            if candidate in bad or not self._metadata_ok(candidate):
+                continue
+            yield candidate
+
+    def _direct_matches(
+        self,
+        name: NormalizedName,
+        extras: frozenset[NormalizedName],
+        reqs: list[Req],
+        url: str,
+        bad: set[Candidate],
+    ) -> Iterator[Candidate]:
+        hashes = frozenset().union(*(r.hashes for r in reqs))
+        file = direct_file(Requirement(f"{name} @ {url}"), next(iter(sorted(hashes)), None))
+        if file is None or file.sha256 is None or not self.file_usable(file):
+            return
+        if not all(r.specifier.contains(file.version, prereleases=True) for r in reqs):
+            return
+        candidate = Candidate(name, file.version, extras, file.kind, file)
+        if candidate not in bad and self._metadata_ok(candidate):
+            yield candidate
+
+    def _metadata_ok(self, candidate: Candidate) -> bool:
+        try:
+            metadata = self.finder.metadata(candidate.file)
+        except InvalidMetadata as exc:
+            self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
+            return False
+        python = metadata.requires_python
+        if python is not None and not python.contains(
+            self.target.python_full_version, prereleases=True
+        ):
+            self.invalid[candidate.name].append(
+                f"{candidate.file.filename} requires Python {python}"
+            )
+            return False
+        return True
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        if requirement.name != candidate.name:
+            return False
+        if requirement.url and requirement.url.split("#", 1)[0] != candidate.file.url:
+            return False
+        if requirement.hashes and candidate.file.sha256 not in requirement.hashes:
+            return False
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
+        metadata = self.finder.metadata(candidate.file)
+        parent = f"{candidate.name} {candidate.version}"
+        deps: list[Req] = []
+        if candidate.extras:
+            pin = candidate.file.url if candidate.provider == "direct" else None
+            deps.append(
+                Req(
+                    candidate.name,
+                    frozenset(),
+                    SpecifierSet(f"=={candidate.version}"),
+                    pin,
+                    f"{candidate.name}=={candidate.version}",
+                    parent,
+                )
+            )
+            wanted = [str(e) for e in candidate.extras]
+        else:
+            wanted = [""]
+        for requirement in metadata.requires_dist:
+            if _marker_matches(requirement.marker, self.target.environment, wanted):
+                deps.append(Req.of(requirement, parent))
+        if candidate.provider == "sdist" and not candidate.extras:
+            for requirement in metadata.build_requires:
+                if _marker_matches(requirement.marker, self.target.environment, [""]):
+                    deps.append(Req.of(requirement, f"{parent} (build)", build=True))
+        edges = self.edges.setdefault(candidate, _Edges())
+        for dep in deps:
+            if dep.name != candidate.name:
+                (edges.build if dep.build else edges.runtime).add(dep.name)
+        self.warm(d.name for d in deps)
+        return deps
+
+
+class _LazyCandidates:
+    """An iterable that computes candidates on first use and can be iterated more than once."""
+
+    def __init__(self, produce: object) -> None:
+        self._produce = produce
+        self._items: list[Candidate] | None = None
+        self._iterator: Iterator[Candidate] | None = None
+
+    def __iter__(self) -> Iterator[Candidate]:
+        if self._items is None:
+            self._items = []
+            self._iterator = self._produce()  # type: ignore[operator]
+        index = 0
+        while True:
+            if index < len(self._items):
+                yield self._items[index]
+                index += 1
+                continue
+            if self._iterator is None:
+                return
+            try:
+                item = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                return
+            self._items.append(item)
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self)
+
+
+def _marker_matches(
+    marker: Marker | None, environment: dict[str, str], extras: Sequence[str]
+) -> bool:
+    if marker is None:
+        return True
+    return any(marker.evaluate({**environment, "extra": extra}) for extra in extras)
+
+
+def root_requirements(
+    target: Target, lines: Sequence[RequirementLine], source_of: _SourceFn
+) -> list[Req]:
+    reqs = []
+    for line in lines:
+        if not _marker_matches(line.requirement.marker, target.environment, [""]):
+            continue
+        req = Req.of(line.requirement, source_of(line), line.hashes)
+        if req.url and not (req.hashes or "#sha256=" in req.url):
+            raise InputError(
+                f"direct reference {req.text!r} needs a hash: add #sha256=<hex> to the URL"
+                " or --hash=sha256:<hex>",
+                line.location,
+            )
+        reqs.append(req)
+    return reqs
+
+
+class _SourceFn(Protocol):
+    def __call__(self, line: RequirementLine) -> str: ...
+
+
+def resolve_target(
+    target: Target,
+    finder: Finder,
+    requirements: Sequence[RequirementLine],
+    constraints: Sequence[RequirementLine],
+    providers: Providers,
+    allow_prereleases: bool,
+    source_of: _SourceFn,
+) -> SystemLock:
+    roots = root_requirements(target, requirements, source_of)
+    constraint_reqs: dict[str, list[Req]] = defaultdict(list)
+    for req in root_requirements(target, constraints, source_of):
+        constraint_reqs[req.name].append(req)
+    provider = Provider(target, finder, providers, constraint_reqs, allow_prereleases)
+    provider.warm(r.name for r in roots)
+    resolver: Resolver[Req, Candidate, str] = Resolver(provider, BaseReporter())
+    try:
+        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+    except ResolutionImpossible as exc:
+        raise ResolutionError(explain_conflict(target, provider, exc.causes, roots)) from None
+    except ResolutionTooDeep as exc:
+        raise ResolutionError(
+            f"{_target_label(target)}: resolution gave up after {exc.args[0]} rounds"
+        ) from None
+    return _system_lock(target, provider, result.mapping, roots)
+
+
+def _system_lock(
+    target: Target, provider: Provider, mapping: Mapping[str, Candidate], roots: list[Req]
+) -> SystemLock:
+    by_name: dict[str, Candidate] = {}
+    extras: dict[str, set[str]] = defaultdict(set)
+    runtime: dict[str, set[str]] = defaultdict(set)
+    build: dict[str, set[str]] = defaultdict(set)
+    for candidate in mapping.values():
+        if not candidate.extras:
+            by_name[candidate.name] = candidate
+        extras[candidate.name].update(candidate.extras)
+        edges = provider.edges.get(candidate, _Edges())
+        runtime[candidate.name].update(edges.runtime)
+        build[candidate.name].update(edges.build)
+    packages = []
+    for name in sorted(by_name):
+        candidate = by_name[name]
+        file = candidate.file
+        assert file.sha256 is not None
+        packages.append(
+            LockedPackage(
+                name=name,
+                version=str(candidate.version),
+                provider=candidate.provider,
+                file=LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                dependencies=tuple(sorted(runtime[name] & by_name.keys())),
+                build_requires=tuple(sorted(build[name] & by_name.keys())),
+                extras=tuple(sorted(extras[name])),
+            )
+        )
+    root_entries = tuple(
+        sorted(
+            {Root(r.name, r.text, r.source) for r in roots},
+            key=operator.attrgetter("source", "name"),
+        )
+    )
+    return SystemLock(target.system, target.python, tuple(packages), root_entries)
+
+
+def _target_label(target: Target) -> str:
+    return f"{target.system} (Python {target.python})"
+
+
+def explain_conflict(
+    target: Target,
+    provider: Provider,
+    causes: Sequence[RequirementInformation[Req, Candidate]],
+    roots: Sequence[Req],
+) -> str:
+    names = sorted({c.requirement.name for c in causes})
+    root_source = {r.name: r.source for r in roots}
+    lines = [f"cannot resolve for {_target_label(target)}:"]
+    if len(names) == 1 and not any(
+        c.parent is not None and c.parent.name != names[0] for c in causes if len(causes) > 1
+    ):
+        reason = explain_missing(provider, names[0], [c.requirement for c in causes])
+        if reason:
+            lines.append(f"  {reason}")
+    for cause in causes:
+        req = cause.requirement
+        if cause.parent is None:
+            lines.append(f"  {req.text} is required by {req.source}")
+        else:
+            via = root_source.get(cause.parent.name)
+            chain = f" (from {via})" if via else ""
+            lines.append(
+                f"  {req.text} is required by {cause.parent.name} {cause.parent.version}{chain}"
+            )
+    if len(names) == 1 and len(causes) > 1:
+        lines.append(f"  these requirements on {names[0]} cannot all hold at once")
+    return "\n".join(lines)
+
+
+def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str | None:
+    """Why a package has no candidate at all: unknown, snapshot, version, files, Python."""
+    project = provider.finder.project(name)
+    target = provider.target
+    if project.index is None:
+        return f"no package named {name!r} exists on the index"
+    if not project.files:
+        if project.newer_than_snapshot:
+            return f"all {project.newer_than_snapshot} files of {name} were uploaded after the snapshot"
+        if project.without_upload_time:
+            return (
+                f"the index gives no upload-time for {name}'s files, so the snapshot hides them all"
+            )
+        return f"{name} has no files on the index"
+    versions = sorted({f.version for f in project.files}, reverse=True)
+    matching = [v for v in versions if all(r.specifier.contains(v, prereleases=True) for r in reqs)]
+    shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
+    if not matching:
+        spec = " and ".join(sorted({str(r.specifier) or "(any)" for r in reqs}))
+        return f"no version of {name} matches {spec} (available: {shown})"
+    usable = {c.version for c in provider.choices_for(name)}
+    if not usable.intersection(matching):
+        newest = matching[0]
+        files = sorted(f.filename for f in project.files if f.version == newest)
+        allowed = ",".join(provider.providers.for_package(name))
+        return (
+            f"{name} {newest} has no file usable on {_target_label(target)} with providers"
+            f" {allowed}; its files: {', '.join(files)}"
+        )
+    if provider.invalid.get(name):
+        return f"{name}: " + "; ".join(provider.invalid[name][:3])
+    return None

@@ -1,0 +1,134 @@
+"""On-disk cache: content-addressed blobs plus revalidatable HTTP pages.
+
+Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
+and fetched again instead of poisoning a lock. Every write goes to a temporary file that is then
+renamed, so concurrent runs (and interrupted ones) never see half-written entries; a file lock per
+key keeps two processes from downloading the same thing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from filelock import FileLock
+
+CACHE_VERSION = "v1"
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("machci"))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write data to path via a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    url: str  # final URL after redirects (relative file URLs resolve against it)
+    content_type: str
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root / CACHE_VERSION
+
+    def _blob_path(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256[:2] / sha256
+
+    def _lock(self, kind: str, key: str) -> FileLock:
+        path = self.root / "locks" / kind / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path)
+
+    def blob(self, sha256: str) -> bytes | None:
+        """The bytes stored under sha256, or None if absent or corrupted (then removed)."""
+        path = self._blob_path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            path.unlink(missing_ok=True)
+            return None
+        return data
+
+    def put_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        atomic_write(self._blob_path(digest), data)
+        return digest
+
+    def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes]) -> bytes:
+        """Cached bytes for sha256, else fetch under a file lock (fetch must verify the hash)."""
+        cached = self.blob(sha256)
+        if cached is not None:
+            return cached
+        with self._lock("blob", sha256):
+            cached = self.blob(sha256)
+            if cached is not None:
+                return cached
+            data = fetch()
+            atomic_write(self._blob_path(sha256), data)
+            return data
+
+    def _derived_path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.json"
+
+    def derived(self, kind: str, key: str) -> object | None:
+        """A JSON value computed from immutable input `key` (e.g. an sdist's sha256)."""
+        try:
+            return json.loads(self._derived_path(kind, key).read_bytes())  # type: ignore[no-any-return]
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put_derived(self, kind: str, key: str, value: object) -> None:
+        atomic_write(self._derived_path(kind, key), json.dumps(value, sort_keys=True).encode())
+
+    def derived_lock(self, kind: str, key: str) -> FileLock:
+        return self._lock(kind, key)
+
+    def _page_path(self, url: str) -> Path:
+        key = hashlib.sha256(url.encode()).hexdigest()
+        return self.root / "pages" / key[:2] / f"{key}.json"
+
+    def page(self, url: str) -> CachedPage | None:
+        """A cached index page, or None if absent or unreadable (then refetched)."""
+        try:
+            raw = json.loads(self._page_path(url).read_bytes())
+            body = self.blob(raw["body_sha256"])
+            if body is None:
+                return None
+            return CachedPage(
+                raw["url"], raw["content_type"], body, raw.get("etag"), raw.get("last_modified")
+            )
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def put_page(self, request_url: str, page: CachedPage) -> None:
+        record = {
+            "url": page.url,
+            "content_type": page.content_type,
+            "etag": page.etag,
+            "last_modified": page.last_modified,
+            "body_sha256": self.put_blob(page.body),
+        }
+        atomic_write(self._page_path(request_url), json.dumps(record).encode())

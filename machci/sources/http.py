@@ -1,0 +1,180 @@
+"""HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, MaxRetryError
+
+from machci import __version__
+from machci.errors import SourceError
+from machci.sources.cache import Cache, CachedPage
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 3
+WORKERS = 16
+
+
+def redact(url: str) -> str:
+    """The URL without credentials, for messages (private index URLs may carry tokens)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=f"***@{host}")
+    return urlunsplit(parts)
+
+
+def strip_credentials(url: str) -> str:
+    """The URL with user and password removed, for files written to disk (Nix uses netrc)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host)
+    return urlunsplit(parts)
+
+
+class Progress:
+    """A one-line fetch counter on a terminal's stderr; silent when stderr is not a TTY."""
+
+    def __init__(self, stream: TextIO | None = None, delay: float = 1.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self.started = time.monotonic()
+        self.delay = delay
+        self.count = 0
+        self.shown = False
+        self.lock = threading.Lock()
+
+    def tick(self) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.count += 1
+            if time.monotonic() - self.started >= self.delay:
+                self.stream.write(f"\rmachci: fetched {self.count} index pages and files")
+                self.stream.flush()
+                self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+class Http:
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        offline: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        progress: Progress | None = None,
+    ) -> None:
+        self.cache = cache
+        self.offline = offline
+        self.progress = progress or Progress()
+        retry = urllib3.Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=0.25,
+            backoff_max=10,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=("GET",),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self.pool = urllib3.PoolManager(
+            num_pools=8,
+            maxsize=WORKERS,
+            retries=retry,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            headers={"User-Agent": f"machci/{__version__}"},
+        )
+
+    def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self.pool.request("GET", url, headers=headers)
+        except MaxRetryError as exc:
+            reason = exc.reason or exc
+            raise SourceError(f"cannot fetch {redact(url)}: {_describe(reason)}") from exc
+        except HTTPError as exc:
+            raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
+        self.progress.tick()
+        return response
+
+    def page(self, url: str, accept: str) -> CachedPage | None:
+        """An index page (revalidated with ETag/Last-Modified), or None when the index says 404."""
+        cached = self.cache.page(url)
+        if self.offline:
+            if cached is None:
+                raise SourceError(f"offline: {redact(url)} is not in the cache")
+            return cached
+        headers = {"Accept": accept}
+        if cached is not None and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached is not None and cached.last_modified:
+            headers["If-Modified-Since"] = cached.last_modified
+        response = self._get(url, headers)
+        if response.status == 304 and cached is not None:
+            return cached
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise SourceError(f"{redact(url)}: the index answered HTTP {response.status}")
+        page = CachedPage(
+            url=response.geturl() or url,
+            content_type=response.headers.get("Content-Type", ""),
+            body=response.data,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+        )
+        self.cache.put_page(url, page)
+        return page
+
+    def file(self, url: str, sha256: str) -> bytes:
+        """The file at url, verified against sha256 (hex), from the cache when possible."""
+
+        def fetch() -> bytes:
+            if self.offline:
+                raise SourceError(f"offline: {redact(url)} is not in the cache")
+            last = ""
+            for _attempt in range(2):  # one more try: a proxy may have cut the body short
+                response = self._get(url, {})
+                if response.status != 200:
+                    raise SourceError(f"{redact(url)}: the server answered HTTP {response.status}")
+                data = response.data
+                actual = hashlib.sha256(data).hexdigest()
+                if actual == sha256:
+                    return data
+                last = actual
+            raise SourceError(
+                f"hash mismatch for {redact(url)}: expected sha256 {sha256}, got {last}"
+                f" ({len(data)} bytes)"
+            )
+
+        return self.cache.blob_or_fetch(sha256, fetch)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    lowered = text.lower()
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timed out"
+    if "incompleteread" in lowered or "incomplete" in lowered:
+        return "the response was truncated"
+    if "connection refused" in lowered or "newconnectionerror" in lowered:
+        return "connection refused (is the index reachable?)"
+    if "too many 5" in lowered or "too many error responses" in lowered:
+        return "the server kept answering with errors"
+    return text.split(":", 1)[-1].strip() or type(error).__name__

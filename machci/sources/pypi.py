@@ -1,0 +1,343 @@
+"""The PyPI snapshot source: a simple index frozen at an instant.
+
+Pages come from the PEP 691 JSON API (PEP 503 HTML as the fallback); only files uploaded at or
+before the snapshot (PEP 700 upload-time) exist. Metadata comes from PEP 658/714 `.metadata`
+files (hash-checked), else from the wheel itself, else from the sdist (static PKG-INFO or its
+PEP 517 backend). Pages and metadata are fetched in parallel ahead of the resolver's questions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from html.parser import HTMLParser
+from io import BytesIO
+from urllib.parse import urldefrag, urljoin
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from machci.dists import (
+    DistFile,
+    DistMetadata,
+    InvalidMetadata,
+    classify,
+    parse_metadata,
+    parse_requirement_strings,
+    parse_requires_python,
+)
+from machci.errors import SourceError
+from machci.sources.cache import CachedPage
+from machci.sources.http import WORKERS, Http, redact
+from machci.sources.sdist import sdist_info
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
+    " text/html;q=0.01"
+)
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """A project's files as of the snapshot, plus what the snapshot hid (for diagnostics)."""
+
+    name: NormalizedName
+    index: str | None  # None: no index knows the project
+    files: tuple[DistFile, ...]
+    newer_than_snapshot: int = 0
+    without_upload_time: int = 0
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _metadata_hash(value: object) -> tuple[bool, str | None]:
+    """(has .metadata, its sha256) from a PEP 691/714 core-metadata value."""
+    if isinstance(value, dict):
+        digest = value.get("sha256")
+        return True, digest.lower() if isinstance(digest, str) else None
+    return bool(value), None
+
+
+def _make_file(
+    filename: str,
+    url: str,
+    sha256: str | None,
+    requires_python: str | None,
+    yanked: object,
+    upload_time: object,
+    metadata: object,
+) -> DistFile | None:
+    parsed = classify(filename)
+    if parsed is None:
+        return None
+    name, version, kind, wheel_tags = parsed
+    has_metadata, metadata_sha = _metadata_hash(metadata)
+    return DistFile(
+        name=name,
+        version=version,
+        kind=kind,
+        filename=filename,
+        url=url,
+        sha256=sha256.lower() if sha256 else None,
+        tags=wheel_tags,
+        requires_python=parse_requires_python(requires_python),
+        yanked=(yanked if isinstance(yanked, str) else "") if yanked else None,
+        upload_time=_parse_time(upload_time),
+        metadata_sha256=metadata_sha,
+        has_metadata_file=has_metadata,
+    )
+
+
+def parse_json_page(page: CachedPage) -> list[DistFile]:
+    try:
+        document = json.loads(page.body)
+        entries = document["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"{redact(page.url)}: invalid JSON index page ({exc})") from exc
+    files = []
+    for entry in entries:
+        if not isinstance(entry, dict) or "filename" not in entry or "url" not in entry:
+            raise SourceError(f"{redact(page.url)}: invalid JSON index page (bad file entry)")
+        hashes = entry.get("hashes") or {}
+        made = _make_file(
+            entry["filename"],
+            urljoin(page.url, entry["url"]),
+            hashes.get("sha256"),
+            entry.get("requires-python"),
+            entry.get("yanked", False),
+            entry.get("upload-time"),
+            entry.get("core-metadata", entry.get("data-dist-info-metadata", False)),
+        )
+        if made is not None:
+            files.append(made)
+    return files
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current, self._text = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def parse_html_page(page: CachedPage) -> list[DistFile]:
+    parser = _AnchorParser()
+    parser.feed(page.body.decode("utf-8", errors="replace"))
+    files = []
+    for attrs, text in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(page.url, href))
+        sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
+        filename = text or url.rsplit("/", 1)[-1]
+        metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        metadata: object = False
+        if metadata_attr is not None:
+            algo, _, digest = metadata_attr.partition("=")
+            metadata = {"sha256": digest} if algo == "sha256" and digest else True
+        made = _make_file(
+            filename,
+            url,
+            sha256,
+            attrs.get("data-requires-python"),
+            attrs.get("data-yanked", False) if "data-yanked" in attrs else False,
+            None,
+            metadata,
+        )
+        if made is not None:
+            files.append(made)
+    return files
+
+
+def parse_page(page: CachedPage) -> list[DistFile]:
+    if "json" in page.content_type:
+        return parse_json_page(page)
+    if "html" in page.content_type or not page.content_type:
+        return parse_html_page(page)
+    raise SourceError(f"{redact(page.url)}: unexpected content type {page.content_type!r}")
+
+
+class PyPISource:
+    """Answers "which files does X have" and "what does this file need", with prefetching."""
+
+    def __init__(
+        self,
+        http: Http,
+        indexes: Sequence[str],
+        snapshot: datetime | None,
+    ) -> None:
+        self.http = http
+        self.indexes = [i.rstrip("/") for i in indexes]
+        self.snapshot = snapshot
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="machci-fetch")
+        self.lock = threading.Lock()
+        self.pages: dict[str, Future[ProjectFiles]] = {}
+        self.metadata_futures: dict[str, Future[DistMetadata]] = {}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # Project pages -----------------------------------------------------------------------
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._page_future(canonicalize_name(name))
+
+    def _page_future(self, name: NormalizedName) -> Future[ProjectFiles]:
+        with self.lock:
+            future = self.pages.get(name)
+            if future is None:
+                future = self.pool.submit(self._load_project, name)
+                self.pages[name] = future
+            return future
+
+    def project(self, name: str) -> ProjectFiles:
+        return self._page_future(canonicalize_name(name)).result()
+
+    def _load_project(self, name: NormalizedName) -> ProjectFiles:
+        # First index that knows the project wins (no mixing across indexes: that is how
+        # dependency-confusion attacks work).
+        for index in self.indexes:
+            page = self.http.page(f"{index}/{name}/", ACCEPT)
+            if page is not None:
+                return self._snapshot_files(name, index, parse_page(page))
+        return ProjectFiles(name, None, ())
+
+    def _snapshot_files(
+        self, name: NormalizedName, index: str, files: list[DistFile]
+    ) -> ProjectFiles:
+        if self.snapshot is None:
+            return ProjectFiles(name, index, tuple(files))
+        kept, newer, untimed = [], 0, 0
+        for file in files:
+            if file.upload_time is None:
+                untimed += 1
+            elif file.upload_time > self.snapshot:
+                newer += 1
+            else:
+                kept.append(file)
+        return ProjectFiles(name, index, tuple(kept), newer, untimed)
+
+    # Metadata ----------------------------------------------------------------------------
+
+    def prefetch_metadata(self, files: Iterable[DistFile]) -> None:
+        for file in files:
+            self._metadata_future(file)
+
+    def _metadata_future(self, file: DistFile) -> Future[DistMetadata]:
+        key = file.sha256 or file.url
+        with self.lock:
+            future = self.metadata_futures.get(key)
+            if future is None:
+                future = self.pool.submit(self._load_metadata, file)
+                self.metadata_futures[key] = future
+            return future
+
+    def metadata(self, file: DistFile) -> DistMetadata:
+        """Metadata of one file; InvalidMetadata if the file's metadata is unusable."""
+        return self._metadata_future(file).result()
+
+    def _load_metadata(self, file: DistFile) -> DistMetadata:
+        if file.sha256 is None:
+            raise SourceError(f"{redact(file.url)}: the index gives no sha256 for this file")
+        if file.kind == "wheel":
+            metadata = parse_metadata(self._wheel_metadata(file))
+        else:
+            metadata = self._sdist_metadata(file)
+        if metadata.name != file.name or metadata.version != file.version:
+            raise InvalidMetadata(
+                f"{file.filename} declares {metadata.name} {metadata.version} in its metadata"
+            )
+        return metadata
+
+    def _wheel_metadata(self, file: DistFile) -> bytes:
+        assert file.sha256 is not None
+        if file.has_metadata_file and file.metadata_sha256:
+            url = f"{file.url}.metadata"
+            try:
+                return self.http.file(url, file.metadata_sha256)
+            except SourceError as exc:
+                if "hash mismatch" in exc.message:
+                    raise SourceError(f"metadata {exc.message}") from exc
+                raise
+        wheel = self.http.file(file.url, file.sha256)
+        try:
+            with zipfile.ZipFile(BytesIO(wheel)) as archive:
+                names = [
+                    n
+                    for n in archive.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                ]
+                if len(names) != 1:
+                    raise InvalidMetadata(f"{file.filename}: no single .dist-info/METADATA")
+                return archive.read(names[0])
+        except zipfile.BadZipFile as exc:
+            raise SourceError(f"{file.filename}: not a valid wheel ({exc})") from exc
+
+    def _sdist_metadata(self, file: DistFile) -> DistMetadata:
+        assert file.sha256 is not None
+        cache = self.http.cache
+        cached = cache.derived("sdist-info", file.sha256)
+        if not _valid_sdist_record(cached):
+            with cache.derived_lock("sdist-info", file.sha256):
+                cached = cache.derived("sdist-info", file.sha256)
+                if not _valid_sdist_record(cached):
+                    data = self.http.file(file.url, file.sha256)
+                    info = sdist_info(data, file.filename, self.indexes)
+                    cached = {
+                        "metadata": info.metadata.decode("utf-8", errors="replace"),
+                        "build_requires": list(info.build_requires),
+                    }
+                    cache.put_derived("sdist-info", file.sha256, cached)
+        assert isinstance(cached, dict)
+        metadata = parse_metadata(cached["metadata"])
+        return metadata.with_build_requires(parse_requirement_strings(cached["build_requires"]))
+
+
+def _valid_sdist_record(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("metadata"), str)
+        and isinstance(value.get("build_requires"), list)
+    )
+
+
+def direct_file(requirement: Requirement, sha256: str | None) -> DistFile | None:
+    """A DistFile for a `name @ URL` requirement whose file name can be classified."""
+    assert requirement.url is not None
+    url, fragment = urldefrag(requirement.url)
+    if fragment.startswith("sha256="):
+        sha256 = fragment[len("sha256=") :].lower()
+    filename = url.rsplit("/", 1)[-1]
+    parsed = classify(filename)
+    if parsed is None:
+        return None
+    name, version, kind, wheel_tags = parsed
+    return DistFile(name, version, kind, filename, url, sha256, wheel_tags)

@@ -1,0 +1,68 @@
+"""The Spec: everything a resolution depends on, after config, CLI and requirement files merge.
+
+Layering (lowest first): built-in defaults, machci.yaml, then command-line options.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from machci.config import DEFAULT_INDEX, Config, Providers
+from machci.errors import InputError
+from machci.requirements import RequirementLine, RequirementSet, read_inputs
+from machci.targets import Target
+
+
+@dataclass(frozen=True)
+class Spec:
+    base: Path  # paths in the lock and in messages are shown relative to this directory
+    requirements: RequirementSet
+    targets: tuple[Target, ...]
+    indexes: tuple[str, ...]
+    snapshot_text: str | None
+    config: Config
+
+    @property
+    def providers(self) -> Providers:
+        return self.config.providers
+
+    def source_of(self, line: RequirementLine) -> str:
+        """Where a requirement was written, relative to the project (stable across machines)."""
+        where = line.location.where
+        try:
+            shown = Path(os.path.relpath(Path(where).resolve(), self.base.resolve())).as_posix()
+        except ValueError:
+            shown = Path(where).as_posix()
+        return f"{shown}:{line.location.line}" if line.location.line is not None else shown
+
+
+def build_spec(config: Config, base: Path) -> Spec:
+    if not config.requirements:
+        raise InputError(
+            "no requirements given: pass -r FILE or list them under 'requirements' in machci.yaml"
+        )
+    requirements = RequirementSet()
+    for entry in config.requirements:
+        requirements = requirements.merged(read_inputs([entry.path], entry.extras, entry.groups))
+    index = config.data.index
+    if index and requirements.index_url and requirements.index_url.rstrip("/") != index:
+        raise InputError(
+            f"the requirements set --index-url {requirements.index_url} but the data revision"
+            f" pins {index}; keep one of them"
+        )
+    primary = (index or requirements.index_url or DEFAULT_INDEX).rstrip("/")
+    extras = [u.rstrip("/") for u in (*config.data.extra_indexes, *requirements.extra_index_urls)]
+    targets = tuple(
+        Target(system, config.python, config.glibc, config.macos)
+        for system in sorted(config.systems)
+    )
+    return Spec(
+        base=base,
+        requirements=requirements,
+        targets=targets,
+        indexes=tuple(dict.fromkeys([primary, *extras])),
+        snapshot_text=config.data.snapshot_text,
+        config=config,
+    )
