@@ -281,7 +281,7 @@ class _Loader:
                 "providers: expected a mapping such as {_default: 'wheel,sdist'}",
                 self.at(document, "providers"),
             )
-        default = DEFAULT_PROVIDERS
+        default: tuple[str, ...] = DEFAULT_PROVIDERS
         per_package: dict[str, tuple[str, ...]] = {}
         for key in node:
             text = self.string(node, key, "providers: ")

@@ -23,8 +23,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
-
 
 class InvalidMetadata(ValueError):
     """Metadata that cannot be used; the candidate is skipped, as pip and uv do."""
@@ -54,11 +52,9 @@ def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag
         if filename.endswith(".whl"):
             name, version, _build, wheel_tags = parse_wheel_filename(filename)
             return name, version, "wheel", wheel_tags
-        if filename.endswith(SDIST_SUFFIXES):
-            # packaging only accepts .tar.gz and .zip; other archive suffixes are legacy sdists.
-            if filename.endswith((".tar.gz", ".zip")):
-                name, version = parse_sdist_filename(filename)
-                return name, version, "sdist", frozenset()
+        if filename.endswith((".tar.gz", ".zip")):  # the sdist formats packaging accepts
+            name, version = parse_sdist_filename(filename)
+            return name, version, "sdist", frozenset()
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         return None
     return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from machci.lock import Lock
-from machci.resolve import resolve_target
+from machci.errors import ResolutionError
+from machci.lock import Lock, SystemLock
+from machci.resolve import resolve_target, target_label
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import DEFAULT_TIMEOUT, Http, Progress, strip_credentials
 from machci.sources.pypi import PyPISource
@@ -27,22 +28,36 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
     progress = Progress()
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
     source = PyPISource(http, spec.indexes, spec.config.data.snapshot)
+    systems: list[SystemLock] = []
+    failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
-        systems = tuple(
-            resolve_target(
-                target,
-                source,
-                spec.requirements.requirements,
-                spec.requirements.constraints,
-                spec.providers,
-                spec.requirements.pre,
-                spec.source_of,
-            )
-            for target in spec.targets
-        )
+        for target in spec.targets:
+            try:
+                systems.append(
+                    resolve_target(
+                        target,
+                        source,
+                        spec.requirements.requirements,
+                        spec.requirements.constraints,
+                        spec.providers,
+                        spec.requirements.pre,
+                        spec.source_of,
+                    )
+                )
+            except ResolutionError as exc:
+                failures.setdefault(exc.message, []).append(target_label(target))
     finally:
         source.close()
         progress.close()
+    if failures:
+        raise ResolutionError(
+            "\n".join(
+                f"cannot resolve for {' and '.join(labels)}:\n{detail}"
+                for detail, labels in failures.items()
+            )
+        )
     return Lock(
-        systems=systems, index=strip_credentials(spec.indexes[0]), snapshot=spec.snapshot_text
+        systems=tuple(systems),
+        index=strip_credentials(spec.indexes[0]),
+        snapshot=spec.snapshot_text,
     )

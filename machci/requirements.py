@@ -42,8 +42,8 @@ _UNSUPPORTED_OPTIONS = {
     "-f": "--find-links is not supported; serve the files from an index",
     "--find-links": "--find-links is not supported; serve the files from an index",
     "--no-index": "--no-index is not supported: machci resolves against an index",
-    "--no-binary": "--no-binary is not supported; use per-package providers (e.g. 'pkg: sdist')",
-    "--only-binary": "--only-binary is not supported; use per-package providers (e.g. 'pkg: wheel')",
+    "--no-binary": "--no-binary is not supported; use per-package providers ('pkg: sdist')",
+    "--only-binary": "--only-binary is not supported; use per-package providers ('pkg: wheel')",
     "--prefer-binary": "--prefer-binary is not needed: providers already order wheels first",
     "--global-option": "--global-option is not supported",
     "--config-settings": "--config-settings is not supported",
@@ -120,7 +120,7 @@ class _Builder:
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (first line number, line) after joining backslash continuations and dropping comments."""
+    """Yield (first line number, line): continuations joined, comments dropped."""
     start: int | None = None
     parts: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -193,6 +193,7 @@ def _parse_hashes(tokens: list[str], where: Location) -> frozenset[str]:
 def _parse_requirement(text: str, where: Location) -> Requirement:
     """Parse a PEP 508 line, or a bare wheel/sdist URL whose name comes from its file name."""
     if "://" in text and "@" not in text.split("://", 1)[0]:
+        _check_url(text, where)
         text = _named_url(text, where)
     try:
         requirement = Requirement(text)
@@ -205,11 +206,6 @@ def _parse_requirement(text: str, where: Location) -> Requirement:
 
 
 def _named_url(url: str, where: Location) -> str:
-    if url.startswith(_VCS_SCHEMES):
-        raise InputError(
-            f"VCS requirement {url!r} cannot be pinned by sha256; use name @ <archive URL>#sha256=…",
-            where,
-        )
     filename = urlsplit(url).path.rsplit("/", 1)[-1]
     try:
         name = (
@@ -227,7 +223,8 @@ def _named_url(url: str, where: Location) -> str:
 def _check_url(url: str, where: Location) -> None:
     if url.startswith(_VCS_SCHEMES):
         raise InputError(
-            f"VCS requirement {url!r} cannot be pinned by sha256; use name @ <archive URL>#sha256=…",
+            f"VCS requirement {url!r} cannot be pinned by sha256;"
+            " use name @ <archive URL>#sha256=…",
             where,
         )
     if urlsplit(url).scheme not in ("http", "https"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -140,6 +140,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.choices: dict[str, list[Choice]] = {}
         self.edges: dict[Candidate, _Edges] = {}
         self.invalid: dict[str, list[str]] = defaultdict(list)
+        self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
         self.lock = threading.Lock()
 
     # Candidate lists ---------------------------------------------------------------------
@@ -186,6 +187,22 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def warm(self, names: Iterable[str]) -> None:
         """Fetch pages, then the best candidate's metadata, before the resolver asks."""
         self.finder.prefetch(names)
+
+    def chain(self, name: str, root_source: Mapping[str, str]) -> str:
+        """ "via a 1.0, b 2.0, from requirements.txt:3" for how `name` entered the graph."""
+        via: list[str] = []
+        seen = {name}
+        while name not in root_source and name in self.required_by:
+            parent = self.required_by[name]
+            if parent.name in seen:
+                break
+            seen.add(parent.name)
+            via.append(f"{parent.name} {parent.version}")
+            name = parent.name
+        parts = [f"via {', '.join(via)}"] if via else []
+        if name in root_source:
+            parts.append(f"from {root_source[name]}")
+        return ", ".join(parts)
 
     # resolvelib protocol -----------------------------------------------------------------
 
@@ -240,7 +257,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         extras = reqs[0].extras
         bad = set(incompatibilities[identifier])
         all_reqs = reqs + self._constraints(name)
-        return _LazyCandidates(lambda: self._matches(name, extras, all_reqs, bad))
+        # A factory keeps the candidate list lazy: resolvelib materialises plain iterables, which
+        # would fetch the metadata of every version up front.
+        return lambda: self._matches(name, extras, all_reqs, bad)
 
     def _matches(
         self,
@@ -349,39 +368,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for dep in deps:
             if dep.name != candidate.name:
                 (edges.build if dep.build else edges.runtime).add(dep.name)
+                self.required_by.setdefault(dep.name, candidate)
         self.warm(d.name for d in deps)
         return deps
-
-
-class _LazyCandidates:
-    """An iterable that computes candidates on first use and can be iterated more than once."""
-
-    def __init__(self, produce: object) -> None:
-        self._produce = produce
-        self._items: list[Candidate] | None = None
-        self._iterator: Iterator[Candidate] | None = None
-
-    def __iter__(self) -> Iterator[Candidate]:
-        if self._items is None:
-            self._items = []
-            self._iterator = self._produce()  # type: ignore[operator]
-        index = 0
-        while True:
-            if index < len(self._items):
-                yield self._items[index]
-                index += 1
-                continue
-            if self._iterator is None:
-                return
-            try:
-                item = next(self._iterator)
-            except StopIteration:
-                self._iterator = None
-                return
-            self._items.append(item)
-
-    def __bool__(self) -> bool:
-        return any(True for _ in self)
 
 
 def _marker_matches(
@@ -433,11 +422,9 @@ def resolve_target(
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except ResolutionImpossible as exc:
-        raise ResolutionError(explain_conflict(target, provider, exc.causes, roots)) from None
+        raise ResolutionError(explain_conflict(provider, exc.causes, roots)) from None
     except ResolutionTooDeep as exc:
-        raise ResolutionError(
-            f"{_target_label(target)}: resolution gave up after {exc.args[0]} rounds"
-        ) from None
+        raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
     return _system_lock(target, provider, result.mapping, roots)
 
 
@@ -480,22 +467,20 @@ def _system_lock(
     return SystemLock(target.system, target.python, tuple(packages), root_entries)
 
 
-def _target_label(target: Target) -> str:
+def target_label(target: Target) -> str:
     return f"{target.system} (Python {target.python})"
 
 
 def explain_conflict(
-    target: Target,
     provider: Provider,
-    causes: Sequence[RequirementInformation[Req, Candidate]],
+    causes: Collection[RequirementInformation[Req, Candidate]],
     roots: Sequence[Req],
 ) -> str:
+    """The clashing requirements, each with the chain of parents that brought it in."""
     names = sorted({c.requirement.name for c in causes})
-    root_source = {r.name: r.source for r in roots}
-    lines = [f"cannot resolve for {_target_label(target)}:"]
-    if len(names) == 1 and not any(
-        c.parent is not None and c.parent.name != names[0] for c in causes if len(causes) > 1
-    ):
+    root_source: dict[str, str] = {r.name: r.source for r in roots}
+    lines = []
+    if len(names) == 1:
         reason = explain_missing(provider, names[0], [c.requirement for c in causes])
         if reason:
             lines.append(f"  {reason}")
@@ -504,25 +489,25 @@ def explain_conflict(
         if cause.parent is None:
             lines.append(f"  {req.text} is required by {req.source}")
         else:
-            via = root_source.get(cause.parent.name)
-            chain = f" (from {via})" if via else ""
+            chain = provider.chain(cause.parent.name, root_source)
             lines.append(
-                f"  {req.text} is required by {cause.parent.name} {cause.parent.version}{chain}"
+                f"  {req.text} is required by {cause.parent.name} {cause.parent.version}"
+                + (f" ({chain})" if chain else "")
             )
     if len(names) == 1 and len(causes) > 1:
         lines.append(f"  these requirements on {names[0]} cannot all hold at once")
-    return "\n".join(lines)
+    return "\n".join(dict.fromkeys(lines))
 
 
 def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str | None:
     """Why a package has no candidate at all: unknown, snapshot, version, files, Python."""
     project = provider.finder.project(name)
-    target = provider.target
     if project.index is None:
         return f"no package named {name!r} exists on the index"
     if not project.files:
         if project.newer_than_snapshot:
-            return f"all {project.newer_than_snapshot} files of {name} were uploaded after the snapshot"
+            count = project.newer_than_snapshot
+            return f"all {count} files of {name} were uploaded after the snapshot"
         if project.without_upload_time:
             return (
                 f"the index gives no upload-time for {name}'s files, so the snapshot hides them all"
@@ -540,7 +525,7 @@ def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str |
         files = sorted(f.filename for f in project.files if f.version == newest)
         allowed = ",".join(provider.providers.for_package(name))
         return (
-            f"{name} {newest} has no file usable on {_target_label(target)} with providers"
+            f"{name} {newest} has no file for this system and Python with providers"
             f" {allowed}; its files: {', '.join(files)}"
         )
     if provider.invalid.get(name):

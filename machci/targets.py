@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from packaging import tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 
 from machci.errors import InputError
 
@@ -103,23 +103,23 @@ class Target:
     def platforms(self) -> list[str]:
         if self.is_darwin:
             arch = "arm64" if self.arch == "aarch64" else "x86_64"
-            return list(tags.mac_platforms(self.macos, arch))
+            return list(mac_platforms(self.macos, arch))
         return _linux_platforms(self.arch, self.glibc)
 
     @cached_property
-    def tags(self) -> tuple[tags.Tag, ...]:
+    def tags(self) -> tuple[Tag, ...]:
         """Supported wheel tags, most preferred first (cpython, abi3 of older minors, then py3)."""
         interpreter = f"cp{self.python_version[0]}{self.python_version[1]}"
         return (
-            *tags.cpython_tags(self.python_version, [interpreter], self.platforms),
-            *tags.compatible_tags(self.python_version, interpreter, self.platforms),
+            *cpython_tags(self.python_version, [interpreter], self.platforms),
+            *compatible_tags(self.python_version, interpreter, self.platforms),
         )
 
     @cached_property
-    def tag_rank(self) -> dict[tags.Tag, int]:
+    def tag_rank(self) -> dict[Tag, int]:
         return {tag: rank for rank, tag in enumerate(self.tags)}
 
-    def wheel_rank(self, wheel_tags: frozenset[tags.Tag]) -> int | None:
+    def wheel_rank(self, wheel_tags: frozenset[Tag]) -> int | None:
         """Rank of the best tag a wheel carries for this target (lower is better), or None."""
         ranks = [self.tag_rank[t] for t in wheel_tags if t in self.tag_rank]
         return min(ranks) if ranks else None

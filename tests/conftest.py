@@ -18,3 +18,11 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
         yield idx
     finally:
         idx.stop()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep every test away from the user's cache directory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

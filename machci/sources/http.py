@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
@@ -133,7 +133,7 @@ class Http:
         if response.status != 200:
             raise SourceError(f"{redact(url)}: the index answered HTTP {response.status}")
         page = CachedPage(
-            url=response.geturl() or url,
+            url=urljoin(url, response.url or ""),  # urllib3 may give only the path
             content_type=response.headers.get("Content-Type", ""),
             body=response.data,
             etag=response.headers.get("ETag"),

@@ -43,7 +43,8 @@ if hasattr(backend, "prepare_metadata_for_build_wheel"):
 else:
     wheel = backend.build_wheel(work, {})
     with zipfile.ZipFile(os.path.join(work, wheel)) as zf:
-        name = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        name = next(n for n in zf.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
         data = zf.read(name)
 open(out, "wb").write(data)
 """
@@ -68,7 +69,7 @@ class _Archive:
                 names = self.zip.namelist()
             else:
                 self.zip = None
-                self.tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+                self.tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
                 names = self.tar.getnames()
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SourceError(f"{filename}: not a readable archive ({exc})") from exc
@@ -94,9 +95,10 @@ class _Archive:
                 target = (destination / name).resolve()
                 if not target.is_relative_to(destination.resolve()):
                     raise SourceError(f"{self.filename}: archive member {name!r} escapes the tree")
-            self.zip.extractall(destination)
+            self.zip.extractall(destination)  # noqa: S202 (members checked above)
         else:
             assert self.tar is not None
+            # The "data" filter refuses links, devices and paths outside the destination.
             self.tar.extractall(destination, filter="data")
         return destination / self.top
 

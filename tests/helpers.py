@@ -1,0 +1,63 @@
+"""Running the machci CLI in-process against the test index."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from machci.cli import main
+from tests.fixtures.index import Index
+
+SNAPSHOT = "2025-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lock(self) -> dict[str, Any]:
+        assert self.code == 0, self.err
+        data: dict[str, Any] = json.loads(self.out)
+        return data
+
+    def packages(self, system: str = "x86_64-linux") -> dict[str, Any]:
+        packages: dict[str, Any] = self.lock["systems"][system]["packages"]
+        return packages
+
+    def versions(self, system: str = "x86_64-linux") -> dict[str, str]:
+        return {name: p["version"] for name, p in self.packages(system).items()}
+
+
+def run(*argv: str) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def lock(
+    index: Index,
+    project: Path,
+    requirements: str,
+    *args: str,
+    systems: tuple[str, ...] = ("x86_64-linux",),
+    snapshot: str | None = SNAPSHOT,
+) -> Run:
+    """`machci lock --json` run inside `project` for a requirements text (cache in .cache)."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "requirements.txt").write_text(requirements)
+    argv = ["lock", "--json", "-r", "requirements.txt", "--index-url", index.url]
+    argv += ["--cache-dir", ".cache"]
+    if snapshot:
+        argv += ["--snapshot", snapshot]
+    for system in systems:
+        argv += ["--system", system]
+    with contextlib.chdir(project):
+        return run(*argv, *args)

@@ -1,0 +1,182 @@
+"""The PyPI snapshot source and its cache, under faults: every failure is one clear message."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from machci.sources.cache import Cache
+from tests.fixtures.index import Index
+from tests.helpers import lock
+
+
+def test_json_page_is_preferred_and_html_is_the_fallback(index: Index, tmp_path: Path) -> None:
+    index.publish("both", "1.0", requires_python=">=3.8")
+    index.publish("both", "2.0", requires_python=">=3.13")
+    index.publish("both", "0.9", yanked="bad")
+    index.json_api = False
+    result = lock(index, tmp_path / "html", "both\n", snapshot=None)
+    assert result.versions() == {"both": "1.0"}  # data-requires-python and data-yanked honoured
+    snapshot = lock(index, tmp_path / "html-snap", "both\n")
+    assert snapshot.code == 1
+    assert "no upload-time" in snapshot.err
+    index.json_api = True
+    assert lock(index, tmp_path / "json", "both\n").versions() == {"both": "1.0"}
+
+
+def test_metadata_comes_from_pep658_file_without_downloading_wheel(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("meta", "1.0", requires_dist=("dep",))
+    index.publish("dep", "1.0")
+    assert lock(index, tmp_path, "meta\n").code == 0
+    paths = [path for _method, path in index.requests]
+    assert "/files/meta-1.0-py3-none-any.whl.metadata" in paths
+    assert "/files/meta-1.0-py3-none-any.whl" not in paths
+
+
+def test_metadata_from_the_wheel_when_no_metadata_file(index: Index, tmp_path: Path) -> None:
+    index.publish("nometa", "1.0", requires_dist=("dep",), serve_metadata=False)
+    index.publish("dep", "1.0")
+    result = lock(index, tmp_path, "nometa\n")
+    assert result.packages()["nometa"]["dependencies"] == ["dep"]
+    assert ("GET", "/files/nometa-1.0-py3-none-any.whl") in index.requests
+
+
+@pytest.mark.parametrize("times, code", [(1, 0), (None, 2)])
+def test_server_errors_are_retried_then_reported(
+    index: Index, tmp_path: Path, times: int | None, code: int
+) -> None:
+    index.publish("flaky", "1.0")
+    index.fault("/simple/flaky/", status=503, times=times)
+    result = lock(index, tmp_path, "flaky\n")
+    assert result.code == code, result.err
+    if code:
+        assert f"{index.url}/flaky/: the index answered HTTP 503" in result.err
+        assert "Traceback" not in result.err
+
+
+def test_timeout_is_reported_with_the_url(index: Index, tmp_path: Path) -> None:
+    index.publish("slow", "1.0")
+    index.fault("/simple/slow/", delay=1.0)
+    result = lock(index, tmp_path, "slow\n", "--timeout", "0.2")
+    assert result.code == 2
+    assert f"cannot fetch {index.url}/slow/: timed out" in result.err
+
+
+def test_unreachable_index(tmp_path: Path) -> None:
+    class Closed:
+        url = "http://127.0.0.1:9/simple"
+
+    result = lock(Closed(), tmp_path, "anything\n", "--timeout", "0.5")  # type: ignore[arg-type]
+    assert result.code == 2
+    assert "cannot fetch http://127.0.0.1:9/simple/anything/" in result.err
+
+
+def test_invalid_json_page(index: Index, tmp_path: Path) -> None:
+    index.publish("broken", "1.0")
+    index.fault("/simple/broken/", body=b"{not json")
+    result = lock(index, tmp_path, "broken\n")
+    assert result.code == 2
+    assert f"{index.url}/broken/: invalid JSON index page" in result.err
+
+
+def test_metadata_hash_mismatch(index: Index, tmp_path: Path) -> None:
+    index.publish("tampered", "1.0")
+    index.fault("tampered-1.0-py3-none-any.whl.metadata", body=b"Name: evil\n")
+    result = lock(index, tmp_path, "tampered\n")
+    assert result.code == 2
+    assert "metadata hash mismatch" in result.err
+    assert "tampered-1.0-py3-none-any.whl.metadata" in result.err
+
+
+def test_truncated_download_is_retried_then_reported(index: Index, tmp_path: Path) -> None:
+    index.publish("cut", "1.0", serve_metadata=False)
+    index.fault("/files/cut-1.0-py3-none-any.whl", truncate=10, times=1)
+    assert lock(index, tmp_path / "once", "cut\n").code == 0
+    index.fault("/files/cut-1.0-py3-none-any.whl", truncate=10)
+    result = lock(index, tmp_path / "always", "cut\n")
+    assert result.code == 2
+    assert "cut-1.0-py3-none-any.whl" in result.err
+    assert "truncated" in result.err or "hash mismatch" in result.err
+
+
+def test_corrupted_cache_entry_is_refetched(index: Index, tmp_path: Path) -> None:
+    index.publish("cached", "1.0", requires_dist=("dep",))
+    index.publish("dep", "1.0")
+    first = lock(index, tmp_path, "cached\n")
+    blobs = list((tmp_path / ".cache").rglob("blobs/*/*"))
+    assert blobs
+    for blob in blobs:
+        blob.write_bytes(blob.read_bytes()[:-1] + b"!")
+    before = len(index.requests)
+    second = lock(index, tmp_path, "cached\n")
+    assert second.out == first.out
+    assert any(path.endswith(".metadata") for _m, path in index.requests[before:])
+
+
+def test_offline_uses_only_the_cache(index: Index, tmp_path: Path) -> None:
+    index.publish("local", "1.0")
+    online = lock(index, tmp_path, "local\n")
+    before = len(index.requests)
+    offline = lock(index, tmp_path, "local\n", "--offline")
+    assert offline.out == online.out
+    assert len(index.requests) == before
+    missing = lock(index, tmp_path / "empty", "local\n", "--offline")
+    assert missing.code == 2
+    assert "offline:" in missing.err and "/simple/local/ is not in the cache" in missing.err
+
+
+def test_warm_run_revalidates_pages_with_etags(index: Index, tmp_path: Path) -> None:
+    index.publish("etag", "1.0")
+    assert lock(index, tmp_path, "etag\n").code == 0
+    before = len(index.requests)
+    assert lock(index, tmp_path, "etag\n").code == 0
+    again = [path for _m, path in index.requests[before:]]
+    assert again == ["/simple/etag/"]  # metadata came from the cache
+
+
+def test_cache_blob_round_trip_and_corruption(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    digest = cache.put_blob(b"hello")
+    assert cache.blob(digest) == b"hello"
+    path = next(tmp_path.rglob(digest))
+    path.write_bytes(b"HELLO")
+    assert cache.blob(digest) is None
+    assert not path.exists()
+    calls: list[int] = []
+
+    def fetch() -> bytes:
+        calls.append(1)
+        return b"hello"
+
+    assert cache.blob_or_fetch(digest, fetch) == b"hello"
+    assert cache.blob_or_fetch(digest, fetch) == b"hello"
+    assert calls == [1]
+
+
+def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from machci.config import Config, DataRevision, RequirementInput
+    from machci.locking import SourceOptions
+    from machci.locking import lock as do_lock
+    from machci.spec import build_spec
+
+    for i in range(8):
+        index.publish(f"pkg{i}", "1.0", requires_dist=(f"pkg{i + 1}",) if i < 7 else ())
+    (tmp_path / "requirements.txt").write_text("pkg0\n")
+    config = Config(
+        requirements=(RequirementInput(tmp_path / "requirements.txt"),),
+        data=DataRevision(index=index.url),
+    )
+    spec = build_spec(config, tmp_path)
+    options = SourceOptions(cache_dir=tmp_path / "shared-cache")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: do_lock(spec, options).dumps(), range(4)))
+    assert len(set(results)) == 1
+    with contextlib.suppress(FileNotFoundError):
+        leftovers = list((tmp_path / "shared-cache").rglob("*.tmp"))
+        assert leftovers == []
