@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,7 +47,11 @@ class Finder(Protocol):
 
     def project(self, name: str) -> ProjectFiles: ...
     def metadata(self, file: DistFile) -> DistMetadata: ...
-    def prefetch(self, names: Iterable[str]) -> None: ...
+    def prefetch(
+        self,
+        names: Iterable[str],
+        then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
+    ) -> None: ...
     def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
 
 
@@ -185,8 +189,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return result
 
     def warm(self, names: Iterable[str]) -> None:
-        """Fetch pages, then the best candidate's metadata, before the resolver asks."""
-        self.finder.prefetch(names)
+        """Fetch pages, then the likely candidate's metadata, before the resolver asks."""
+        self.finder.prefetch(names, self._likely_files)
+
+    def _likely_files(self, project: ProjectFiles) -> list[DistFile]:
+        choices = self.choices_for(project.name)
+        return [choices[0].files[0]] if choices else []
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str:
         """ "via a 1.0, b 2.0, from requirements.txt:3" for how `name` entered the graph."""

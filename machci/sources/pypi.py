@@ -8,10 +8,11 @@ PEP 517 backend). Pages and metadata are fetched in parallel ahead of the resolv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -206,9 +207,24 @@ class PyPISource:
 
     # Project pages -----------------------------------------------------------------------
 
-    def prefetch(self, names: Iterable[str]) -> None:
+    def prefetch(
+        self,
+        names: Iterable[str],
+        then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
+    ) -> None:
+        """Start fetching pages; when one arrives, start fetching the metadata `then` picks."""
         for name in names:
-            self._page_future(canonicalize_name(name))
+            future = self._page_future(canonicalize_name(name))
+            if then is not None:
+                future.add_done_callback(lambda done: self._after_page(done, then))
+
+    def _after_page(
+        self, done: Future[ProjectFiles], then: Callable[[ProjectFiles], Iterable[DistFile]]
+    ) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # the resolver sees the error when it asks for the page itself
+        with contextlib.suppress(RuntimeError):  # the pool is shutting down
+            self.prefetch_metadata(then(done.result()))
 
     def _page_future(self, name: NormalizedName) -> Future[ProjectFiles]:
         with self.lock:
