@@ -263,11 +263,13 @@ class _Loader:
             )
         index = self.string(node, "index", "data: ").rstrip("/") if "index" in node else None
         extra = tuple(self.string_list(node, "extra-indexes")) if "extra-indexes" in node else ()
-        for url in (*([index] if index else []), *extra):
+        urls = [("index", index)] if index else []
+        urls += [("extra-indexes", url) for url in extra]
+        for key, url in urls:
             if not url.startswith(("http://", "https://")):
                 raise InputError(
                     f"data: index URL {url!r} must start with http:// or https://",
-                    self.at(node, "index"),
+                    self.at(node, key),
                 )
         snapshot = None
         if node.get("snapshot") is not None:

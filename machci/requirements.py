@@ -49,8 +49,19 @@ _UNSUPPORTED_OPTIONS = {
     "--config-settings": "--config-settings is not supported",
     "--use-feature": "--use-feature is not supported",
 }
-# Options that take no effect on the lock but are common in real files.
-_IGNORED_OPTIONS = {"--trusted-host", "--require-hashes"}
+# Options without a value; --require-hashes changes nothing here (hashes are always checked).
+_FLAG_OPTIONS = {"--pre", "--require-hashes"}
+# Options with a value; --trusted-host has no effect on what is locked.
+_VALUE_OPTIONS = {
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--trusted-host",
+}
 
 
 @dataclass(frozen=True)
@@ -205,7 +216,9 @@ def _parse_requirement(text: str, where: Location) -> Requirement:
     return requirement
 
 
-def _named_url(url: str, where: Location) -> str:
+def _named_url(text: str, where: Location) -> str:
+    url, _, marker = text.partition(" ;")  # pip needs whitespace before a URL's marker
+    url = url.strip()
     filename = urlsplit(url).path.rsplit("/", 1)[-1]
     try:
         name = (
@@ -217,7 +230,7 @@ def _named_url(url: str, where: Location) -> str:
         raise InputError(
             f"cannot tell the package name of {url!r}; write it as name @ URL", where
         ) from exc
-    return f"{name} @ {url}"
+    return f"{name} @ {url}" + (f" ; {marker.strip()}" if marker else "")
 
 
 def _check_url(url: str, where: Location) -> None:
@@ -271,10 +284,12 @@ class _FileReader:
             name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
             if name in _UNSUPPORTED_OPTIONS:
                 raise InputError(_UNSUPPORTED_OPTIONS[name], where)
-            if name == "--pre":
-                self.out.pre = True
+            if name in _FLAG_OPTIONS:
+                self.out.pre = self.out.pre or name == "--pre"
                 i += 1
                 continue
+            if name not in _VALUE_OPTIONS:
+                raise InputError(f"unknown option {name}", where)
             option, value, i = _option_value(tokens, i, where)
             if option in ("-r", "--requirement", "-c", "--constraint"):
                 nested_constraint = constraint or option in ("-c", "--constraint")
@@ -285,10 +300,6 @@ class _FileReader:
                 self.out.index_url = value
             elif option == "--extra-index-url":
                 self.out.extra_index_urls.append(value)
-            elif option in _IGNORED_OPTIONS:
-                continue
-            else:
-                raise InputError(f"unknown option {option}", where)
 
 
 def read_requirements_file(path: Path) -> RequirementSet:
@@ -333,6 +344,8 @@ def read_pyproject(
         raise InputError("[project] must be a table", Location.of(path))
     found = lines(project.get("dependencies", []), "[project].dependencies")
     optional = project.get("optional-dependencies", {})
+    if not isinstance(optional, dict):
+        raise InputError("[project.optional-dependencies] must be a table", Location.of(path))
     available = {canonicalize_name(k): v for k, v in optional.items()}
     for extra in extras:
         key = canonicalize_name(extra)

@@ -33,7 +33,7 @@ _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 def parse_version_pair(text: str, what: str) -> tuple[int, int]:
     """Parse "X.Y" (a Python, glibc or macOS version) into a tuple, with a clear error."""
     parts = text.split(".")
-    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise InputError(f"invalid {what} {text!r}: expected X.Y, e.g. '3.12'")
     return int(parts[0]), int(parts[1])
 

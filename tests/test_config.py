@@ -1,0 +1,514 @@
+"""Unit tests of machci.config: loading and validating machci.yaml."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from machci.config import (
+    DEFAULT_PROVIDERS,
+    Config,
+    DataRevision,
+    Providers,
+    RequirementInput,
+    format_snapshot,
+    load_config,
+    parse_providers,
+    parse_snapshot,
+)
+from machci.errors import InputError, Location
+from machci.targets import DEFAULT_GLIBC, DEFAULT_MACOS
+
+EXAMPLE = """\
+requirements: [requirements.txt]
+python: "3.12"
+systems: [x86_64-linux, aarch64-linux]
+data:
+  source: pypi
+  index: https://pypi.org/simple
+  snapshot: "2026-11-01T00:00:00Z"
+providers: { _default: "wheel,sdist", torch: wheel }
+output: default.nix
+"""
+
+NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, text: str) -> Config:
+    return load_config(write(tmp_path / "machci.yaml", text))
+
+
+def load_error(tmp_path: Path, text: str) -> tuple[str, Path]:
+    path = write(tmp_path / "machci.yaml", text)
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    return str(info.value), path
+
+
+# --- valid files ---------------------------------------------------------------------------------
+
+
+def test_example_config(tmp_path: Path) -> None:
+    config = load(tmp_path, EXAMPLE)
+    assert config.requirements == (RequirementInput(tmp_path / "requirements.txt"),)
+    assert config.python == "3.12"
+    assert config.systems == ("x86_64-linux", "aarch64-linux")
+    assert config.data == DataRevision(
+        index="https://pypi.org/simple", extra_indexes=(), snapshot=NOV_1, source="pypi"
+    )
+    assert config.data.snapshot_text == "2026-11-01T00:00:00Z"
+    assert config.providers.default == ("wheel", "sdist")
+    assert dict(config.providers.per_package) == {"torch": ("wheel",)}
+    assert config.providers.for_package("torch") == ("wheel",)
+    assert config.providers.for_package("numpy") == ("wheel", "sdist")
+    assert config.output == tmp_path / "default.nix"
+    assert config.glibc == DEFAULT_GLIBC
+    assert config.macos == DEFAULT_MACOS
+    assert config.path == tmp_path / "machci.yaml"
+
+
+def test_all_remaining_keys(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        requirements: requirements.txt
+        systems: [aarch64-darwin, x86_64-darwin, aarch64-darwin]
+        data:
+          index: https://mirror.example.org/simple/
+          extra-indexes:
+            - https://download.pytorch.org/whl/cpu
+            - http://internal.example/simple
+        glibc: "2.39"
+        macos: "13.0"
+        output: nix/python.nix
+        """,
+    )
+    assert config.requirements == (RequirementInput(tmp_path / "requirements.txt"),)
+    assert config.systems == ("aarch64-darwin", "x86_64-darwin")
+    assert config.data.index == "https://mirror.example.org/simple"
+    assert config.data.extra_indexes == (
+        "https://download.pytorch.org/whl/cpu",
+        "http://internal.example/simple",
+    )
+    assert config.data.snapshot is None
+    assert config.data.snapshot_text is None
+    assert config.glibc == (2, 39)
+    assert config.macos == (13, 0)
+    assert config.output == tmp_path / "nix" / "python.nix"
+
+
+def test_extra_indexes_as_single_string(tmp_path: Path) -> None:
+    config = load(tmp_path, "data:\n  extra-indexes: https://extra.example/simple\n")
+    assert config.data.extra_indexes == ("https://extra.example/simple",)
+    assert config.data.index is None
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_defaults_for_empty_file(tmp_path: Path, text: str) -> None:
+    config = load(tmp_path, text)
+    assert config == Config(output=tmp_path / "default.nix", path=tmp_path / "machci.yaml")
+    assert config.requirements == ()
+    assert config.python == "3.12"
+    assert config.systems == ("x86_64-linux", "aarch64-linux")
+    assert config.data == DataRevision()
+    assert config.providers == Providers()
+    assert config.providers.default == DEFAULT_PROVIDERS
+
+
+def test_defaults_for_absent_keys(tmp_path: Path) -> None:
+    config = load(tmp_path, 'python: "3.13"\n')
+    assert config.python == "3.13"
+    assert config.systems == ("x86_64-linux", "aarch64-linux")
+    assert config.data.index is None
+    assert config.data.snapshot is None
+    assert config.data.source == "pypi"
+    assert config.providers.for_package("anything") == ("wheel", "sdist")
+    assert config.output == tmp_path / "default.nix"
+
+
+def test_paths_relative_to_config_directory(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "project" / "ci" / "machci.yaml",
+        """\
+        requirements:
+          - ../requirements.txt
+          - path: ../pyproject.toml
+            extras: [gpu, docs]
+            groups: test
+          - {path: dev.txt}
+        output: ../nix/default.nix
+        """,
+    )
+    config = load_config(path)
+    base = tmp_path / "project" / "ci"
+    assert config.requirements == (
+        RequirementInput(base / "../requirements.txt"),
+        RequirementInput(base / "../pyproject.toml", ("gpu", "docs"), ("test",)),
+        RequirementInput(base / "dev.txt"),
+    )
+    assert config.output == base / "../nix/default.nix"
+    assert config.output.resolve() == (tmp_path / "project" / "nix" / "default.nix").resolve()
+
+
+def test_absolute_output_kept(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "out.nix"
+    assert load(tmp_path, f"output: {target}\n").output == target
+
+
+def test_requirement_mapping_as_single_entry(tmp_path: Path) -> None:
+    config = load(tmp_path, "requirements:\n  path: pyproject.toml\n  groups: [dev, lint]\n")
+    assert config.requirements == (
+        RequirementInput(tmp_path / "pyproject.toml", (), ("dev", "lint")),
+    )
+
+
+def test_providers_canonicalised_and_default(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        providers:
+          _default: sdist
+          Foo_Bar: sdist
+          torch: " wheel , sdist "
+          Pillow: wheel
+        """,
+    )
+    assert config.providers.default == ("sdist",)
+    assert dict(config.providers.per_package) == {
+        "foo-bar": ("sdist",),
+        "torch": ("wheel", "sdist"),
+        "pillow": ("wheel",),
+    }
+    assert config.providers.for_package("foo-bar") == ("sdist",)
+    assert config.providers.for_package("numpy") == ("sdist",)
+
+
+# --- unknown keys --------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_with_suggestion(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, 'python: "3.12"\n\nsytems: [x86_64-linux]\n')
+    assert message.startswith(f"{path}:3: unknown key 'sytems'")
+    assert "did you mean 'systems'?" in message
+    assert "known: requirements, python, systems" in message
+
+
+def test_unknown_top_level_key_without_suggestion(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "zzzzzz: 1\n")
+    assert message.startswith(f"{path}:1: unknown key 'zzzzzz'")
+    assert "did you mean" not in message
+
+
+def test_unknown_data_key(tmp_path: Path) -> None:
+    message, path = load_error(
+        tmp_path, "data:\n  index: https://pypi.org/simple\n  snapshots: x\n"
+    )
+    assert message.startswith(f"{path}:3: unknown key data: 'snapshots'")
+    assert "did you mean 'snapshot'?" in message
+
+
+def test_unknown_key_in_requirement_entry(tmp_path: Path) -> None:
+    message, path = load_error(
+        tmp_path, "requirements:\n  - path: pyproject.toml\n    extra: [gpu]\n"
+    )
+    assert f"{path}:3" in message
+    assert "'extra'" in message
+    assert "did you mean 'extras'?" in message
+
+
+def test_requirement_entry_needs_path(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "requirements:\n  - extras: [gpu]\n")
+    assert "entry needs a 'path'" in message
+    assert f"{path}:2" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("requirements: []\n", "requirements: the list is empty"),
+        ("requirements: [3]\n", "expected a file name or a mapping"),
+        ("requirements:\n  - path: p.toml\n    extras: 3\n", "extras: expected a list"),
+    ],
+)
+def test_invalid_requirements_entries(tmp_path: Path, text: str, fragment: str) -> None:
+    message, path = load_error(tmp_path, text)
+    assert fragment in message
+    assert message.startswith(f"{path}:")
+
+
+# --- python ------------------------------------------------------------------------------------
+
+
+def test_unquoted_python_version_is_a_float(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "systems: [x86_64-linux]\npython: 3.10\n")
+    assert message.startswith(f"{path}:2:")
+    assert "read as a number" in message
+    assert "quote it" in message
+    assert '"3.10"' in message
+
+
+@pytest.mark.parametrize("value", ["'three'", "'3'", "'3.x'", "'3.12.1.1'", "''", "3"])
+def test_invalid_python_version(tmp_path: Path, value: str) -> None:
+    message, path = load_error(tmp_path, f"\npython: {value}\n")
+    assert message.startswith(f"{path}:2:")
+    assert "python" in message.lower()
+
+
+def test_invalid_python_string_mentions_expected_form(tmp_path: Path) -> None:
+    message, _ = load_error(tmp_path, "python: 'three'\n")
+    assert "invalid Python version 'three'" in message
+    assert "X.Y" in message
+
+
+# --- systems -------------------------------------------------------------------------------------
+
+
+def test_unknown_system_with_suggestion(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "\nsystems: [x86_64-linux, aarch64-linx]\n")
+    assert message.startswith(f"{path}:2: systems: unknown system 'aarch64-linx'")
+    assert "did you mean 'aarch64-linux'?" in message
+    assert "x86_64-darwin" in message
+
+
+def test_empty_systems(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "systems: []\n")
+    assert message == f"{path}:1: systems: the list is empty"
+
+
+def test_systems_single_string(tmp_path: Path) -> None:
+    assert load(tmp_path, "systems: aarch64-darwin\n").systems == ("aarch64-darwin",)
+
+
+def test_systems_must_be_strings(tmp_path: Path) -> None:
+    message, _ = load_error(tmp_path, "systems: [1, 2]\n")
+    assert "expected a list of strings" in message
+
+
+# --- providers -----------------------------------------------------------------------------------
+
+
+def test_invalid_provider_list(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "providers:\n  _default: wheel\n  torch: wheel,egg\n")
+    assert message.startswith(f"{path}:3: invalid provider list 'wheel,egg'")
+    assert "wheel, sdist" in message
+
+
+def test_duplicated_provider(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "providers: {_default: 'wheel,sdist,wheel'}\n")
+    assert message.startswith(f"{path}:1:")
+    assert "names a provider twice" in message
+
+
+def test_providers_must_be_a_mapping(tmp_path: Path) -> None:
+    message, _ = load_error(tmp_path, "providers: wheel\n")
+    assert "providers: expected a mapping" in message
+
+
+def test_provider_value_must_be_a_string(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "providers:\n  torch: [wheel]\n")
+    assert message.startswith(f"{path}:2:")
+    assert "expected a string" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("wheel", ("wheel",)),
+        ("sdist,wheel", ("sdist", "wheel")),
+        (" wheel , sdist ", ("wheel", "sdist")),
+        ("wheel,", ("wheel",)),
+    ],
+)
+def test_parse_providers_valid(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_providers(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ",", "egg", "wheel,egg", "Wheel", "wheel sdist"])
+def test_parse_providers_invalid(text: str) -> None:
+    where = Location("cli", 7)
+    with pytest.raises(InputError, match=r"invalid provider list") as info:
+        parse_providers(text, where)
+    assert info.value.location == where
+
+
+def test_parse_providers_duplicate() -> None:
+    with pytest.raises(InputError, match=r"twice"):
+        parse_providers("sdist,sdist")
+
+
+# --- snapshot ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"2026-11-01T00:00:00Z"', NOV_1),
+        ("'2026-11-01T02:00:00+02:00'", NOV_1),
+        ("'2026-10-31T19:30:00-04:30'", NOV_1),
+        ("2026-11-01T00:00:00Z", NOV_1),
+        ("2026-11-01T02:00:00+02:00", NOV_1),
+        ('"2026-11-01T12:34:56.5Z"', datetime(2026, 11, 1, 12, 34, 56, 500000, tzinfo=UTC)),
+    ],
+)
+def test_snapshot_parsing(tmp_path: Path, value: str, expected: datetime) -> None:
+    config = load(tmp_path, f"data:\n  snapshot: {value}\n")
+    snapshot = config.data.snapshot
+    assert snapshot is not None
+    assert snapshot == expected
+    assert snapshot.utcoffset() is not None
+    assert snapshot.utcoffset() == expected.utcoffset()
+    assert config.data.snapshot_text == format_snapshot(expected)
+
+
+def test_snapshot_offset_converted_to_utc_text(tmp_path: Path) -> None:
+    config = load(tmp_path, "data:\n  snapshot: '2026-11-01T01:30:00+02:00'\n")
+    assert config.data.snapshot_text == "2026-10-31T23:30:00Z"
+
+
+def test_snapshot_null_means_latest(tmp_path: Path) -> None:
+    assert load(tmp_path, "data:\n  snapshot:\n").data.snapshot is None
+
+
+@pytest.mark.parametrize("value", ['"2026-11-01T00:00:00"', "2026-11-01T00:00:00", '"2026-11-01"'])
+def test_snapshot_without_time_zone(tmp_path: Path, value: str) -> None:
+    message, path = load_error(
+        tmp_path, f"data:\n  index: https://x.example\n  snapshot: {value}\n"
+    )
+    assert message.startswith(f"{path}:3:")
+    assert "no time zone" in message
+    assert "'Z'" in message
+
+
+@pytest.mark.parametrize("value", ["garbage", "'2026-13-01T00:00:00Z'", "'yesterday'"])
+def test_snapshot_garbage(tmp_path: Path, value: str) -> None:
+    message, path = load_error(tmp_path, f"data:\n  snapshot: {value}\n")
+    assert message.startswith(f"{path}:2: invalid snapshot")
+    assert "RFC 3339" in message
+
+
+@pytest.mark.parametrize("value", ["12", "2026-11-01", "[a]"])
+def test_snapshot_wrong_type(tmp_path: Path, value: str) -> None:
+    message, path = load_error(tmp_path, f"data:\n  snapshot: {value}\n")
+    assert message.startswith(f"{path}:2: invalid snapshot")
+    assert "RFC 3339" in message
+
+
+def test_parse_snapshot_direct() -> None:
+    assert parse_snapshot("2026-11-01T00:00:00Z") == NOV_1
+    assert parse_snapshot(" 2026-11-01T03:00:00+03:00 ") == NOV_1
+    moment = parse_snapshot(datetime(2026, 11, 1, 1, tzinfo=UTC))
+    assert moment.tzinfo == UTC
+    assert format_snapshot(moment) == "2026-11-01T01:00:00Z"
+    with pytest.raises(InputError, match=r"no time zone"):
+        parse_snapshot(datetime(2026, 11, 1))
+    with pytest.raises(InputError, match=r"RFC 3339"):
+        parse_snapshot("not a time", Location("x", 1))
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def test_data_source_other_rejected(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "data:\n  index: https://x.example\n  source: other\n")
+    assert message.startswith(f"{path}:3:")
+    assert "unknown source 'other'" in message
+    assert "pypi" in message
+
+
+def test_data_must_be_a_mapping(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "python: '3.12'\ndata: [pypi]\n")
+    assert message == f"{path}:2: data: expected a mapping"
+
+
+@pytest.mark.parametrize("url", ["pypi.org/simple", "ftp://mirror.example/simple", "file:///srv"])
+def test_index_without_http_scheme_rejected(tmp_path: Path, url: str) -> None:
+    message, path = load_error(tmp_path, f"data:\n  source: pypi\n  index: {url}\n")
+    assert message.startswith(f"{path}:3:")
+    assert "must start with http:// or https://" in message
+    assert url in message
+
+
+def test_extra_index_without_http_scheme_rejected(tmp_path: Path) -> None:
+    message, _ = load_error(tmp_path, "data:\n  extra-indexes: [mirror.example/simple]\n")
+    assert "'mirror.example/simple' must start with http:// or https://" in message
+
+
+def test_extra_index_error_points_at_its_line(tmp_path: Path) -> None:
+    message, path = load_error(
+        tmp_path,
+        "data:\n  index: https://pypi.org/simple\n  extra-indexes:\n    - ftp://bad.example\n",
+    )
+    assert message.startswith(f"{path}:3:")
+
+
+# --- glibc / macos -------------------------------------------------------------------------------
+
+
+def test_unquoted_glibc_rejected(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "glibc: 2.40\n")
+    assert message.startswith(f"{path}:1: glibc:")
+    assert "quote it" in message
+
+
+def test_invalid_macos(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "\nmacos: 'fourteen'\n")
+    assert message.startswith(f"{path}:2: invalid macos 'fourteen'")
+
+
+# --- YAML and file problems ----------------------------------------------------------------------
+
+
+def test_invalid_yaml_syntax_names_line(tmp_path: Path) -> None:
+    message, path = load_error(
+        tmp_path, 'python: "3.12"\ndata:\n  index: https://x.example\n snapshot: x\n'
+    )
+    assert message.startswith(f"{path}:4: invalid YAML")
+
+
+def test_invalid_yaml_tab_names_line(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, 'python: "3.12"\nsystems:\n\t- x86_64-linux\n')
+    assert message.startswith(f"{path}:3: invalid YAML")
+
+
+def test_duplicate_key_is_invalid_yaml(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "python: '3.12'\npython: '3.11'\n")
+    assert message.startswith(f"{path}:2: invalid YAML")
+    assert "duplicate" in message
+
+
+@pytest.mark.parametrize("text", ["- requirements.txt\n", "just a string\n", "42\n"])
+def test_non_mapping_top_level(tmp_path: Path, text: str) -> None:
+    message, path = load_error(tmp_path, text)
+    assert message == f"{path}: expected a mapping of settings at the top level"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope" / "machci.yaml"
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert "not found" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_undecodable_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "machci.yaml"
+    path.write_bytes(b"python: '3.1\xff'\n")
+    with pytest.raises(InputError, match=r"cannot read config"):
+        load_config(path)
+
+
+def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:
+    config = load(tmp_path, EXAMPLE)
+    changed = config.with_changes(python="3.13")
+    assert changed.python == "3.13"
+    assert config.python == "3.12"
+    assert changed.systems == config.systems
