@@ -157,7 +157,7 @@ def test_parse_version_pair_error_names_what() -> None:
 
 
 def test_three_part_python_version_is_rejected() -> None:
-    with pytest.raises(InputError, match="expected X.Y"):
+    with pytest.raises(InputError, match=r"expected X\.Y"):
         Target("x86_64-linux", "3.12.1")
 
 
