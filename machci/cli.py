@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
@@ -21,11 +22,14 @@ from machci.config import (
     parse_snapshot,
 )
 from machci.errors import MachciError
-from machci.lock import Lock
-from machci.locking import SourceOptions, lock
-from machci.sources.cache import atomic_write
-from machci.spec import build_spec
 from machci.targets import SYSTEMS, parse_version_pair
+
+if TYPE_CHECKING:
+    from machci.lock import Lock
+    from machci.locking import SourceOptions
+
+# Only what every command needs is imported above: `machci check` must not pay for the resolver
+# or the network stack, so the other commands import theirs when they run.
 
 
 def _add_project_options(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_options(lock_parser)
     lock_parser.add_argument("--json", action="store_true", help="print the lock as JSON")
     lock_parser.add_argument("-o", "--output", type=Path, help="write the JSON lock to this file")
+    sync_parser = commands.add_parser(
+        "sync", help="resolve and write default.nix (exit 1 if changed)"
+    )
+    _add_project_options(sync_parser)
+    sync_parser.add_argument("--check", action="store_true", help="only check, like machci check")
+    sync_parser.add_argument(
+        "--force", action="store_true", help="overwrite a file machci did not generate"
+    )
+    check_parser = commands.add_parser(
+        "check", help="offline: is default.nix in sync? (exit 1 if not)"
+    )
+    _add_project_options(check_parser)
     why_parser = commands.add_parser("why", help="show which requirements pulled a package in")
     why_parser.add_argument("package")
     _add_project_options(why_parser)
@@ -147,11 +163,18 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     return config.with_changes(**changes), base
 
 
+def _source_options(args: argparse.Namespace) -> SourceOptions:
+    from machci.locking import SourceOptions
+
+    return SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
+
+
 def _lock(args: argparse.Namespace) -> Lock:
+    from machci.locking import lock
+    from machci.spec import build_spec
+
     config, base = load_project(args)
-    spec = build_spec(config, base)
-    options = SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
-    return lock(spec, options)
+    return lock(build_spec(config, base), _source_options(args))
 
 
 def _summary(result: Lock) -> str:
@@ -164,6 +187,8 @@ def _summary(result: Lock) -> str:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    from machci.files import atomic_write
+
     result = _lock(args)
     text = result.dumps()
     if args.output:
@@ -188,7 +213,32 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"lock": cmd_lock, "why": cmd_why}
+def cmd_check(args: argparse.Namespace) -> int:
+    from machci.check import inspect
+    from machci.config import settings_digest
+
+    config, _base = load_project(args)
+    finding = inspect(config.output, settings_digest(config, config.output))
+    for problem in finding.problems:
+        sys.stderr.write(f"machci: {problem}\n")
+    if finding.problems:
+        sys.stderr.write("machci: run `machci sync` to regenerate it\n")
+        return 1
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if args.check:
+        return cmd_check(args)
+    from machci.sync import sync
+
+    config, base = load_project(args)
+    result = sync(config, base, _source_options(args), force=args.force)
+    sys.stderr.write(f"machci: {result.message}\n")
+    return 1 if result.changed else 0
+
+
+COMMANDS = {"lock": cmd_lock, "why": cmd_why, "sync": cmd_sync, "check": cmd_check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@ The key names are the interface other tools rely on; see the README's configurat
 from __future__ import annotations
 
 import difflib
+import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from machci.errors import InputError, Location
+from machci.header import digest
 from machci.targets import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 
 CONFIG_NAME = "machci.yaml"
@@ -32,7 +35,9 @@ _TOP_KEYS = (
     "output",
     "glibc",
     "macos",
+    "image",
 )
+_IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
 _INPUT_KEYS = ("path", "extras", "groups")
 
@@ -72,6 +77,15 @@ class Providers:
 
 
 @dataclass(frozen=True)
+class Image:
+    """The container image built from the environment (mach-nix's mkDockerImage)."""
+
+    name: str = "machci-env"
+    tag: str = "latest"
+    cmd: tuple[str, ...] = ()  # empty: the environment's python
+
+
+@dataclass(frozen=True)
 class Config:
     requirements: tuple[RequirementInput, ...] = ()
     python: str = "3.12"
@@ -81,6 +95,7 @@ class Config:
     output: Path = Path("default.nix")
     glibc: tuple[int, int] = DEFAULT_GLIBC
     macos: tuple[int, int] = DEFAULT_MACOS
+    image: Image = Image()
     path: Path | None = None
 
     def with_changes(self, **changes: object) -> Config:
@@ -222,7 +237,23 @@ class _Loader:
                     changes[key] = parse_version_pair(text, key)
                 except InputError as exc:
                     raise InputError(exc.message, self.at(document, key)) from None
+        if "image" in document:
+            changes["image"] = self.image(document)
         return config.with_changes(**changes)
+
+    def image(self, document: CommentedMap) -> Image:
+        node = document["image"]
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "image: expected a mapping {name, tag, cmd}", self.at(document, "image")
+            )
+        self.check_keys(node, _IMAGE_KEYS, "image: ")
+        default = Image()
+        return Image(
+            name=self.string(node, "name", "image: ") if "name" in node else default.name,
+            tag=self.string(node, "tag", "image: ") if "tag" in node else default.tag,
+            cmd=tuple(self.string_list(node, "cmd", "image: ")) if "cmd" in node else (),
+        )
 
     def inputs(self, document: CommentedMap, base: Path) -> tuple[RequirementInput, ...]:
         value = document["requirements"]
@@ -311,3 +342,41 @@ def load_config(path: Path) -> Config:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"invalid YAML: {problem}", Location.of(path, line)) from exc
     return _Loader(path).load(document)
+
+
+def settings_digest(config: Config, output: Path) -> str:
+    """A digest of every setting that shapes the generated file, for the header.
+
+    Paths are taken relative to the output's directory so the digest is the same on every machine.
+    """
+    base = output.parent.resolve()
+
+    def rel(path: Path) -> str:
+        return Path(os.path.relpath(path.resolve(), base)).as_posix()
+
+    settings = {
+        "requirements": [
+            {"path": rel(r.path), "extras": list(r.extras), "groups": list(r.groups)}
+            for r in config.requirements
+        ],
+        "python": config.python,
+        "systems": sorted(config.systems),
+        "data": {
+            "source": config.data.source,
+            "index": config.data.index,
+            "extra-indexes": list(config.data.extra_indexes),
+            "snapshot": config.data.snapshot_text,
+        },
+        "providers": {
+            "_default": list(config.providers.default),
+            **{k: list(v) for k, v in sorted(config.providers.per_package.items())},
+        },
+        "glibc": list(config.glibc),
+        "macos": list(config.macos),
+        "image": {
+            "name": config.image.name,
+            "tag": config.image.tag,
+            "cmd": list(config.image.cmd),
+        },
+    }
+    return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())

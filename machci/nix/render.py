@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.utils import parse_wheel_filename
 
+from machci.config import Image
 from machci.lock import Lock, LockedPackage
 from machci.nix.escape import attr, string
 
 
 @dataclass(frozen=True)
-class ImageOptions:
-    name: str = "machci-env"
-    tag: str = "latest"
-    cmd: tuple[str, ...] = ()  # empty: the environment's python
-
-
-@dataclass(frozen=True)
 class RenderOptions:
     python: str = "3.12"
-    image: ImageOptions = ImageOptions()
+    image: Image = field(default_factory=Image)
 
     @property
     def python_attr(self) -> str:
@@ -161,15 +155,10 @@ def render(lock: Lock, options: RenderOptions) -> str:
         w.close("};")
     w.close("};")
     supported = ", ".join(s.system for s in lock.systems)
-    message = (
-        f"machci: this default.nix was generated for {supported}, not for ${{system}};"
-        " add the system to machci.yaml and run machci sync"
-    )
-    # ${system} must interpolate, so the message is escaped first and the placeholder restored.
-    escaped = string(message.replace("${system}", "\0SYSTEM\0".replace("\0", "")))
-    escaped = escaped.replace("SYSTEM", "${system}", 1)
+    before = string(f"machci: this default.nix was generated for {supported}, not for ")
+    after = string("; add the system to machci.yaml and run machci sync")
     w.open("lock =")
-    w.line("systems.${system} or (throw " + escaped + ");")
+    w.line(f"systems.${{system}} or (throw ({before} + system + {after}));")
     w.depth -= 1
     for line in _BUILDER.splitlines():
         w.line(line)

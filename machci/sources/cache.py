@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +17,13 @@ from pathlib import Path
 import platformdirs
 from filelock import FileLock
 
+from machci.files import atomic_write
+
 CACHE_VERSION = "v1"
 
 
 def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("machci"))
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write data to path via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""`machci sync`: resolve, render and atomically write the generated file.
+
+Exit codes follow pre-commit's convention: 0 when the file was already right, 1 when it was
+created or changed, 2 on errors (with the previous file untouched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from machci import __version__
+from machci.check import inspect
+from machci.config import Config, settings_digest
+from machci.files import atomic_write
+from machci.header import Header, Input, compose, digest, relative_input
+from machci.lock import Lock
+from machci.locking import SourceOptions, lock
+from machci.nix.render import RenderOptions, render
+from machci.sources.http import strip_credentials
+from machci.spec import Spec, build_spec
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    changed: bool
+    message: str
+
+
+def data_revision(lock_: Lock) -> str:
+    return f"pypi {strip_credentials(lock_.index)} {lock_.snapshot or 'latest'}"
+
+
+def _inputs(config: Config, spec: Spec, output: Path) -> tuple[Input, ...]:
+    paths = ([config.path] if config.path else []) + list(spec.requirements.files)
+    seen: dict[str, Input] = {}
+    for path in paths:
+        name = relative_input(path, output)
+        seen.setdefault(name, Input(name, digest(path.read_bytes())))
+    return tuple(seen[name] for name in sorted(seen))
+
+
+def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:
+    """Resolve and render the whole file (header and body) without writing anything."""
+    output = config.output
+    spec = build_spec(config, base)
+    inputs = _inputs(config, spec, output)  # hashed before resolving: what was actually read
+    result = lock(spec, options)
+    body = render(result, RenderOptions(python=config.python, image=config.image))
+    header = Header(__version__, data_revision(result), settings_digest(config, output), inputs, "")
+    return result, compose(header, body)
+
+
+def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
+    output = config.output
+    settings = settings_digest(config, output)
+    existing: bytes | None = None
+    if output.exists():
+        if not force:
+            finding = inspect(output, settings)  # refuses foreign or newer files
+            assert finding.header is not None
+            if not finding.problems and finding.header.version == __version__:
+                return SyncResult(False, f"{output} is up to date")
+        existing = output.read_bytes()
+    _lock, text = generate(config, base, options)
+    data = text.encode()
+    if existing == data:
+        return SyncResult(False, f"{output} is up to date")
+    atomic_write(output, data)
+    return SyncResult(True, f"{'updated' if existing is not None else 'created'} {output}")
