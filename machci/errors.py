@@ -50,6 +50,10 @@ class SourceError(MachciError):
     """An index or the cache could not deliver what was asked (exit 2)."""
 
 
+class OutputError(MachciError):
+    """A file could not be written (exit 2); the previous content is untouched."""
+
+
 class ResolutionError(MachciError):
     """No consistent set of packages exists for a target (exit 1)."""
 

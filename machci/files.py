@@ -8,6 +8,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from machci.errors import OutputError
+
 
 def _default_mode() -> int:
     umask = os.umask(0)
@@ -21,6 +23,13 @@ def atomic_write(path: Path, data: bytes) -> None:
     An interrupted write (crash, kill, full disk) leaves the previous file untouched. The new
     file keeps the old one's permissions, or gets the usual umask-derived ones.
     """
+    try:
+        _replace(path, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _replace(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)

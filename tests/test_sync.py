@@ -1,0 +1,209 @@
+"""`machci sync` and `machci check`: exit codes, fast path, refusals and failure safety."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from machci import __version__
+from tests.fixtures.index import Index
+from tests.helpers import SNAPSHOT, Run, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_project(path: Path, index: Index, requirements: str = "app\n") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "requirements.txt").write_text(requirements)
+    (path / "machci.yaml").write_text(
+        "requirements: [requirements.txt]\n"
+        "systems: [x86_64-linux, aarch64-linux]\n"
+        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+    )
+    return path
+
+
+def machci(project: Path, *args: str) -> Run:
+    with contextlib.chdir(project):
+        return run(*args, "--cache-dir", ".cache")
+
+
+@pytest.fixture
+def project(index: Index, tmp_path: Path) -> Path:
+    index.publish("app", "1.0", requires_dist=("dep",))
+    index.publish("dep", "1.0")
+    return make_project(tmp_path / "project", index)
+
+
+def test_sync_creates_then_is_a_no_op_without_network(index: Index, project: Path) -> None:
+    first = machci(project, "sync")
+    assert first.code == 1
+    assert "created" in first.err
+    before = len(index.requests)
+    second = machci(project, "sync")
+    assert second.code == 0
+    assert "up to date" in second.err
+    assert len(index.requests) == before  # the header's digests matched: nothing was resolved
+    assert machci(project, "check").code == 0
+
+
+def test_changed_requirements_are_stale_then_resynced(index: Index, project: Path) -> None:
+    index.publish("extra", "1.0")
+    assert machci(project, "sync").code == 1
+    (project / "requirements.txt").write_text("app\nextra\n")
+    check = machci(project, "check")
+    assert check.code == 1
+    assert "requirements.txt changed since default.nix was generated" in check.err
+    assert machci(project, "sync", "--check").code == 1
+    assert machci(project, "sync").code == 1
+    assert '"extra-1.0-py3-none-any.whl"' in (project / "default.nix").read_text()
+    assert machci(project, "check").code == 0
+
+
+def test_settings_change_is_stale(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    check = machci(project, "check", "--python", "3.13")
+    assert check.code == 1
+    assert "settings" in check.err
+
+
+def test_output_is_identical_from_any_cache_state(index: Index, tmp_path: Path) -> None:
+    index.publish("app", "1.0", requires_dist=("dep",))
+    index.publish("dep", "1.0")
+    one = make_project(tmp_path / "one", index)
+    two = make_project(tmp_path / "two", index)
+    assert machci(one, "sync").code == 1
+    (one / "default.nix").unlink()
+    assert machci(one, "sync").code == 1  # warm cache this time
+    assert machci(two, "sync").code == 1  # cold cache
+    text = (one / "default.nix").read_bytes()
+    assert text == (two / "default.nix").read_bytes()
+    assert b"\r" not in text and str(tmp_path).encode() not in text
+
+
+def test_hand_edit_is_detected_and_repaired(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    original = (project / "default.nix").read_text()
+    (project / "default.nix").write_text(original.replace('version = "1.0";', 'version = "6.6";'))
+    check = machci(project, "check")
+    assert check.code == 1
+    assert "edited by hand" in check.err
+    assert machci(project, "sync").code == 1
+    assert (project / "default.nix").read_text() == original
+
+
+def test_missing_input_listed_in_header(project: Path) -> None:
+    (project / "more.txt").write_text("dep\n")
+    (project / "requirements.txt").write_text("app\n-r more.txt\n")
+    assert machci(project, "sync").code == 1
+    assert "more.txt" in (project / "default.nix").read_text().split("{", 1)[0]
+    (project / "more.txt").unlink()
+    check = machci(project, "check")
+    assert check.code == 1
+    assert "more.txt is listed as an input but no longer exists" in check.err
+
+
+def test_foreign_file_is_not_overwritten_without_force(project: Path) -> None:
+    (project / "default.nix").write_text("{ hand = 'written'; }\n")
+    refused = machci(project, "sync")
+    assert refused.code == 2
+    assert "has no machci header" in refused.err
+    assert (project / "default.nix").read_text() == "{ hand = 'written'; }\n"
+    assert machci(project, "check").code == 2
+    assert machci(project, "sync", "--force").code == 1
+    assert machci(project, "check").code == 0
+
+
+def test_header_from_a_newer_machci_is_refused(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    text = (project / "default.nix").read_text()
+    newer = text.replace(f"# machci-version: {__version__}", "# machci-version: 99.0")
+    (project / "default.nix").write_text(newer)
+    refused = machci(project, "sync")
+    assert refused.code == 2
+    assert "generated by machci 99.0, newer than this machci" in refused.err
+    assert (project / "default.nix").read_text() == newer
+
+
+def test_check_without_generated_file(project: Path) -> None:
+    check = machci(project, "check")
+    assert check.code == 1
+    assert "does not exist yet" in check.err
+
+
+@contextlib.contextmanager
+def immutable(directory: Path) -> Iterator[None]:
+    """Make a directory unwritable even for root (chattr +i); skip where unsupported."""
+    if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+
+
+def test_read_only_output_path(index: Index, project: Path) -> None:
+    index.publish("dep", "2.0")
+    assert machci(project, "sync").code == 1
+    before = (project / "default.nix").read_bytes()
+    (project / "requirements.txt").write_text("app\ndep>=2\n")
+    with immutable(project):
+        result = machci(project, "sync")
+    assert result.code == 2
+    assert "default.nix" in result.err and "Traceback" not in result.err
+    assert (project / "default.nix").read_bytes() == before
+
+
+def test_killed_sync_leaves_the_old_file(index: Index, project: Path) -> None:
+    index.publish("slow", "1.0")
+    assert machci(project, "sync").code == 1
+    before = (project / "default.nix").read_bytes()
+    (project / "requirements.txt").write_text("app\nslow\n")
+    index.fault("/simple/slow/", delay=30)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "machci", "sync", "--cache-dir", ".cache"],
+        cwd=project,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while ("GET", "/simple/slow/") not in index.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    index.clear_faults()
+    assert (project / "default.nix").read_bytes() == before
+    assert machci(project, "check").code == 1
+
+
+def test_check_does_not_import_the_resolver(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    code = (
+        "import sys; from machci.cli import main; code = main(['check']);"
+        " heavy = ('resolvelib', 'urllib3', 'machci.resolve');"
+        " heavy = sorted(m for m in heavy if m in sys.modules);"
+        " print(code, heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "0 []"
+
+
+def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    before = (project / "default.nix").read_bytes()
+    (project / "requirements.txt").write_text("app\nnot-there\n")
+    result = machci(project, "sync")
+    assert result.code == 1 and "no package named 'not-there'" in result.err
+    assert (project / "default.nix").read_bytes() == before
+    assert not list(project.glob(".default.nix.*"))
