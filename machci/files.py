@@ -17,31 +17,43 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, cache: bool = False) -> None:
     """Write via a temporary file in the same directory, then rename over `path`.
 
-    An interrupted write (crash, kill, full disk) leaves the previous file untouched. The new
-    file keeps the old one's permissions, or gets the usual umask-derived ones.
+    An interrupted write (crash, kill, full disk) leaves the previous file untouched. A user
+    file is synced to disk and keeps its permissions (or gets the umask's); a cache entry skips
+    both, since a lost entry is fetched again and a torn one is detected by its hash.
     """
     try:
-        _replace(path, data)
+        _replace(path, data, cache)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _replace(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _temporary(path: Path) -> tuple[int, str]:
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = _default_mode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # creating directories only when missing saves system calls
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def _replace(path: Path, data: bytes, cache: bool) -> None:
+    mode = None
+    if not cache:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = _default_mode()
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if not cache:
+                handle.flush()
+                os.fsync(handle.fileno())
         Path(tmp).replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from machci.errors import ResolutionError
 from machci.lock import Lock, SystemLock
-from machci.resolve import resolve_target, target_label
+from machci.resolve import TargetResolution, target_label
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import DEFAULT_TIMEOUT, Http, Progress, strip_credentials
 from machci.sources.pypi import PyPISource
@@ -31,21 +31,23 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
-        for target in spec.targets:
+        resolutions = [
+            TargetResolution(
+                target,
+                source,
+                spec.requirements.requirements,
+                spec.requirements.constraints,
+                spec.providers,
+                spec.requirements.pre,
+                spec.source_of,
+            )
+            for target in spec.targets
+        ]
+        for resolution in resolutions:
             try:
-                systems.append(
-                    resolve_target(
-                        target,
-                        source,
-                        spec.requirements.requirements,
-                        spec.requirements.constraints,
-                        spec.providers,
-                        spec.requirements.pre,
-                        spec.source_of,
-                    )
-                )
+                systems.append(resolution.run())
             except ResolutionError as exc:
-                failures.setdefault(exc.message, []).append(target_label(target))
+                failures.setdefault(exc.message, []).append(target_label(resolution.target))
     finally:
         source.close()
         progress.close()

@@ -53,6 +53,7 @@ class Finder(Protocol):
         then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
     ) -> None: ...
     def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
+    def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
 
 
 def identifier_of(name: str, extras: frozenset[str]) -> str:
@@ -71,10 +72,22 @@ class Req:
     source: str  # "requirements.txt:3", or "<parent> <version>" for dependencies
     hashes: frozenset[str] = frozenset()
     build: bool = False
+    _allowed: dict[Version, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def identifier(self) -> str:
         return identifier_of(self.name, self.extras)
+
+    def allows(self, version: Version) -> bool:
+        """Memoised `specifier.contains` (pre-releases allowed: they are filtered earlier).
+
+        resolvelib re-checks every pin against every requirement each round, so the same pairs
+        recur thousands of times and packaging's check would dominate the resolution.
+        """
+        allowed = self._allowed.get(version)
+        if allowed is None:
+            allowed = self._allowed[version] = self.specifier.contains(version, prereleases=True)
+        return allowed
 
     @classmethod
     def of(
@@ -145,6 +158,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.edges: dict[Candidate, _Edges] = {}
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
+        self.warmed: set[str] = set()
         self.lock = threading.Lock()
 
     # Candidate lists ---------------------------------------------------------------------
@@ -189,12 +203,29 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return result
 
     def warm(self, names: Iterable[str]) -> None:
-        """Fetch pages, then the likely candidate's metadata, before the resolver asks."""
-        self.finder.prefetch(names, self._likely_files)
+        """Fetch ahead of the resolver: each page, then its likely candidate's metadata, then
+        the pages of that candidate's dependencies, and so on down the graph."""
+        with self.lock:
+            fresh = [n for n in names if n not in self.warmed]
+            self.warmed.update(fresh)
+        if fresh:
+            self.finder.prefetch(fresh, self._likely_files)
 
     def _likely_files(self, project: ProjectFiles) -> list[DistFile]:
         choices = self.choices_for(project.name)
-        return [choices[0].files[0]] if choices else []
+        if not choices:
+            return []
+        file = choices[0].files[0]
+        self.finder.when_metadata(file, self._warm_dependencies)
+        return [file]
+
+    def _warm_dependencies(self, metadata: DistMetadata) -> None:
+        env = self.target.environment
+        self.warm(
+            canonicalize_name(r.name)
+            for r in (*metadata.requires_dist, *metadata.build_requires)
+            if _marker_matches(r.marker, env, [""])
+        )
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str:
         """ "via a 1.0, b 2.0, from requirements.txt:3" for how `name` entered the graph."""
@@ -284,11 +315,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             return
         hashes = [r.hashes for r in reqs if r.hashes]
         prerelease_ok = self.allow_prereleases or any(r.specifier.prereleases for r in reqs)
-        choices = [
-            c
-            for c in self.choices_for(name)
-            if all(r.specifier.contains(c.version, prereleases=True) for r in reqs)
-        ]
+        choices = [c for c in self.choices_for(name) if all(r.allows(c.version) for r in reqs)]
         if not prerelease_ok and any(not c.version.is_prerelease for c in choices):
             choices = [c for c in choices if not c.version.is_prerelease]
         for choice in choices:
@@ -315,7 +342,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         file = direct_file(Requirement(f"{name} @ {url}"), next(iter(sorted(hashes)), None))
         if file is None or file.sha256 is None or not self.file_usable(file):
             return
-        if not all(r.specifier.contains(file.version, prereleases=True) for r in reqs):
+        if not all(r.allows(file.version) for r in reqs):
             return
         candidate = Candidate(name, file.version, extras, file.kind, file)
         if candidate not in bad and self._metadata_ok(candidate):
@@ -344,7 +371,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             return False
         if requirement.hashes and candidate.file.sha256 not in requirement.hashes:
             return False
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        return requirement.allows(candidate.version)
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
         metadata = self.finder.metadata(candidate.file)
@@ -411,29 +438,40 @@ class _SourceFn(Protocol):
     def __call__(self, line: RequirementLine) -> str: ...
 
 
-def resolve_target(
-    target: Target,
-    finder: Finder,
-    requirements: Sequence[RequirementLine],
-    constraints: Sequence[RequirementLine],
-    providers: Providers,
-    allow_prereleases: bool,
-    source_of: _SourceFn,
-) -> SystemLock:
-    roots = root_requirements(target, requirements, source_of)
-    constraint_reqs: dict[str, list[Req]] = defaultdict(list)
-    for req in root_requirements(target, constraints, source_of):
-        constraint_reqs[req.name].append(req)
-    provider = Provider(target, finder, providers, constraint_reqs, allow_prereleases)
-    provider.warm(r.name for r in roots)
-    resolver: Resolver[Req, Candidate, str] = Resolver(provider, BaseReporter())
-    try:
-        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
-    except ResolutionImpossible as exc:
-        raise ResolutionError(explain_conflict(provider, exc.causes, roots)) from None
-    except ResolutionTooDeep as exc:
-        raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
-    return _system_lock(target, provider, result.mapping, roots)
+class TargetResolution:
+    """One target's resolution. Creating it starts fetching; `run` resolves.
+
+    Creating every target's resolution before running the first lets all targets' fetches
+    overlap with the first resolution.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        finder: Finder,
+        requirements: Sequence[RequirementLine],
+        constraints: Sequence[RequirementLine],
+        providers: Providers,
+        allow_prereleases: bool,
+        source_of: _SourceFn,
+    ) -> None:
+        self.target = target
+        self.roots = root_requirements(target, requirements, source_of)
+        constraint_reqs: dict[str, list[Req]] = defaultdict(list)
+        for req in root_requirements(target, constraints, source_of):
+            constraint_reqs[req.name].append(req)
+        self.provider = Provider(target, finder, providers, constraint_reqs, allow_prereleases)
+        self.provider.warm(r.name for r in self.roots)
+
+    def run(self) -> SystemLock:
+        resolver: Resolver[Req, Candidate, str] = Resolver(self.provider, BaseReporter())
+        try:
+            result = resolver.resolve(self.roots, max_rounds=MAX_ROUNDS)
+        except ResolutionImpossible as exc:
+            raise ResolutionError(explain_conflict(self.provider, exc.causes, self.roots)) from None
+        except ResolutionTooDeep as exc:
+            raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
+        return _system_lock(self.target, self.provider, result.mapping, self.roots)
 
 
 def _system_lock(

@@ -5,6 +5,7 @@ Layering (lowest first): built-in defaults, machci.yaml, then command-line optio
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,17 @@ class Spec:
 
     def source_of(self, line: RequirementLine) -> str:
         """Where a requirement was written, relative to the project (stable across machines)."""
-        where = line.location.where
-        try:
-            shown = Path(os.path.relpath(Path(where).resolve(), self.base.resolve())).as_posix()
-        except ValueError:
-            shown = Path(where).as_posix()
+        shown = _relative(line.location.where, self.base)
         return f"{shown}:{line.location.line}" if line.location.line is not None else shown
+
+
+@functools.cache
+def _relative(where: str, base: Path) -> str:
+    # Cached: resolving paths costs system calls, and every requirement of a file asks again.
+    try:
+        return Path(os.path.relpath(Path(where).resolve(), base.resolve())).as_posix()
+    except ValueError:
+        return Path(where).as_posix()
 
 
 def build_spec(config: Config, base: Path) -> Spec:

@@ -19,7 +19,7 @@ from filelock import FileLock
 
 from machci.files import atomic_write
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"
 
 
 def default_cache_dir() -> Path:
@@ -40,7 +40,8 @@ class Cache:
         self.root = root / CACHE_VERSION
 
     def _blob_path(self, sha256: str) -> Path:
-        return self.root / "blobs" / sha256[:2] / sha256
+        # One flat directory per kind: sharding costs a mkdir per shard on every cold run.
+        return self.root / "blobs" / sha256
 
     def _lock(self, kind: str, key: str) -> FileLock:
         path = self.root / "locks" / kind / f"{key}.lock"
@@ -61,24 +62,32 @@ class Cache:
 
     def put_blob(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        atomic_write(self._blob_path(digest), data)
+        atomic_write(self._blob_path(digest), data, cache=True)
         return digest
 
-    def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes]) -> bytes:
-        """Cached bytes for sha256, else fetch under a file lock (fetch must verify the hash)."""
+    def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes], *, lock: bool = True) -> bytes:
+        """Cached bytes for sha256, else fetch (fetch must verify the hash).
+
+        With `lock`, concurrent runs wait for each other instead of downloading the same file
+        twice; small files skip the lock, whose system calls cost more than a second fetch.
+        """
         cached = self.blob(sha256)
         if cached is not None:
             return cached
+        if not lock:
+            data = fetch()
+            atomic_write(self._blob_path(sha256), data, cache=True)
+            return data
         with self._lock("blob", sha256):
             cached = self.blob(sha256)
             if cached is not None:
                 return cached
             data = fetch()
-            atomic_write(self._blob_path(sha256), data)
+            atomic_write(self._blob_path(sha256), data, cache=True)
             return data
 
     def _derived_path(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / f"{key}.json"
+        return self.root / kind / f"{key}.json"
 
     def derived(self, kind: str, key: str) -> object | None:
         """A JSON value computed from immutable input `key` (e.g. an sdist's sha256)."""
@@ -88,21 +97,26 @@ class Cache:
             return None
 
     def put_derived(self, kind: str, key: str, value: object) -> None:
-        atomic_write(self._derived_path(kind, key), json.dumps(value, sort_keys=True).encode())
+        atomic_write(
+            self._derived_path(kind, key), json.dumps(value, sort_keys=True).encode(), cache=True
+        )
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)
 
     def _page_path(self, url: str) -> Path:
         key = hashlib.sha256(url.encode()).hexdigest()
-        return self.root / "pages" / key[:2] / f"{key}.json"
+        return self.root / "pages" / key
 
     def page(self, url: str) -> CachedPage | None:
-        """A cached index page, or None if absent or unreadable (then refetched)."""
+        """A cached index page, or None if absent or damaged (then refetched).
+
+        One file per page: a JSON line of HTTP facts (with the body's sha256), then the body.
+        """
         try:
-            raw = json.loads(self._page_path(url).read_bytes())
-            body = self.blob(raw["body_sha256"])
-            if body is None:
+            head, _, body = self._page_path(url).read_bytes().partition(b"\n")
+            raw = json.loads(head)
+            if hashlib.sha256(body).hexdigest() != raw["body_sha256"]:
                 return None
             return CachedPage(
                 raw["url"], raw["content_type"], body, raw.get("etag"), raw.get("last_modified")
@@ -116,6 +130,7 @@ class Cache:
             "content_type": page.content_type,
             "etag": page.etag,
             "last_modified": page.last_modified,
-            "body_sha256": self.put_blob(page.body),
+            "body_sha256": hashlib.sha256(page.body).hexdigest(),
         }
-        atomic_write(self._page_path(request_url), json.dumps(record).encode())
+        data = json.dumps(record).encode() + b"\n" + page.body
+        atomic_write(self._page_path(request_url), data, cache=True)

@@ -142,8 +142,11 @@ class Http:
         self.cache.put_page(url, page)
         return page
 
-    def file(self, url: str, sha256: str) -> bytes:
-        """The file at url, verified against sha256 (hex), from the cache when possible."""
+    def file(self, url: str, sha256: str, *, small: bool = False) -> bytes:
+        """The file at url, verified against sha256 (hex), from the cache when possible.
+
+        `small` files (metadata) are fetched without taking the cache's file lock.
+        """
 
         def fetch() -> bytes:
             if self.offline:
@@ -163,7 +166,7 @@ class Http:
                 f" ({len(data)} bytes)"
             )
 
-        return self.cache.blob_or_fetch(sha256, fetch)
+        return self.cache.blob_or_fetch(sha256, fetch, lock=not small)
 
 
 def _describe(error: BaseException) -> str:

@@ -101,6 +101,11 @@ def _make_file(
     )
 
 
+def _absolute(base: str, url: str) -> str:
+    # Indexes usually give absolute URLs; urljoin is costly across thousands of files.
+    return url if url.startswith(("https://", "http://")) else urljoin(base, url)
+
+
 def parse_json_page(page: CachedPage) -> list[DistFile]:
     try:
         document = json.loads(page.body)
@@ -114,7 +119,7 @@ def parse_json_page(page: CachedPage) -> list[DistFile]:
         hashes = entry.get("hashes") or {}
         made = _make_file(
             entry["filename"],
-            urljoin(page.url, entry["url"]),
+            _absolute(page.url, entry["url"]),
             hashes.get("sha256"),
             entry.get("requires-python"),
             entry.get("yanked", False),
@@ -267,6 +272,16 @@ class PyPISource:
         for file in files:
             self._metadata_future(file)
 
+    def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None:
+        """Call `then` with the file's metadata once it is fetched (never on failure)."""
+
+        def done(future: Future[DistMetadata]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                with contextlib.suppress(RuntimeError):  # the pool is shutting down
+                    then(future.result())
+
+        self._metadata_future(file).add_done_callback(done)
+
     def _metadata_future(self, file: DistFile) -> Future[DistMetadata]:
         key = file.sha256 or file.url
         with self.lock:
@@ -298,7 +313,7 @@ class PyPISource:
         if file.has_metadata_file and file.metadata_sha256:
             url = f"{file.url}.metadata"
             try:
-                return self.http.file(url, file.metadata_sha256)
+                return self.http.file(url, file.metadata_sha256, small=True)
             except SourceError as exc:
                 if "hash mismatch" in exc.message:
                     raise SourceError(f"metadata {exc.message}") from exc
