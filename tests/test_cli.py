@@ -167,3 +167,9 @@ def test_example_project_config_is_valid() -> None:
     assert config.systems == ("x86_64-linux", "aarch64-linux")
     assert config.requirements[0].path == ROOT / "examples" / "basic" / "requirements.txt"
     assert config.requirements[0].path.is_file()
+
+
+def test_example_default_nix_is_in_sync() -> None:
+    """The committed example output matches its inputs (offline check, as pre-commit.ci runs)."""
+    result = run("check", "--config", str(ROOT / "examples" / "basic" / "machci.yaml"))
+    assert result.code == 0, result.err
