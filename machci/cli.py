@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="offline: is default.nix in sync? (exit 1 if not)"
     )
     _add_project_options(check_parser)
+    bump_parser = commands.add_parser(
+        "bump", help="move the data pin forward, re-resolve, print what changed"
+    )
+    _add_project_options(bump_parser)
+    bump_parser.add_argument("--to", metavar="TIME", help="new snapshot (default: now)")
+    bump_parser.add_argument(
+        "--dry-run", action="store_true", help="print the table, write nothing"
+    )
     why_parser = commands.add_parser("why", help="show which requirements pulled a package in")
     why_parser.add_argument("package")
     _add_project_options(why_parser)
@@ -238,7 +246,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 1 if result.changed else 0
 
 
-COMMANDS = {"lock": cmd_lock, "why": cmd_why, "sync": cmd_sync, "check": cmd_check}
+def cmd_bump(args: argparse.Namespace) -> int:
+    from machci.bump import bump
+
+    config, base = load_project(args)
+    to = parse_snapshot(args.to) if args.to else None
+    result = bump(config, base, _source_options(args), to=to, dry_run=args.dry_run)
+    sys.stdout.write(result.report())
+    if result.written:
+        sys.stderr.write(f"machci: wrote {config.path} and {config.output}\n")
+    return 0
+
+
+COMMANDS = {
+    "lock": cmd_lock,
+    "why": cmd_why,
+    "sync": cmd_sync,
+    "check": cmd_check,
+    "bump": cmd_bump,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

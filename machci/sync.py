@@ -6,6 +6,7 @@ created or changed, 2 on errors (with the previous file untouched).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,24 +32,36 @@ def data_revision(lock_: Lock) -> str:
     return f"pypi {strip_credentials(lock_.index)} {lock_.snapshot or 'latest'}"
 
 
-def _inputs(config: Config, spec: Spec, output: Path) -> tuple[Input, ...]:
+def input_digests(
+    config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
+) -> tuple[Input, ...]:
+    """The header's inputs: the config file and every requirements file that was read.
+
+    `replaced` gives the bytes a file is about to have (bump rewrites machci.yaml).
+    """
+    replaced = replaced or {}
     paths = ([config.path] if config.path else []) + list(spec.requirements.files)
     seen: dict[str, Input] = {}
     for path in paths:
-        name = relative_input(path, output)
-        seen.setdefault(name, Input(name, digest(path.read_bytes())))
+        name = relative_input(path, config.output)
+        data = replaced[path] if path in replaced else path.read_bytes()
+        seen.setdefault(name, Input(name, digest(data)))
     return tuple(seen[name] for name in sorted(seen))
 
 
-def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:
-    """Resolve and render the whole file (header and body) without writing anything."""
-    output = config.output
-    spec = build_spec(config, base)
-    inputs = _inputs(config, spec, output)  # hashed before resolving: what was actually read
-    result = lock(spec, options)
+def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
+    """The whole generated file: header and body."""
     body = render(result, RenderOptions(python=config.python, image=config.image))
-    header = Header(__version__, data_revision(result), settings_digest(config, output), inputs, "")
-    return result, compose(header, body)
+    settings = settings_digest(config, config.output)
+    return compose(Header(__version__, data_revision(result), settings, inputs, ""), body)
+
+
+def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:
+    """Resolve and render the whole file without writing anything."""
+    spec = build_spec(config, base)
+    inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
+    result = lock(spec, options)
+    return result, render_file(config, result, inputs)
 
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:

@@ -1,0 +1,125 @@
+"""`machci bump`: a real change table from two resolutions, a one-line config edit, no churn."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from pathlib import Path
+
+import pytest
+
+from machci.bump import Change, change_table, diff_locks
+from machci.lock import Lock, LockedFile, LockedPackage, SystemLock
+from tests.fixtures.index import Index
+from tests.helpers import Run, run
+
+CONFIG = """\
+# project settings (comments survive a bump)
+requirements: [requirements.txt]   # the inputs
+systems:
+  - x86_64-linux     # CI
+  - aarch64-linux
+data:
+  index: {url}
+  snapshot: "2025-01-01T00:00:00Z"   # moved by machci bump
+providers: {{_default: 'wheel,sdist'}}
+"""
+
+
+def machci(project: Path, *args: str) -> Run:
+    with contextlib.chdir(project):
+        return run(*args, "--cache-dir", ".cache")
+
+
+@pytest.fixture
+def project(index: Index, tmp_path: Path) -> Path:
+    index.publish("app", "1.0", requires_dist=("gone",), upload_time="2024-06-01T00:00:00Z")
+    index.publish("gone", "1.0", upload_time="2024-06-01T00:00:00Z")
+    index.publish("armonly", "1.0", upload_time="2024-06-01T00:00:00Z")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text('app\narmonly; platform_machine == "aarch64"\n')
+    (project / "machci.yaml").write_text(CONFIG.format(url=index.url))
+    assert machci(project, "sync").code == 1
+    return project
+
+
+def publish_newer(index: Index) -> None:
+    index.publish("app", "2.0", requires_dist=("fresh",), upload_time="2025-06-01T00:00:00Z")
+    index.publish("fresh", "0.1", upload_time="2025-06-01T00:00:00Z")
+    index.publish("armonly", "1.1", upload_time="2025-06-01T00:00:00Z")
+
+
+def test_bump_moves_only_the_pin_and_regenerates(index: Index, project: Path) -> None:
+    publish_newer(index)
+    before = (project / "machci.yaml").read_text()
+    result = machci(project, "bump", "--to", "2025-07-01T00:00:00Z")
+    assert result.code == 0, result.err
+    assert "Data revision: 2025-01-01T00:00:00Z → 2025-07-01T00:00:00Z" in result.out
+    assert "| app | aarch64-linux, x86_64-linux | 1.0 → 2.0 | upgraded |" in result.out
+    assert "| armonly | aarch64-linux | 1.0 → 1.1 | upgraded |" in result.out
+    assert "| fresh | aarch64-linux, x86_64-linux | — → 0.1 | added |" in result.out
+    assert "| gone | aarch64-linux, x86_64-linux | 1.0 → — | removed |" in result.out
+    after = (project / "machci.yaml").read_text()
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="")
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert diff == [
+        '-  snapshot: "2025-01-01T00:00:00Z"   # moved by machci bump',
+        '+  snapshot: "2025-07-01T00:00:00Z"   # moved by machci bump',
+    ]
+    assert machci(project, "check").code == 0
+    assert '"app-2.0-py3-none-any.whl"' in (project / "default.nix").read_text()
+
+
+def test_bump_with_nothing_new_writes_nothing(project: Path) -> None:
+    files = {p: p.read_bytes() for p in project.iterdir() if p.is_file()}
+    result = machci(project, "bump", "--to", "2025-07-01T00:00:00Z")
+    assert result.code == 0
+    assert "nothing changes" in result.out
+    assert {p: p.read_bytes() for p in files} == files
+
+
+def test_dry_run_prints_without_writing(index: Index, project: Path) -> None:
+    publish_newer(index)
+    files = {p: p.read_bytes() for p in project.iterdir() if p.is_file()}
+    result = machci(project, "bump", "--dry-run", "--to", "2025-07-01T00:00:00Z")
+    assert result.code == 0
+    assert "| app | aarch64-linux, x86_64-linux | 1.0 → 2.0 | upgraded |" in result.out
+    assert {p: p.read_bytes() for p in files} == files
+
+
+def test_bump_backwards_is_refused(project: Path) -> None:
+    result = machci(project, "bump", "--to", "2024-01-01T00:00:00Z")
+    assert result.code == 2
+    assert "is not after the current one" in result.err
+
+
+def test_bump_needs_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text("app\n")
+    result = machci(tmp_path, "bump", "-r", "r.txt")
+    assert result.code == 2
+    assert "needs a machci.yaml" in result.err
+
+
+def package(name: str, version: str) -> LockedPackage:
+    return LockedPackage(name, version, "wheel", LockedFile(f"{name}-{version}.whl", "u", "0" * 64))
+
+
+def test_diff_locks_groups_systems_and_kinds() -> None:
+    def lock(*systems: tuple[str, tuple[LockedPackage, ...]]) -> Lock:
+        return Lock(tuple(SystemLock(s, "3.12", p) for s, p in systems), "i", None)
+
+    old = lock(("a", (package("x", "1.0"), package("y", "2.0"))), ("b", (package("x", "1.0"),)))
+    new = lock(("a", (package("x", "1.1"),)), ("b", (package("x", "1.1"), package("z", "1"))))
+    changes = diff_locks(old, new)
+    assert changes == [
+        Change("x", "1.0", "1.1", ("a", "b")),
+        Change("y", "2.0", None, ("a",)),
+        Change("z", None, "1", ("b",)),
+    ]
+    assert [c.kind for c in changes] == ["upgraded", "removed", "added"]
+    assert Change("x", "2.0", "1.0", ("a",)).kind == "downgraded"
+    assert change_table(changes).splitlines()[2] == "| x | a, b | 1.0 → 1.1 | upgraded |"
