@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Time machci against uv and pip-compile on the recorded PyPI snapshot.
 
-    python benchmarks/run.py [--runs 3] [--only uv|pip-compile|machci] [--json results.json]
+    python benchmarks/run.py [--runs 3] [--only uv|pip-compile|machci|machci-check]
+                             [--json results.json]
 
 Starts ``server.py``'s index on 127.0.0.1, then for each tool takes ``--runs`` cold runs (each
 with a new, empty cache directory) and ``--runs`` warm runs (reusing the last cold run's cache),
 and reports the medians, the peak RSS of the tool's process tree, and machci's ratios to uv
-against its targets.  See README.md beside this file.
+against its targets.  ``machci-check`` times ``machci sync`` (cold, warm and resolving, no-op)
+against ``machci check`` on a project of the same roots.  See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,12 @@ PYTHON = "3.12"
 UV_PLATFORM = "x86_64-manylinux_2_28"
 MACHCI_SYSTEMS = ("x86_64-linux", "aarch64-linux")
 TOOLS = ("uv", "pip-compile", "machci")
+SYNC_CHECK = "machci-check"  # machci sync vs machci check, on a project directory
+SELECTABLE = (*TOOLS, SYNC_CHECK)  # what --only takes
 TARGET_WARM = 3.0  # machci warm / uv warm
 TARGET_COLD = 1.5  # machci cold / uv cold
 TARGET_RSS_MB = 150.0  # machci peak RSS
+TARGET_CHECK = 0.1  # machci check / machci sync (warm cache, resolving)
 DEFAULT_TIMEOUT = 180.0
 # Which reference pins (manifest["reference"], uv on real PyPI) each system is checked against.
 REFERENCE_OF = {
@@ -96,9 +101,17 @@ sys.exit(code if 0 <= code < 256 else 128 + (-code & 127))
 
 
 def timed(
-    cmd: Sequence[str], env: Mapping[str, str], cwd: Path, stdout: Path, timeout: float
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    stdout: Path,
+    timeout: float,
+    ok_codes: Collection[int] = (0,),
 ) -> Sample:
-    """Run cmd to completion: wall time and the max RSS of its process tree."""
+    """Run cmd to completion: wall time and the max RSS of its process tree.
+
+    The run succeeded if cmd exits with one of ok_codes.
+    """
     result = stdout.with_name(stdout.name + ".timing.json")
     result.unlink(missing_ok=True)
     argv = [sys.executable, "-I", "-S", "-c", SPAWNER, str(result), *cmd]
@@ -136,7 +149,7 @@ def timed(
         seconds, rss_mb = outer, 0.0
     if timed_out.is_set():
         return Sample(seconds, rss_mb, False, f"timed out after {timeout:g} s")
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         detail = tail(stderr) or tail(stdout.read_text(errors="replace"))
         return Sample(seconds, rss_mb, False, f"exit {proc.returncode}: {detail}")
     return Sample(seconds, rss_mb, True)
@@ -552,6 +565,148 @@ def validate(server: IndexServer, requirements: Path, timeout: float) -> bool:
     return good
 
 
+# -- machci sync vs machci check -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    label: str
+    command: str  # the machci subcommand
+    exit_code: int  # what a correct run exits with
+    cold_cache: bool = False  # a new, empty cache directory for every run
+    remove_output: bool = False  # delete default.nix before every run, so sync must resolve
+
+
+# In this order: the cold runs fill the cache the warm ones reuse, and leave default.nix up to
+# date for the no-op runs and the checks.  `machci sync` exits 1 when it creates the file.
+SYNC_CHECK_STEPS = (
+    Step("sync_cold", "sync, cold (new cache, no default.nix)", "sync", 1, True, True),
+    Step("sync_warm", "sync, warm (cache kept, no default.nix)", "sync", 1, remove_output=True),
+    Step("sync_noop", "sync, no-op (default.nix up to date)", "sync", 0),
+    Step("check", "check (default.nix up to date)", "check", 0),
+)
+
+
+@dataclass
+class SyncCheckResult:
+    note: str
+    config: str = ""  # the project's machci.yaml
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    error: str = ""
+    output_check: str = ""  # is every default.nix a resolving run wrote the same?
+
+    def median(self, key: str) -> float | None:
+        runs = self.samples.get(key, [])
+        return statistics.median(s.seconds for s in runs) if runs and not self.error else None
+
+    def peak_rss_mb(self, key: str) -> float | None:
+        runs = self.samples.get(key, [])
+        return max(s.rss_mb for s in runs) if runs and not self.error else None
+
+    def requests(self, key: str) -> str:
+        """Index requests per run: one number if every run made as many, else min-max."""
+        totals = [sum(s.server.values()) for s in self.samples.get(key, [])]
+        if not totals:
+            return "n/a"
+        low, high = min(totals), max(totals)
+        return str(low) if low == high else f"{low}-{high}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "note": self.note,
+            "status": "ok" if not self.error else f"failed: {self.error}",
+            "config": self.config,
+            "output_check": self.output_check,
+            "steps": {
+                step.key: {
+                    "label": step.label,
+                    "command": self.commands.get(step.key, []),
+                    "expected_exit": step.exit_code,
+                    "median_s": self.median(step.key),
+                    "peak_rss_mb": self.peak_rss_mb(step.key),
+                    "runs": [asdict(s) for s in self.samples.get(step.key, [])],
+                }
+                for step in SYNC_CHECK_STEPS
+            },
+        }
+
+
+def measure_sync_check(
+    requirements: Path, url: str, snapshot: str, server: IndexServer, runs: int, timeout: float
+) -> SyncCheckResult:
+    """Time `machci sync` and `machci check` in a project directory of the benchmark's roots."""
+    systems = ", ".join(MACHCI_SYSTEMS)
+    result = SyncCheckResult(f"{len(MACHCI_SYSTEMS)} systems: CPython {PYTHON}, {systems}")
+    env = clean_env("MACHCI_")
+    env["PYTHONPATH"] = str(REPO)  # the working tree's machci, installed or not
+    with scratch("machci-bench-sync-check-") as root:
+        project, work = root / "project", root / "work"
+        project.mkdir()
+        work.mkdir()
+        env["XDG_CACHE_HOME"] = str(root / "xdg-cache")
+        shutil.copyfile(requirements, project / "requirements.txt")
+        result.config = (
+            "requirements: [requirements.txt]\n"
+            f'python: "{PYTHON}"\n'
+            f"systems: [{systems}]\n"
+            f'data: {{index: {url}, snapshot: "{snapshot}"}}\n'
+        )
+        (project / "machci.yaml").write_text(result.config)
+        output = project / "default.nix"
+        generated: set[bytes] = set()
+        cache = root / "cache-0"
+        run = 0
+        for step in SYNC_CHECK_STEPS:
+            result.samples[step.key] = []
+            for _ in range(runs):
+                run += 1
+                if step.cold_cache:
+                    shutil.rmtree(cache, ignore_errors=True)
+                    cache = root / f"cache-{run}"
+                if step.remove_output:
+                    output.unlink(missing_ok=True)
+                argv = [
+                    sys.executable, "-m", "machci", step.command, "--cache-dir", str(cache)
+                ]  # fmt: skip
+                result.commands.setdefault(step.key, [a.replace(str(root), "$TMP") for a in argv])
+                server.reset_counts()
+                stdout = work / f"{step.key}-{run}.stdout"
+                sample = timed(argv, env, project, stdout, timeout, ok_codes=(step.exit_code,))
+                sample.server = server.counts()
+                status = f"{sample.seconds:6.2f} s  {sample.rss_mb:6.1f} MiB"
+                failed = "" if sample.ok else f"  FAILED ({sample.error})"
+                log(f"{step.key:<11} {run}: {status}{failed}")
+                result.samples[step.key].append(sample)
+                if not sample.ok:
+                    result.error = f"{step.label}: {sample.error}"
+                    return result
+                if step.remove_output:
+                    generated.add(output.read_bytes())
+        nix = next(iter(generated), b"")
+        result.output_check = (
+            f"default.nix: {len(nix):,} bytes, the same from all {2 * runs} resolving runs"
+            if len(generated) == 1
+            else f"default.nix: {len(generated)} different versions from {2 * runs} resolving runs"
+        )
+    return result
+
+
+def sync_check_ratios(result: SyncCheckResult | None) -> list[Ratio]:
+    def div(a: str, b: str) -> float | None:
+        if result is None:
+            return None
+        x, y = result.median(a), result.median(b)
+        return x / y if x is not None and y else None
+
+    return [
+        Ratio("check / sync warm (resolving)", div("check", "sync_warm"), TARGET_CHECK),
+        Ratio("check / sync cold", div("check", "sync_cold"), TARGET_CHECK),
+        Ratio("check / sync no-op", div("check", "sync_noop"), None),
+    ]
+
+
 # -- the report ------------------------------------------------------------------------------
 
 
@@ -626,15 +781,36 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def ratio_table(ratio_list: list[Ratio]) -> list[str]:
+    lines = [f"{'ratio':<32} {'value':>10}  {'target':>12}  verdict"]
+    for ratio in ratio_list:
+        if ratio.unit == "x":
+            # three decimals below 0.1, so that a value just under or over 0.1 reads as such
+            digits = 3 if ratio.value is not None and ratio.value < 0.1 else 2
+            value = "n/a" if ratio.value is None else f"{ratio.value:.{digits}f}x"
+            target = "" if ratio.target is None else f"<= {ratio.target:g}x"
+        else:
+            value = "n/a" if ratio.value is None else f"{ratio.value:.1f}{ratio.unit}"
+            target = f"<= {ratio.target:g}{ratio.unit}"
+        lines.append(f"{ratio.label:<32} {value:>10}  {target:>12}  {ratio.verdict}")
+    return lines
+
+
 def report(
     results: Mapping[str, Result], server: IndexServer, runs: int, ratio_list: list[Ratio]
 ) -> str:
     manifest = server.snapshot.manifest
+    index = (
+        f"index {server.url} ({'absolute' if server.absolute_urls else 'page-relative'} file URLs)"
+    )
     lines = [
         f"machci resolver benchmark: {len(manifest['roots'])} roots, "
         f"{len(manifest['projects'])} projects recorded from PyPI at {manifest['snapshot']}",
-        f"index {server.url} ({'absolute' if server.absolute_urls else 'page-relative'} file URLs);"
-        f" {runs} cold runs (new cache each) and {runs} warm runs (cache reused); medians",
+    ]
+    if not results:  # --only machci-check
+        return "\n".join([*lines, index])
+    lines += [
+        f"{index}; {runs} cold runs (new cache each) and {runs} warm runs (cache reused); medians",
         "",
         f"{'tool':<12} {'cold s':>8} {'warm s':>8} {'peak RSS MiB':>13}  pins",
     ]
@@ -651,19 +827,33 @@ def report(
     for r in results.values():
         lines.append(f"  {r.tool}: {r.note}")
     lines.append("")
-    lines.append(f"{'ratio':<32} {'value':>10}  {'target':>12}  verdict")
-    for ratio in ratio_list:
-        if ratio.unit == "x":
-            value = "n/a" if ratio.value is None else f"{ratio.value:.2f}x"
-            target = "" if ratio.target is None else f"<= {ratio.target:g}x"
-        else:
-            value = "n/a" if ratio.value is None else f"{ratio.value:.1f}{ratio.unit}"
-            target = f"<= {ratio.target:g}{ratio.unit}"
-        lines.append(f"{ratio.label:<32} {value:>10}  {target:>12}  {ratio.verdict}")
+    lines += ratio_table(ratio_list)
     lines.append("")
     lines.append(
         "uv resolves one system; machci resolves two (its targets compare it with uv's one)."
     )
+    return "\n".join(lines)
+
+
+def report_sync_check(result: SyncCheckResult, runs: int, ratio_list: list[Ratio]) -> str:
+    lines = [
+        f"machci sync vs machci check: a project of the same roots; {result.note};"
+        f" {runs} runs per step; medians",
+        "",
+        f"{'step':<40} {'s':>7} {'peak RSS MiB':>13} {'exit':>5} {'requests':>9}",
+    ]
+    for step in SYNC_CHECK_STEPS:
+        if step.key not in result.samples:
+            continue
+        lines.append(
+            f"{step.label:<40} {fmt(result.median(step.key)):>7}"
+            f" {fmt(result.peak_rss_mb(step.key), 1):>13} {step.exit_code:>5}"
+            f" {result.requests(step.key):>9}"
+        )
+    lines.append("")
+    lines.append(f"  {result.output_check}" if not result.error else f"  failed: {result.error}")
+    lines.append("")
+    lines += ratio_table(ratio_list)
     return "\n".join(lines)
 
 
@@ -677,7 +867,10 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="TOOL",
-        help=f"run only this tool (repeatable, or comma-separated): {', '.join(TOOLS)}",
+        help=(
+            "run only this tool (repeatable, or comma-separated): "
+            f"{', '.join(SELECTABLE)} ({SYNC_CHECK}: machci sync vs machci check)"
+        ),
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="recorded data (data/)")
@@ -712,9 +905,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     only = {t.strip() for item in args.only for t in item.split(",") if t.strip()}
-    if only - set(TOOLS):
-        parser.error(f"--only takes {', '.join(TOOLS)}; not {', '.join(sorted(only - set(TOOLS)))}")
+    if only - set(SELECTABLE):
+        unknown = ", ".join(sorted(only - set(SELECTABLE)))
+        parser.error(f"--only takes {', '.join(SELECTABLE)}; not {unknown}")
     tools = [t for t in TOOLS if not only or t in only]
+    with_sync_check = not only or SYNC_CHECK in only
     requirements = REQUIREMENTS
 
     started = time.monotonic()
@@ -740,8 +935,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 tool = machci_tool(requirements, server.url, snapshot)
             results[name] = measure(tool, server, args.runs, args.timeout, reference)
-        ratio_list = ratios(results)
-        print(report(results, server, args.runs, ratio_list), flush=True)
+        sync_check: SyncCheckResult | None = None
+        if with_sync_check:
+            sync_check = measure_sync_check(
+                requirements, server.url, snapshot, server, args.runs, args.timeout
+            )
+        ratio_list = ratios(results) if results else []
+        check_ratios = sync_check_ratios(sync_check) if sync_check is not None else []
+        text = report(results, server, args.runs, ratio_list)
+        if sync_check is not None:
+            text += "\n\n" + report_sync_check(sync_check, args.runs, check_ratios)
+        print(text, flush=True)
         log(f"done in {time.monotonic() - started:.0f} s")
         if args.json:
             doc = {
@@ -760,9 +964,11 @@ def main(argv: list[str] | None = None) -> int:
                     "warm_ratio": TARGET_WARM,
                     "cold_ratio": TARGET_COLD,
                     "peak_rss_mb": TARGET_RSS_MB,
+                    "check_sync_ratio": TARGET_CHECK,
                 },
                 "tools": {name: r.to_json() for name, r in results.items()},
-                "ratios": [r.to_json() for r in ratio_list],
+                "sync_check": None if sync_check is None else sync_check.to_json(),
+                "ratios": [r.to_json() for r in [*ratio_list, *check_ratios]],
             }
             args.json.write_text(json.dumps(doc, indent=1) + "\n")
             log(f"wrote {args.json}")

@@ -17,11 +17,22 @@ from machci.header import Header, digest, split
 
 
 @dataclass(frozen=True)
+class Problem:
+    """One reason the file is out of sync, and the file it is about (for annotations)."""
+
+    message: str
+    path: Path
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
 class Finding:
     """Why the file is out of sync (empty `problems` means in sync)."""
 
     header: Header | None
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
 
 
 def newer_than_us(version: str) -> bool:
@@ -58,23 +69,27 @@ def inspect(output: Path, settings: str) -> Finding:
     """Compare the generated file against its inputs, settings and its own body digest."""
     parsed = read_generated(output)
     if parsed is None:
-        return Finding(None, (f"{output} does not exist yet; run machci sync",))
+        return Finding(None, (Problem(f"{output} does not exist yet; run machci sync", output),))
     header, body = parsed
-    problems: list[str] = []
+    problems: list[Problem] = []
     if digest(body.encode()) != header.body:
-        problems.append(f"{output} was edited by hand (its body no longer matches its header)")
+        message = f"{output} was edited by hand (its body no longer matches its header)"
+        problems.append(Problem(message, output))
     for entry in header.inputs:
         path = output.parent / entry.path
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            problems.append(f"{entry.path} is listed as an input but no longer exists")
+            message = f"{entry.path} is listed as an input but no longer exists"
+            problems.append(Problem(message, path))
             continue
         except OSError as exc:
-            problems.append(f"{entry.path} cannot be read: {exc}")
+            problems.append(Problem(f"{entry.path} cannot be read: {exc}", path))
             continue
         if digest(data) != entry.digest:
-            problems.append(f"{entry.path} changed since {output.name} was generated")
+            message = f"{entry.path} changed since {output.name} was generated"
+            problems.append(Problem(message, path))
     if header.settings != settings:
-        problems.append("the settings (machci.yaml or command-line options) changed")
+        message = "the settings (machci.yaml or command-line options) changed"
+        problems.append(Problem(message, output))
     return Finding(header, tuple(problems))

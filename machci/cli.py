@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
 from machci import __version__
 from machci.config import (
     CONFIG_NAME,
@@ -22,7 +20,7 @@ from machci.config import (
     parse_snapshot,
 )
 from machci.errors import MachciError
-from machci.targets import SYSTEMS, parse_version_pair
+from machci.systems import SYSTEMS, parse_version_pair
 
 if TYPE_CHECKING:
     from machci.lock import Lock
@@ -157,6 +155,8 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             snapshot=parse_snapshot(args.snapshot) if args.snapshot else data.snapshot,
         )
     if args.providers:
+        from packaging.utils import canonicalize_name
+
         default, per_package = config.providers.default, dict(config.providers.per_package)
         for item in args.providers:
             package, _, order = item.rpartition("=")
@@ -209,6 +209,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
+    from packaging.utils import canonicalize_name
+
     from machci.why import explain
 
     result = _lock(args)

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from machci.errors import InputError, Location
 from machci.header import digest
-from machci.targets import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 
 CONFIG_NAME = "machci.yaml"
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -322,6 +321,9 @@ class _Loader:
             if key == "_default":
                 default = names
             else:
+                # Imported here: packaging.utils pulls in packaging.tags, which `check` avoids.
+                from packaging.utils import canonicalize_name
+
                 per_package[canonicalize_name(str(key))] = names
         return Providers(default, per_package)
 

@@ -12,12 +12,7 @@ from functools import cached_property
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 
 from machci.errors import InputError
-
-SYSTEMS: tuple[str, ...] = ("aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux")
-
-# glibc of current nixpkgs (2.42) and its default macOS deployment target (darwinMinVersion 14.0).
-DEFAULT_GLIBC = (2, 42)
-DEFAULT_MACOS = (14, 0)
+from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 
 # Patch releases of nixpkgs' CPython interpreters, so `python_full_version` markers see what the
 # environment will really run. Unknown minors fall back to X.Y.0.
@@ -28,14 +23,6 @@ _OLDEST_MANYLINUX = {"x86_64": 5, "aarch64": 17}
 # PEP 600 spells these glibc levels with their legacy aliases too; packaging ranks the alias
 # right after the PEP 600 name, and so do we.
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-
-
-def parse_version_pair(text: str, what: str) -> tuple[int, int]:
-    """Parse "X.Y" (a Python, glibc or macOS version) into a tuple, with a clear error."""
-    parts = text.split(".")
-    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
-        raise InputError(f"invalid {what} {text!r}: expected X.Y, e.g. '3.12'")
-    return int(parts[0]), int(parts[1])
 
 
 def _linux_platforms(arch: str, glibc: tuple[int, int]) -> list[str]:

@@ -7,14 +7,8 @@ from packaging.markers import Marker
 from packaging.tags import Tag, parse_tag
 
 from machci.errors import InputError
-from machci.targets import (
-    DEFAULT_GLIBC,
-    DEFAULT_MACOS,
-    NIXPKGS_PATCH_RELEASES,
-    SYSTEMS,
-    Target,
-    parse_version_pair,
-)
+from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.targets import NIXPKGS_PATCH_RELEASES, Target
 
 
 def rank(target: Target, tag: str) -> int | None:
