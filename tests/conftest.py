@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 
 
@@ -26,3 +27,14 @@ def _private_cache(
 ) -> None:
     """Keep every test away from the user's cache directory."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubEmulator]:
+    """A started loopback GitHub REST emulator for ``acme/app``; stopped at teardown."""
+    emulator = GitHubEmulator()
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
