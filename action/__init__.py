@@ -1,0 +1,1 @@
+"""GitHub Action front-end: `check`, `build` and `bump`, driven by the composite action.yml."""

@@ -107,11 +107,13 @@ def bump(
         raise InputError("machci bump needs a machci.yaml to move the pin in (see machci init)")
     target = to or now()
     old_snapshot = config.data.snapshot
-    if old_snapshot is not None and target <= old_snapshot:
+    if old_snapshot is not None and target < old_snapshot:
         raise InputError(
-            f"the new snapshot {format_snapshot(target)} is not after the current one"
+            f"the new snapshot {format_snapshot(target)} is before the current one"
             f" {format_snapshot(old_snapshot)}"
         )
+    if old_snapshot == target:  # already pinned to that instant
+        return BumpResult([], _revision(config), _revision(config), written=False)
     new_config = replace(config, data=replace(config.data, snapshot=target))
     spec = build_spec(config, base)
     old_lock = lock(spec, options)

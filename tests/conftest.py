@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
+from tests.fixtures.repos import Workspace, make_workspace
 
 
 @pytest.fixture
@@ -38,3 +40,9 @@ def github() -> Iterator[GitHubEmulator]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def workspace(index: Index, tmp_path: Path) -> Workspace:
+    """A synced project on main, pushed to a bare `origin` (see tests/fixtures/repos.py)."""
+    return make_workspace(index, tmp_path)

@@ -94,7 +94,7 @@ def test_dry_run_prints_without_writing(index: Index, project: Path) -> None:
 def test_bump_backwards_is_refused(project: Path) -> None:
     result = machci(project, "bump", "--to", "2024-01-01T00:00:00Z")
     assert result.code == 2
-    assert "is not after the current one" in result.err
+    assert "is before the current one" in result.err
 
 
 def test_bump_needs_a_config_file(tmp_path: Path) -> None:

@@ -1,0 +1,255 @@
+"""The GitHub Action: bump pull requests against a real git remote and the GitHub emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from action.__main__ import main as action_main
+from tests.fixtures.github import GitHubEmulator
+from tests.fixtures.index import Index
+from tests.fixtures.repos import BRANCH, Workspace, git, parse_outputs
+
+BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+
+
+@dataclass(frozen=True)
+class ActionRun:
+    code: int
+    stdout: str
+    outputs: dict[str, str]
+    summary: str
+
+
+@pytest.fixture
+def action(
+    workspace: Workspace, github: GitHubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
+    def invoke(command: str = "bump", **inputs: str) -> ActionRun:
+        output, summary = tmp_path / "output.txt", tmp_path / "summary.md"
+        output.write_text("")
+        summary.write_text("")
+        env = {
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_REPOSITORY": "acme/app",
+            "GITHUB_API_URL": github.url,
+            "GITHUB_WORKSPACE": str(workspace.path),
+            "MACHCI_COMMAND": command,
+            "MACHCI_TOKEN": github.token,
+        }
+        env.update({f"MACHCI_{k.upper()}": v for k, v in inputs.items()})
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with (
+            contextlib.chdir(workspace.path),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            code = action_main([])
+        seen.append(
+            stdout.getvalue() + stderr.getvalue() + output.read_text() + summary.read_text()
+        )
+        return ActionRun(
+            code, stdout.getvalue(), parse_outputs(output.read_text()), summary.read_text()
+        )
+
+    seen: list[str] = []
+    yield invoke
+    for text in seen:
+        assert github.token not in text  # the token never reaches any output
+
+
+def publish_v2(index: Index) -> None:
+    index.publish("app", "2.0", upload_time="2025-06-01T00:00:00Z")
+
+
+def test_first_bump_opens_a_pull_request(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    result = action(labels="dependencies, nix", reviewers="alice")  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    assert result.outputs["changed"] == "true"
+    assert result.outputs["pull-request-number"] == "1"
+    assert result.outputs["pull-request-url"].endswith("/acme/app/pull/1")
+    pull = github.pulls[1]
+    assert pull["head"]["ref"] == BRANCH and pull["base"]["ref"] == "main"
+    assert "| app | x86_64-linux | 1.0 → 2.0 | upgraded |" in pull["body"]
+    assert [label["name"] for label in pull["labels"]] == ["dependencies", "nix"]
+    assert [r["login"] for r in pull["requested_reviewers"]] == ["alice"]
+    assert "1.0 → 2.0" in result.summary
+    head = workspace.remote_branch()
+    assert head is not None
+    assert git(workspace.remote, "log", "-1", "--format=%ae %s", head).startswith(
+        "41898282+github-actions[bot]@users.noreply.github.com machci: bump dependency data"
+    )
+    changed = git(workspace.remote, "diff", "--name-only", "main", head).split()
+    assert changed == ["default.nix", "machci.yaml"]
+    assert git(workspace.remote, "rev-parse", "main") == git(workspace.path, "rev-parse", "main")
+
+
+def test_second_bump_updates_the_same_pull_request(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    assert action().code == 0  # type: ignore[operator]
+    first_head = workspace.remote_branch()
+    workspace.reset_to_main()
+    unchanged = action()  # type: ignore[operator]
+    assert unchanged.code == 0 and unchanged.outputs["changed"] == "false"
+    assert workspace.remote_branch() == first_head  # same changes: no new push
+    workspace.index.publish("app", "3.0", upload_time="2025-09-01T00:00:00Z")
+    workspace.reset_to_main()
+    second = action()  # type: ignore[operator]
+    assert second.code == 0 and second.outputs["pull-request-number"] == "1"
+    assert list(github.pulls) == [1]
+    assert "| app | x86_64-linux | 1.0 → 3.0 | upgraded |" in github.pulls[1]["body"]
+    assert workspace.remote_branch() != first_head
+    posts = [r for r in github.requests if r[0] == "POST" and r[1].endswith("/pulls")]
+    assert len(posts) == 1
+
+
+def test_bump_with_no_change_does_nothing(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    result = action()  # type: ignore[operator]
+    assert result.code == 0
+    assert result.outputs == {"changed": "false"}
+    assert github.pulls == {}
+    assert workspace.remote_branch() is None
+    assert "is current" in result.summary
+    assert git(workspace.path, "status", "--porcelain") == ""
+
+
+def test_unneeded_bump_closes_its_pull_request(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    assert action().code == 0  # type: ignore[operator]
+    # Someone merges the bump into main by hand: the open pull request has nothing left to do.
+    workspace.reset_to_main()
+    git(workspace.path, "merge", "--quiet", "--ff-only", f"origin/{BRANCH}")
+    git(workspace.path, "push", "--quiet", "origin", "main")
+    result = action()  # type: ignore[operator]
+    assert result.code == 0
+    assert github.pulls[1]["state"] == "closed"
+    assert "no longer needed" in github.comments[1][0]
+
+
+def test_branch_changed_by_someone_else_is_not_clobbered(
+    workspace: Workspace, github: GitHubEmulator, action: object, tmp_path: Path
+) -> None:
+    publish_v2(workspace.index)
+    assert action().code == 0  # type: ignore[operator]
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", "--branch", BRANCH, str(workspace.remote), str(other))
+    (other / "notes.txt").write_text("a human fix\n")
+    git(other, "add", "notes.txt")
+    git(other, "commit", "--quiet", "-m", "fix", author="alice")
+    git(other, "push", "--quiet", "origin", BRANCH)
+    theirs = workspace.remote_branch()
+    workspace.index.publish("app", "3.0", upload_time="2025-09-01T00:00:00Z")
+    workspace.reset_to_main()
+    result = action()  # type: ignore[operator]
+    assert result.code == 2
+    assert "has commits by alice@example.com; machci will not overwrite them" in result.stdout
+    assert workspace.remote_branch() == theirs
+
+
+def test_push_race_is_refused_by_the_lease(
+    workspace: Workspace, github: GitHubEmulator, action: object, tmp_path: Path
+) -> None:
+    publish_v2(workspace.index)
+    # A pre-push hook moves the remote branch after machci looked at it, before its push lands.
+    racer = tmp_path / "racer"
+    git(tmp_path, "clone", "--quiet", str(workspace.remote), str(racer))
+    git(racer, "checkout", "--quiet", "-b", BRANCH)
+    git(racer, "commit", "--quiet", "--allow-empty", "-m", "racing")
+    hook = workspace.path / ".git" / "hooks" / "pre-push"
+    hook.write_text(f"#!/bin/sh\ngit -C {racer} push --quiet origin {BRANCH} >/dev/null 2>&1\n")
+    hook.chmod(0o755)
+    result = action()  # type: ignore[operator]
+    assert result.code == 2
+    assert "changed while machci was updating it; nothing was overwritten" in result.stdout
+    assert workspace.remote_branch() == git(racer, "rev-parse", "HEAD")
+    assert github.pulls == {}
+
+
+def test_transient_server_errors_are_retried(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    github.fault("GET", r"/pulls", status=502, times=1)
+    github.fault("POST", r"/pulls$", status=503, times=1)
+    result = action()  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    assert list(github.pulls) == [1]
+
+
+@pytest.mark.parametrize(
+    "method, path, status, permission",
+    [
+        ("POST", r"/pulls$", 403, "`pull-requests: write`"),
+        ("GET", r"^/repos/acme/app$", 404, "`contents: read`"),
+    ],
+)
+def test_missing_permission_is_named(
+    workspace: Workspace,
+    github: GitHubEmulator,
+    action: object,
+    method: str,
+    path: str,
+    status: int,
+    permission: str,
+) -> None:
+    publish_v2(workspace.index)
+    github.fault(method, path, status=status, times=None)
+    result = action()  # type: ignore[operator]
+    assert result.code == 2
+    assert f"GitHub answered {status}" in result.stdout and permission in result.stdout
+
+
+def test_bad_token(workspace: Workspace, github: GitHubEmulator, action: object) -> None:
+    result = action(token="ghs_wrong_token_value")  # type: ignore[operator]
+    assert result.code == 2
+    assert "401 Bad credentials" in result.stdout
+    assert "ghs_wrong_token_value" not in result.stdout
+
+
+def test_check_command_annotates_the_stale_input(workspace: Workspace, action: object) -> None:
+    in_sync = action("check")  # type: ignore[operator]
+    assert in_sync.code == 0 and in_sync.outputs == {"changed": "false"}
+    assert "in sync" in in_sync.summary
+    (workspace.path / "requirements.txt").write_text("app\nother\n")
+    stale = action("check")  # type: ignore[operator]
+    assert stale.code == 1 and stale.outputs == {"changed": "true"}
+    assert (
+        "::error file=requirements.txt::requirements.txt changed since default.nix was generated;"
+        " run `machci sync`" in stale.stdout
+    )
+    assert "out of sync" in stale.summary
+
+
+def test_unknown_command(action: object) -> None:
+    result = action("deploy")  # type: ignore[operator]
+    assert result.code == 2
+    assert "::error::unknown command 'deploy'" in result.stdout
+
+
+def test_environment_without_github_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs and summaries are skipped, not crashed on, outside a runner."""
+    from action.workflow import add_summary, set_output
+
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    set_output("x", "y")
+    add_summary("text")
+    assert "GITHUB_OUTPUT" not in os.environ
