@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from machci.config import Config, format_snapshot
-from machci.errors import InputError
+from machci.errors import InputError, Location
 from machci.files import atomic_write
 from machci.lock import Lock
 from machci.locking import SourceOptions, lock
@@ -128,7 +128,9 @@ def bump(
     )
     if dry_run or not result.changed:
         return result
-    yaml_text = set_snapshot(config.path.read_text(encoding="utf-8"), format_snapshot(target))
+    yaml_text = set_snapshot(
+        config.path.read_text(encoding="utf-8"), format_snapshot(target), Location.of(config.path)
+    )
     yaml_bytes = yaml_text.encode("utf-8")
     inputs = input_digests(new_config, spec, {config.path: yaml_bytes})
     nix_text = render_file(new_config, new_lock, inputs)

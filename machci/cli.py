@@ -15,6 +15,7 @@ from machci.config import (
     DataRevision,
     Providers,
     RequirementInput,
+    format_snapshot,
     load_config,
     parse_providers,
     parse_snapshot,
@@ -119,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     bump_parser.add_argument(
         "--dry-run", action="store_true", help="print the table, write nothing"
     )
+    init_parser = commands.add_parser(
+        "init", help="write machci.yaml, add the pre-commit hooks and the CI workflow"
+    )
+    init_parser.add_argument("-r", "--requirement", help="requirements file or pyproject.toml")
+    init_parser.add_argument("--python", default="3.12", help="target CPython X.Y")
+    init_parser.add_argument(
+        "--system", dest="systems", action="append", choices=SYSTEMS, help="target system"
+    )
+    init_parser.add_argument("--snapshot", help="initial data pin (default: now)")
+    init_parser.add_argument("--index-url", help="simple index of the data (default: PyPI)")
     why_parser = commands.add_parser("why", help="show which requirements pulled a package in")
     why_parser.add_argument("package")
     _add_project_options(why_parser)
@@ -260,12 +271,26 @@ def cmd_bump(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from machci.init import init
+
+    parse_version_pair(args.python, "Python version")
+    systems = args.systems or ["x86_64-linux", "aarch64-linux"]
+    pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot else None
+    index = args.index_url.rstrip("/") if args.index_url else None
+    for step in init(Path(), args.requirement, args.python, systems, pin, index):
+        sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
+    sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")
+    return 0
+
+
 COMMANDS = {
     "lock": cmd_lock,
     "why": cmd_why,
     "sync": cmd_sync,
     "check": cmd_check,
     "bump": cmd_bump,
+    "init": cmd_init,
 }
 
 
