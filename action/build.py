@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import shlex
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +51,7 @@ def run(inputs: Inputs) -> int:
     with contextlib.chdir(inputs.working_directory):
         config, _base = inputs.project()
         systems = inputs.systems or (runner_system(),)
-        extra = shlex.split(" ".join(inputs.nix_args))
+        extra = list(inputs.nix_args)
         name = inputs.image_name or config.image.name
         built: list[str] = []
         for system in systems:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ class Inputs:
             image_name=_env("MACHCI_IMAGE_NAME"),
             push=_env("MACHCI_PUSH").lower() in ("1", "true", "yes"),
             load=_env("MACHCI_LOAD", "true").lower() in ("1", "true", "yes"),
-            nix_args=tuple(_env("MACHCI_NIX_ARGS").split()),
+            nix_args=tuple(shlex.split(_env("MACHCI_NIX_ARGS"))),
             repository=_env("GITHUB_REPOSITORY"),
             api_url=_env("GITHUB_API_URL") or "https://api.github.com",
             server_url=_env("GITHUB_SERVER_URL") or "https://github.com",

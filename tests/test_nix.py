@@ -220,3 +220,53 @@ def test_rendered_lock_with_hostile_fields_evaluates(
     )
     result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression)
     assert json.loads(result.stdout) == ["env", "image", "overlay", "packages", "shell"]
+
+
+def test_action_build_command_builds_the_image(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from action.__main__ import main as action_main
+
+    output = tmp_path / "github-output"
+    output.write_text("")
+    for key, value in {
+        "MACHCI_COMMAND": "build",
+        "MACHCI_SYSTEMS": "x86_64-linux",
+        "MACHCI_LOAD": "false",
+        "MACHCI_NIX_ARGS": f"--arg pkgs '{stand_in()}'",
+        "GITHUB_OUTPUT": str(output),
+        "NIX_CONFIG": NIX_ENV["NIX_CONFIG"],
+    }.items():
+        monkeypatch.setenv(key, value)
+    with contextlib.chdir(project.parent):
+        assert action_main([]) == 0
+    image = Path((project.parent / "result-image-x86_64-linux").resolve())
+    assert output.read_text().splitlines()[1] == str(image)
+    config = json.loads(image.read_text())
+    assert config["name"] == "demo" and config["tag"] == "1.0"
+    assert config["config"]["Cmd"][0].endswith("-python3.11-env/bin/python")
+
+
+def test_build_commands_for_docker() -> None:
+    from action.build import docker_commands, nix_build_command
+
+    nix_command = nix_build_command(Path("default.nix"), "aarch64-linux", Path("r"), [])
+    assert nix_command == [
+        "nix-build",
+        "default.nix",
+        "-A",
+        "image",
+        "--argstr",
+        "system",
+        "aarch64-linux",
+        "--arg",
+        "pkgs",
+        'import <nixpkgs> { system = "aarch64-linux"; }',
+        "-o",
+        "r",
+    ]
+    assert docker_commands(Path("r"), "demo:1.0", "ghcr.io/acme/app:1.0-arm64", push=True) == [
+        ["docker", "load", "--input", "r"],
+        ["docker", "tag", "demo:1.0", "ghcr.io/acme/app:1.0-arm64"],
+        ["docker", "push", "ghcr.io/acme/app:1.0-arm64"],
+    ]
