@@ -92,30 +92,33 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
 
 
+def _project_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse.ArgumentParser:
+    """A subcommand that reads a project (machci.yaml plus the overriding options)."""
+    parser = commands.add_parser(name, help=help)
+    _add_project_options(parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="machci", description=__doc__)
     parser.add_argument("--version", action="version", version=f"machci {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    lock_parser = commands.add_parser("lock", help="resolve and print the lock")
-    _add_project_options(lock_parser)
+    lock_parser = _project_command(commands, "lock", "resolve and print the lock")
     lock_parser.add_argument("--json", action="store_true", help="print the lock as JSON")
     lock_parser.add_argument("-o", "--output", type=Path, help="write the JSON lock to this file")
-    sync_parser = commands.add_parser(
-        "sync", help="resolve and write default.nix (exit 1 if changed)"
+    sync_parser = _project_command(
+        commands, "sync", "resolve and write default.nix (exit 1 if changed)"
     )
-    _add_project_options(sync_parser)
     sync_parser.add_argument("--check", action="store_true", help="only check, like machci check")
     sync_parser.add_argument(
         "--force", action="store_true", help="overwrite a file machci did not generate"
     )
-    check_parser = commands.add_parser(
-        "check", help="offline: is default.nix in sync? (exit 1 if not)"
+    _project_command(commands, "check", "offline: is default.nix in sync? (exit 1 if not)")
+    bump_parser = _project_command(
+        commands, "bump", "move the data pin forward, re-resolve, print what changed"
     )
-    _add_project_options(check_parser)
-    bump_parser = commands.add_parser(
-        "bump", help="move the data pin forward, re-resolve, print what changed"
-    )
-    _add_project_options(bump_parser)
     bump_parser.add_argument("--to", metavar="TIME", help="new snapshot (default: now)")
     bump_parser.add_argument(
         "--dry-run", action="store_true", help="print the table, write nothing"
@@ -130,9 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init_parser.add_argument("--snapshot", help="initial data pin (default: now)")
     init_parser.add_argument("--index-url", help="simple index of the data (default: PyPI)")
-    why_parser = commands.add_parser("why", help="show which requirements pulled a package in")
+    why_parser = _project_command(commands, "why", "show which requirements pulled a package in")
     why_parser.add_argument("package")
-    _add_project_options(why_parser)
     return parser
 
 
