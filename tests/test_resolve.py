@@ -297,3 +297,37 @@ def test_why_prints_paths_per_system(index: Index, tmp_path: Path, system: str) 
     assert result.code == 0, result.err
     assert f"{system} (leaf 1.0):" in result.out
     assert "(middle) -> middle -> leaf" in result.out
+
+
+def test_pyproject_dependencies_extras_and_groups(index: Index, tmp_path: Path) -> None:
+    for name in ("core", "server-dep", "test-dep", "lint-dep"):
+        index.publish(name, "1.0")
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\n"
+        'name = "demo"\n'
+        'version = "0"\n'
+        'dependencies = ["core"]\n'
+        "[project.optional-dependencies]\n"
+        'server = ["server-dep"]\n'
+        "[dependency-groups]\n"
+        'lint = ["lint-dep"]\n'
+        'test = ["test-dep", {include-group = "lint"}]\n'
+    )
+    with contextlib.chdir(tmp_path):
+        plain = run("lock", "--json", "-r", "pyproject.toml", "--index-url", index.url)
+        full = run(
+            "lock",
+            "--json",
+            "-r",
+            "pyproject.toml",
+            "--index-url",
+            index.url,
+            "--extra",
+            "server",
+            "--group",
+            "test",
+        )
+    assert plain.versions() == {"core": "1.0"}
+    assert set(full.versions()) == {"core", "server-dep", "test-dep", "lint-dep"}
+    roots = full.lock["systems"]["x86_64-linux"]["roots"]
+    assert {"name": "core", "requirement": "core", "source": "pyproject.toml:4"} in roots

@@ -180,3 +180,58 @@ def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         leftovers = list((tmp_path / "shared-cache").rglob("*.tmp"))
         assert leftovers == []
+
+
+def test_sdist_backend_runs_with_its_build_requirements_installed(
+    index: Index, tmp_path: Path
+) -> None:
+    # The backend only needs its in-tree code, but pip must still install what
+    # [build-system].requires names, from the same index, before the hook runs.
+    index.publish("helper-build", "1.0")
+    index.publish(
+        "needsbuild",
+        "1.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        requires_dist=("leaf",),
+        build_requires=("helper-build",),
+    )
+    index.publish("leaf", "1.0")
+    result = lock(index, tmp_path, "needsbuild\n")
+    package = result.packages()["needsbuild"]
+    assert package["dependencies"] == ["leaf"]
+    assert package["build_requires"] == ["helper-build"]
+    assert ("GET", "/files/helper_build-1.0-py3-none-any.whl") in index.requests
+
+
+def test_sdist_build_requirement_missing_from_the_index(index: Index, tmp_path: Path) -> None:
+    index.publish(
+        "brokenbuild",
+        "1.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        build_requires=("not-published",),
+    )
+    result = lock(index, tmp_path, "brokenbuild\n")
+    assert result.code == 2
+    assert "cannot install build requirements ['not-published']" in result.err
+
+
+def test_progress_is_shown_only_on_a_terminal() -> None:
+    import io
+
+    from machci.sources.http import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = Progress(stream, delay=0.0)
+        for _ in range(3):
+            progress.tick()
+        progress.close()
+    assert "\rmachci: fetched 3 index pages and files" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\033[K")
+    assert pipe.getvalue() == ""
