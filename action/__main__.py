@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from machci.errors import MachciError
 
 from . import build, bump, check
-from .workflow import Inputs, error
+from .workflow import Inputs, error, workspace_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[command](inputs)
     except MachciError as exc:
-        error(str(exc))
+        where = exc.location
+        if where is not None and "://" not in where.where:  # a file of the project: annotate it
+            path = inputs.working_directory / where.where
+            error(exc.message, file=workspace_path(path), line=where.line)
+        else:
+            error(str(exc))
         return exc.exit_code
 
 

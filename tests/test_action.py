@@ -253,3 +253,10 @@ def test_environment_without_github_files(monkeypatch: pytest.MonkeyPatch) -> No
     set_output("x", "y")
     add_summary("text")
     assert "GITHUB_OUTPUT" not in os.environ
+
+
+def test_config_errors_are_annotated_on_their_line(workspace: Workspace, action: object) -> None:
+    (workspace.path / "machci.yaml").write_text("requirements: [requirements.txt]\npython: 3.10\n")
+    result = action("check")  # type: ignore[operator]
+    assert result.code == 2
+    assert result.stdout.startswith("::error file=machci.yaml,line=2::python: 3.1 was read as a")
