@@ -116,6 +116,7 @@ class Candidate:
     extras: frozenset[NormalizedName]
     provider: str
     file: DistFile
+    direct: bool = False  # from a `name @ URL` requirement, not from the index
 
     @property
     def identifier(self) -> str:
@@ -344,7 +345,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             return
         if not all(r.allows(file.version) for r in reqs):
             return
-        candidate = Candidate(name, file.version, extras, file.kind, file)
+        candidate = Candidate(name, file.version, extras, file.kind, file, direct=True)
         if candidate not in bad and self._metadata_ok(candidate):
             yield candidate
 
@@ -378,7 +379,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         parent = f"{candidate.name} {candidate.version}"
         deps: list[Req] = []
         if candidate.extras:
-            pin = candidate.file.url if candidate.provider == "direct" else None
+            # An extra of a direct reference needs the same file as its base, not the index's.
+            file = candidate.file
+            pin = f"{file.url}#sha256={file.sha256}" if candidate.direct else None
             deps.append(
                 Req(
                     candidate.name,

@@ -331,3 +331,18 @@ def test_pyproject_dependencies_extras_and_groups(index: Index, tmp_path: Path) 
     assert set(full.versions()) == {"core", "server-dep", "test-dep", "lint-dep"}
     roots = full.lock["systems"]["x86_64-linux"]["roots"]
     assert {"name": "core", "requirement": "core", "source": "pyproject.toml:4"} in roots
+
+
+def test_direct_reference_with_extras(index: Index, tmp_path: Path) -> None:
+    index.publish("addon", "1.0")
+    index.publish(
+        "direct", "3.0", provides_extra=("more",), requires_dist=('addon; extra == "more"',)
+    )
+    filename = "direct-3.0-py3-none-any.whl"
+    url = f"{index.files_url}/{filename}#sha256={index.sha256(filename)}"
+    index.fault("/simple/direct/", status=404)  # only the URL knows this file
+    result = lock(index, tmp_path, f"direct[more] @ {url}\n")
+    packages = result.packages()
+    assert packages["direct"]["extras"] == ["more"]
+    assert packages["direct"]["dependencies"] == ["addon"]
+    assert packages["direct"]["file"]["url"] == url.split("#")[0]
