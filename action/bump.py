@@ -13,7 +13,7 @@ import hashlib
 from github.PullRequest import PullRequest
 
 from machci.bump import BumpResult, bump, change_table
-from machci.locking import SourceOptions
+from machci.options import SourceOptions
 
 from .git import Author, GitError, Repository
 from .pull_request import PullRequests, ref

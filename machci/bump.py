@@ -17,7 +17,8 @@ from machci.config import Config, format_snapshot
 from machci.errors import InputError, Location
 from machci.files import atomic_write
 from machci.lock import Lock
-from machci.locking import SourceOptions, lock
+from machci.locking import lock
+from machci.options import SourceOptions
 from machci.spec import build_spec
 from machci.sync import input_digests, render_file
 from machci.yamledit import set_snapshot

@@ -12,8 +12,9 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from machci import __version__
+from machci.defaults import DEFAULT_OUTPUT
 from machci.errors import InputError
-from machci.header import Header, digest, split
+from machci.header import Header, digest, relative_input, split
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,37 @@ def read_generated(output: Path) -> tuple[Header, str] | None:
     return parsed
 
 
-def inspect(output: Path, settings: str) -> Finding:
-    """Compare the generated file against its inputs, settings and its own body digest."""
+def quick_inspect(config_path: Path) -> Finding | None:
+    """`inspect` without reading machci.yaml as YAML, when its bytes vouch for the settings.
+
+    If machci.yaml is byte-for-byte what the header recorded and the file was generated from it
+    alone (no command-line options), its settings cannot have changed, so YAML parsing — the
+    slowest part of a check — is skipped. None means: take the full path.
+    """
+    try:
+        config_bytes = config_path.read_bytes()
+    except OSError:
+        return None
+    if b"output" in config_bytes:  # a custom output location needs the real parse
+        return None
+    output = config_path.parent / DEFAULT_OUTPUT
+    try:
+        parsed = read_generated(output)
+    except InputError:
+        return None
+    if parsed is None or parsed[0].overridden:
+        return None
+    recorded = {entry.path: entry.digest for entry in parsed[0].inputs}
+    if recorded.get(relative_input(config_path, output)) != digest(config_bytes):
+        return None
+    return inspect(output, settings=None)
+
+
+def inspect(output: Path, settings: str | None) -> Finding:
+    """Compare the generated file against its inputs, settings and its own body digest.
+
+    `settings` None means the caller has established that they are unchanged.
+    """
     parsed = read_generated(output)
     if parsed is None:
         return Finding(None, (Problem(f"{output} does not exist yet; run machci sync", output),))
@@ -89,7 +119,7 @@ def inspect(output: Path, settings: str) -> Finding:
         if digest(data) != entry.digest:
             message = f"{entry.path} changed since {output.name} was generated"
             problems.append(Problem(message, path))
-    if header.settings != settings:
+    if settings is not None and header.settings != settings:
         message = "the settings (machci.yaml or command-line options) changed"
         problems.append(Problem(message, output))
     return Finding(header, tuple(problems))

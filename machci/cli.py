@@ -9,26 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
-from machci.config import (
-    CONFIG_NAME,
-    Config,
-    DataRevision,
-    Providers,
-    RequirementInput,
-    format_snapshot,
-    load_config,
-    parse_providers,
-    parse_snapshot,
-)
+from machci.defaults import CONFIG_NAME, SYSTEMS, parse_version_pair
 from machci.errors import MachciError
-from machci.systems import SYSTEMS, parse_version_pair
 
 if TYPE_CHECKING:
+    from machci.config import Config
     from machci.lock import Lock
-    from machci.locking import SourceOptions
+    from machci.options import SourceOptions
 
-# Only what every command needs is imported above: `machci check` must not pay for the resolver
-# or the network stack, so the other commands import theirs when they run.
+# Only what every command needs is imported above: `machci check` must not pay for YAML, the
+# resolver or the network stack, so each command imports what it needs when it runs.
 
 
 def _add_project_options(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     """Defaults, then machci.yaml, then command-line options; returns the config and its base."""
+    from machci.config import (
+        Config,
+        DataRevision,
+        Providers,
+        RequirementInput,
+        load_config,
+        parse_providers,
+        parse_snapshot,
+    )
+
     path: Path | None = args.config
     if path is None and Path(CONFIG_NAME).is_file() and not args.requirements:
         path = Path(CONFIG_NAME)
@@ -181,11 +181,13 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     for key in ("glibc", "macos"):
         if getattr(args, key):
             changes[key] = parse_version_pair(getattr(args, key), key)
+    if changes and path is not None:
+        changes["overridden"] = True
     return config.with_changes(**changes), base
 
 
 def _source_options(args: argparse.Namespace) -> SourceOptions:
-    from machci.locking import SourceOptions
+    from machci.options import SourceOptions
 
     return SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
 
@@ -236,12 +238,32 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from machci.check import inspect
-    from machci.config import settings_digest
+_PROJECT_OVERRIDES = (
+    "requirements",
+    "extras",
+    "groups",
+    "python",
+    "systems",
+    "index_url",
+    "extra_index_urls",
+    "snapshot",
+    "providers",
+    "glibc",
+    "macos",
+)
 
-    config, _base = load_project(args)
-    finding = inspect(config.output, settings_digest(config, config.output))
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from machci.check import inspect, quick_inspect
+
+    finding = None
+    if not any(getattr(args, name) for name in _PROJECT_OVERRIDES):
+        finding = quick_inspect(args.config or Path(CONFIG_NAME))
+    if finding is None:
+        from machci.config import settings_digest
+
+        config, _base = load_project(args)
+        finding = inspect(config.output, settings_digest(config, config.output))
     for problem in finding.problems:
         sys.stderr.write(f"machci: {problem}\n")
     if finding.problems:
@@ -263,6 +285,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_bump(args: argparse.Namespace) -> int:
     from machci.bump import bump
+    from machci.config import parse_snapshot
 
     config, base = load_project(args)
     to = parse_snapshot(args.to) if args.to else None
@@ -274,6 +297,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from machci.config import format_snapshot, parse_snapshot
     from machci.init import init
 
     parse_version_pair(args.python, "Python version")

@@ -17,11 +17,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from machci.defaults import (
+    DEFAULT_GLIBC,
+    DEFAULT_MACOS,
+    DEFAULT_OUTPUT,
+    SYSTEMS,
+    parse_version_pair,
+)
 from machci.errors import InputError, Location
 from machci.header import digest
-from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 
-CONFIG_NAME = "machci.yaml"
 DEFAULT_INDEX = "https://pypi.org/simple"
 PROVIDERS = ("wheel", "sdist")
 DEFAULT_PROVIDERS = ("wheel", "sdist")
@@ -91,11 +96,12 @@ class Config:
     systems: tuple[str, ...] = ("x86_64-linux", "aarch64-linux")
     data: DataRevision = DataRevision()
     providers: Providers = Providers()
-    output: Path = Path("default.nix")
+    output: Path = Path(DEFAULT_OUTPUT)
     glibc: tuple[int, int] = DEFAULT_GLIBC
     macos: tuple[int, int] = DEFAULT_MACOS
     image: Image = Image()
     path: Path | None = None
+    overridden: bool = False  # command-line options changed what machci.yaml says
 
     def with_changes(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 MARKER = "# machci-"
@@ -35,12 +35,14 @@ class Header:
     settings: str  # digest of the effective settings (config plus command-line overrides)
     inputs: tuple[Input, ...]
     body: str  # digest of everything after the header
+    overridden: bool = False  # command-line options changed settings of machci.yaml
 
     def render(self) -> str:
+        note = " (command-line options)" if self.overridden else ""
         lines = [
             f"{MARKER}version: {self.version}",
             f"{MARKER}data: {self.data}",
-            f"{MARKER}settings: {self.settings}",
+            f"{MARKER}settings: {self.settings}{note}",
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             f"{MARKER}body: {self.body}",
         ]
@@ -49,14 +51,7 @@ class Header:
 
 def compose(header_fields: Header, body: str) -> str:
     """The whole file: header (with the body's digest filled in) followed by the body."""
-    header = Header(
-        header_fields.version,
-        header_fields.data,
-        header_fields.settings,
-        header_fields.inputs,
-        digest(body.encode()),
-    )
-    return header.render() + body
+    return replace(header_fields, body=digest(body.encode())).render() + body
 
 
 def split(text: str) -> tuple[Header, str] | None:
@@ -78,12 +73,14 @@ def split(text: str) -> tuple[Header, str] | None:
         for entry in fields.get("input", []):
             file_digest, _, path = entry.partition(" ")
             inputs.append(Input(path, file_digest))
+        settings, _, note = fields["settings"][0].partition(" ")
         header = Header(
             fields["version"][0],
             fields["data"][0],
-            fields["settings"][0],
+            settings,
             tuple(inputs),
             fields["body"][0],
+            overridden=bool(note),
         )
     except (KeyError, IndexError):
         return None

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from machci.errors import ResolutionError
 from machci.lock import Lock, SystemLock
+from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
 from machci.sources.cache import Cache, default_cache_dir
-from machci.sources.http import DEFAULT_TIMEOUT, Http, Progress, strip_credentials
+from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.pypi import PyPISource
 from machci.spec import Spec
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """How to reach the data (never part of what is locked)."""
-
-    cache_dir: Path | None = None
-    offline: bool = False
-    timeout: float = DEFAULT_TIMEOUT
 
 
 def lock(spec: Spec, options: SourceOptions) -> Lock:

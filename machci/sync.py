@@ -16,8 +16,9 @@ from machci.config import Config, settings_digest
 from machci.files import atomic_write
 from machci.header import Header, Input, compose, digest, relative_input
 from machci.lock import Lock
-from machci.locking import SourceOptions, lock
+from machci.locking import lock
 from machci.nix.render import RenderOptions, render
+from machci.options import SourceOptions
 from machci.sources.http import strip_credentials
 from machci.spec import Spec, build_spec
 
@@ -53,7 +54,10 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     """The whole generated file: header and body."""
     body = render(result, RenderOptions(python=config.python, image=config.image))
     settings = settings_digest(config, config.output)
-    return compose(Header(__version__, data_revision(result), settings, inputs, ""), body)
+    header = Header(
+        __version__, data_revision(result), settings, inputs, "", overridden=config.overridden
+    )
+    return compose(header, body)
 
 
 def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:

@@ -11,8 +11,8 @@ from functools import cached_property
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 
+from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 from machci.errors import InputError
-from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 
 # Patch releases of nixpkgs' CPython interpreters, so `python_full_version` markers see what the
 # environment will really run. Unknown minors fall back to X.Y.0.

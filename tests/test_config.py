@@ -20,7 +20,7 @@ from machci.config import (
     parse_snapshot,
 )
 from machci.errors import InputError, Location
-from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS
+from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
 
 EXAMPLE = """\
 requirements: [requirements.txt]

@@ -7,7 +7,7 @@ from packaging.markers import Marker
 from packaging.tags import Tag, parse_tag
 
 from machci.errors import InputError
-from machci.systems import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
 from machci.targets import NIXPKGS_PATCH_RELEASES, Target
 
 

@@ -13,10 +13,10 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
 
 from machci import __version__
+from machci.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
 from machci.sources.cache import Cache, CachedPage
 
-DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 WORKERS = 16
 

@@ -1,4 +1,4 @@
-"""Target systems and version pairs: plain values that config, CLI and targets share.
+"""Plain values that config, CLI, targets and the checker share.
 
 Kept free of third-party imports so `machci check` starts fast.
 """
@@ -6,6 +6,10 @@ Kept free of third-party imports so `machci check` starts fast.
 from __future__ import annotations
 
 from machci.errors import InputError
+
+CONFIG_NAME = "machci.yaml"
+DEFAULT_OUTPUT = "default.nix"
+DEFAULT_TIMEOUT = 30.0  # seconds, for every network operation
 
 SYSTEMS: tuple[str, ...] = ("aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux")
 
