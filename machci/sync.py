@@ -9,18 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from machci import __version__
 from machci.check import inspect
 from machci.config import Config, settings_digest
 from machci.files import atomic_write
 from machci.header import Header, Input, compose, digest, relative_input
-from machci.lock import Lock
-from machci.locking import lock
-from machci.nix.render import RenderOptions, render
 from machci.options import SourceOptions
-from machci.sources.http import strip_credentials
-from machci.spec import Spec, build_spec
+
+if TYPE_CHECKING:
+    from machci.lock import Lock
+    from machci.spec import Spec
+
+# The resolver, the network stack and the renderer are imported only when the fast path does not
+# apply: an up-to-date file costs a pre-commit run about what `machci check` costs.
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class SyncResult:
 
 
 def data_revision(lock_: Lock) -> str:
-    return f"pypi {strip_credentials(lock_.index)} {lock_.snapshot or 'latest'}"
+    return f"pypi {lock_.index} {lock_.snapshot or 'latest'}"  # the Lock holds no credentials
 
 
 def input_digests(
@@ -52,6 +55,8 @@ def input_digests(
 
 def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     """The whole generated file: header and body."""
+    from machci.nix.render import RenderOptions, render
+
     body = render(result, RenderOptions(python=config.python, image=config.image))
     settings = settings_digest(config, config.output)
     header = Header(
@@ -62,6 +67,9 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
 
 def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:
     """Resolve and render the whole file without writing anything."""
+    from machci.locking import lock
+    from machci.spec import build_spec
+
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
     result = lock(spec, options)

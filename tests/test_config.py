@@ -19,8 +19,8 @@ from machci.config import (
     parse_providers,
     parse_snapshot,
 )
-from machci.errors import InputError, Location
 from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
+from machci.errors import InputError, Location
 
 EXAMPLE = """\
 requirements: [requirements.txt]

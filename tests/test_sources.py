@@ -161,8 +161,8 @@ def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from machci.config import Config, DataRevision, RequirementInput
-    from machci.options import SourceOptions
     from machci.locking import lock as do_lock
+    from machci.options import SourceOptions
     from machci.spec import build_spec
 
     for i in range(8):

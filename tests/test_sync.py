@@ -185,11 +185,11 @@ def test_killed_sync_leaves_the_old_file(index: Index, project: Path) -> None:
     assert machci(project, "check").code == 1
 
 
-def test_check_does_not_import_the_resolver(project: Path) -> None:
+def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(project: Path) -> None:
     assert machci(project, "sync").code == 1
     code = (
         "import sys; from machci.cli import main; code = main(['check']);"
-        " heavy = ('resolvelib', 'urllib3', 'machci.resolve');"
+        " heavy = ('resolvelib', 'urllib3', 'machci.resolve', 'ruamel.yaml');"
         " heavy = sorted(m for m in heavy if m in sys.modules);"
         " print(code, heavy)"
     )
@@ -207,3 +207,23 @@ def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:
     assert result.code == 1 and "no package named 'not-there'" in result.err
     assert (project / "default.nix").read_bytes() == before
     assert not list(project.glob(".default.nix.*"))
+
+
+def test_settings_from_command_line_options_are_recorded(project: Path) -> None:
+    assert machci(project, "sync", "--python", "3.13").code == 1
+    header = (project / "default.nix").read_text().split("{", 1)[0]
+    assert "(command-line options)" in header
+    stale = machci(project, "check")  # without the option the settings differ
+    assert stale.code == 1 and "settings" in stale.err
+    assert machci(project, "check", "--python", "3.13").code == 0
+
+
+def test_custom_output_location(project: Path) -> None:
+    config = project / "machci.yaml"
+    config.write_text(config.read_text() + "output: nix/env.nix\n")
+    assert machci(project, "sync").code == 1
+    assert (project / "nix" / "env.nix").is_file()
+    assert not (project / "default.nix").exists()
+    assert machci(project, "check").code == 0
+    config.write_text(config.read_text() + "python: '3.13'\n")
+    assert machci(project, "check").code == 1

@@ -6,8 +6,8 @@ import pytest
 from packaging.markers import Marker
 from packaging.tags import Tag, parse_tag
 
-from machci.errors import InputError
 from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.errors import InputError
 from machci.targets import NIXPKGS_PATCH_RELEASES, Target
 
 
