@@ -6,6 +6,7 @@ sources/pypi.py.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,9 +94,21 @@ class DistMetadata:
         )
 
 
+def _headers(data: bytes | str) -> bytes | str:
+    """The header block of a metadata file, without the long description that may follow.
+
+    The body can be tens of kilobytes of README; the email parser would walk all of it.
+    """
+    if isinstance(data, bytes):
+        data = data.replace(b"\r\n", b"\n")
+        return data.split(b"\n\n", 1)[0] + b"\n"
+    data = data.replace("\r\n", "\n")
+    return data.split("\n\n", 1)[0] + "\n"
+
+
 def parse_metadata(data: bytes | str) -> DistMetadata:
     """Parse a METADATA / PKG-INFO file; raise InvalidMetadata naming the bad field."""
-    raw, _unparsed = parse_email(data)
+    raw, _unparsed = parse_email(_headers(data))
     try:
         name = canonicalize_name(raw["name"])
         version = Version(raw["version"])
@@ -113,11 +126,17 @@ def parse_metadata(data: bytes | str) -> DistMetadata:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _requirement(text: str) -> Requirement:
+    # The same strings recur across versions, files and targets; parsing them is not cheap.
+    return Requirement(text)
+
+
 def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
     requirements = []
     for text in strings:
         try:
-            requirements.append(Requirement(text))
+            requirements.append(_requirement(text))
         except InvalidRequirement as exc:
             raise InvalidMetadata(f"invalid requirement {text!r}") from exc
     return tuple(requirements)
@@ -125,7 +144,7 @@ def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
 
 def metadata_is_static(data: bytes) -> bool:
     """PKG-INFO can be trusted only from Metadata 2.2 on, and only if deps are not Dynamic."""
-    raw, _unparsed = parse_email(data)
+    raw, _unparsed = parse_email(_headers(data))
     version = raw.get("metadata_version", "1.0")
     try:
         if Version(version) < Version("2.2"):

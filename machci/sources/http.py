@@ -18,7 +18,7 @@ from machci.errors import SourceError
 from machci.sources.cache import Cache, CachedPage
 
 DEFAULT_RETRIES = 3
-WORKERS = 16
+WORKERS = 8
 
 
 def redact(url: str) -> str:
