@@ -8,6 +8,7 @@ provider the best-ranked file for the target is used.
 
 from __future__ import annotations
 
+import functools
 import operator
 import threading
 from collections import defaultdict
@@ -77,6 +78,13 @@ class Req:
     @property
     def identifier(self) -> str:
         return identifier_of(self.name, self.extras)
+
+    @functools.cached_property
+    def pinned(self) -> bool:
+        """Exactly one version fits (a URL, `==` without a wildcard, or `===`)."""
+        return bool(self.url) or any(
+            s.operator in ("==", "===") and "*" not in s.version for s in self.specifier
+        )
 
     def allows(self, version: Version) -> bool:
         """Memoised `specifier.contains` (pre-releases allowed: they are filtered earlier).
@@ -257,17 +265,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[RequirementInformation[Req, Candidate]]],
         backtrack_causes: Sequence[RequirementInformation[Req, Candidate]],
     ) -> tuple[bool, bool, bool, str]:
-        infos = list(information[identifier])
-        pinned = any(
-            i.requirement.url
-            or any(
-                s.operator in ("==", "===") and "*" not in s.version
-                for s in i.requirement.specifier
-            )
-            for i in infos
-        )
-        direct = any(i.parent is None for i in infos)
-        in_backtrack = any(c.requirement.name == identifier.split("[")[0] for c in backtrack_causes)
+        # Called for every open identifier on every round: keep it to one pass.
+        pinned = direct = False
+        for info in information[identifier]:
+            pinned = pinned or info.requirement.pinned
+            direct = direct or info.parent is None
+        name = identifier.partition("[")[0]
+        in_backtrack = any(c.requirement.name == name for c in backtrack_causes)
         return (not pinned, not in_backtrack, not direct, identifier)
 
     def _allows_yanked(self, version: Version, requirements: Sequence[Req]) -> bool:
