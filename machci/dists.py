@@ -7,8 +7,10 @@ sources/pypi.py.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -70,17 +72,46 @@ def parse_requires_python(text: str | None) -> SpecifierSet | None:
         return None  # an unparseable Requires-Python excludes nothing, as in pip
 
 
+def _only_for_extras(text: str) -> bool:
+    """A Requires-Dist entry that can apply only when one of its package's extras is asked for.
+
+    Such entries (test and docs dependencies, mostly) are most of many packages' lists; they are
+    left unparsed until an extra is requested. An `or` in the marker could make it apply anyway,
+    so those entries are always parsed.
+    """
+    marker = text.partition(";")[2]
+    return "extra" in marker and _OR.search(marker) is None
+
+
+_OR = re.compile(r"\bor\b")
+
+
 @dataclass(frozen=True)
 class DistMetadata:
     """What resolution needs from a distribution's core metadata."""
 
     name: NormalizedName
     version: Version
-    requires_dist: tuple[Requirement, ...]
+    requires_dist: tuple[str, ...]  # as written; parsed on demand by `requirements`
     requires_python: SpecifierSet | None
     provides_extra: frozenset[NormalizedName]
     dynamic: frozenset[str] = frozenset()
     build_requires: tuple[Requirement, ...] = ()
+
+    @functools.cached_property
+    def _base_requirements(self) -> tuple[Requirement, ...]:
+        return parse_requirement_strings([t for t in self.requires_dist if not _only_for_extras(t)])
+
+    @functools.cached_property
+    def _all_requirements(self) -> tuple[Requirement, ...]:
+        return parse_requirement_strings(list(self.requires_dist))
+
+    def requirements(self, *, extras: bool) -> tuple[Requirement, ...]:
+        """Parsed Requires-Dist: all of it when extras are requested, else what may apply.
+
+        Raises InvalidMetadata for an entry that does not parse.
+        """
+        return self._all_requirements if extras else self._base_requirements
 
     def with_build_requires(self, requires: tuple[Requirement, ...]) -> DistMetadata:
         return DistMetadata(
@@ -106,9 +137,67 @@ def _headers(data: bytes | str) -> bytes | str:
     return data.split("\n\n", 1)[0] + "\n"
 
 
+_FIELDS = {
+    "metadata-version": "metadata_version",
+    "name": "name",
+    "version": "version",
+    "requires-dist": "requires_dist",
+    "requires-python": "requires_python",
+    "provides-extra": "provides_extra",
+    "dynamic": "dynamic",
+}
+_MULTIPLE = {"requires_dist", "provides_extra", "dynamic"}
+
+
+def _simple_headers(data: bytes | str) -> dict[str, Any] | None:
+    """The few fields resolution reads, when they are plain `Key: value` lines.
+
+    packaging's parse_email runs the stdlib email parser over every header, which dominated a
+    cold resolution's CPU time. Almost every METADATA file is this simple; anything that is not
+    (folded or encoded values, undecodable bytes) returns None and goes through parse_email.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    raw: dict[str, Any] = {}
+    wanted = False
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line[0] in " \t":
+            if wanted:  # a folded value of a field we read
+                return None
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            return None
+        field = _FIELDS.get(key.strip().lower())
+        wanted = field is not None
+        if field is None:
+            continue
+        value = value.strip()
+        if "=?" in value:  # an RFC 2047 encoded word
+            return None
+        if field in _MULTIPLE:
+            raw.setdefault(field, []).append(value)
+        else:
+            raw.setdefault(field, value)
+    return raw
+
+
+def _raw_metadata(data: bytes | str) -> dict[str, Any]:
+    headers = _headers(data)
+    simple = _simple_headers(headers)
+    if simple is not None:
+        return simple
+    raw, _unparsed = parse_email(headers)
+    return dict(raw)
+
+
 def parse_metadata(data: bytes | str) -> DistMetadata:
     """Parse a METADATA / PKG-INFO file; raise InvalidMetadata naming the bad field."""
-    raw, _unparsed = parse_email(_headers(data))
+    raw = _raw_metadata(data)
     try:
         name = canonicalize_name(raw["name"])
         version = Version(raw["version"])
@@ -119,7 +208,7 @@ def parse_metadata(data: bytes | str) -> DistMetadata:
     return DistMetadata(
         name=name,
         version=version,
-        requires_dist=parse_requirement_strings(raw.get("requires_dist", [])),
+        requires_dist=tuple(raw.get("requires_dist", [])),
         requires_python=parse_requires_python(raw.get("requires_python")),
         provides_extra=frozenset(canonicalize_name(e) for e in raw.get("provides_extra", [])),
         dynamic=frozenset(d.lower() for d in raw.get("dynamic", [])),
@@ -144,7 +233,7 @@ def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
 
 def metadata_is_static(data: bytes) -> bool:
     """PKG-INFO can be trusted only from Metadata 2.2 on, and only if deps are not Dynamic."""
-    raw, _unparsed = parse_email(_headers(data))
+    raw = _raw_metadata(data)
     version = raw.get("metadata_version", "1.0")
     try:
         if Version(version) < Version("2.2"):

@@ -230,14 +230,16 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     def _warm_dependencies(self, metadata: DistMetadata) -> None:
         env = self.target.environment
+        try:
+            requirements = (*metadata.requirements(extras=False), *metadata.build_requires)
+        except InvalidMetadata:
+            return  # the resolver reports it when it considers this candidate
         self.warm(
-            canonicalize_name(r.name)
-            for r in (*metadata.requires_dist, *metadata.build_requires)
-            if _marker_matches(r.marker, env, [""])
+            canonicalize_name(r.name) for r in requirements if _marker_matches(r.marker, env, [""])
         )
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str:
-        """ "via a 1.0, b 2.0, from requirements.txt:3" for how `name` entered the graph."""
+        """How `name` entered the graph, e.g. "via a 1.0, b 2.0, from requirements.txt:3"."""
         via: list[str] = []
         seen = {name}
         while name not in root_source and name in self.required_by:
@@ -359,6 +361,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         except InvalidMetadata as exc:
             self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
             return False
+        try:
+            metadata.requirements(extras=bool(candidate.extras))
+        except InvalidMetadata as exc:
+            self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
+            return False
         python = metadata.requires_python
         if python is not None and not python.contains(
             self.target.python_full_version, prereleases=True
@@ -399,7 +406,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             wanted = [str(e) for e in candidate.extras]
         else:
             wanted = [""]
-        for requirement in metadata.requires_dist:
+        for requirement in metadata.requirements(extras=bool(candidate.extras)):
             if _marker_matches(requirement.marker, self.target.environment, wanted):
                 deps.append(Req.of(requirement, parent))
         if candidate.provider == "sdist" and not candidate.extras:

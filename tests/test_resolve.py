@@ -346,3 +346,13 @@ def test_direct_reference_with_extras(index: Index, tmp_path: Path) -> None:
     assert packages["direct"]["extras"] == ["more"]
     assert packages["direct"]["dependencies"] == ["addon"]
     assert packages["direct"]["file"]["url"] == url.split("#")[0]
+
+
+def test_version_with_broken_metadata_is_skipped(index: Index, tmp_path: Path) -> None:
+    index.publish("fragile", "1.0")
+    index.publish("fragile", "2.0", requires_dist=("dep >>> 1",))
+    result = lock(index, tmp_path / "a", "fragile\n")
+    assert result.versions() == {"fragile": "1.0"}
+    pinned = lock(index, tmp_path / "b", "fragile==2.0\n")
+    assert pinned.code == 1
+    assert "fragile-2.0-py3-none-any.whl: invalid requirement 'dep >>> 1'" in pinned.err

@@ -1,0 +1,69 @@
+"""Metadata parsing: the fast header reader agrees with packaging, and falls back to it."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.metadata import parse_email
+from packaging.utils import canonicalize_name
+
+from machci.dists import InvalidMetadata, _headers, _simple_headers, parse_metadata
+
+PLAIN = b"""Metadata-Version: 2.1
+Name: Demo_Pkg
+Version: 1.0
+Requires-Python: >=3.8
+Provides-Extra: test
+Requires-Dist: idna>=2
+Requires-Dist: pytest ; extra == "test"
+Requires-Dist: tomli ; python_version < "3.11" or extra == "test"
+Description-Content-Type: text/markdown
+
+# Demo
+
+Requires-Dist: not-a-header-this-is-the-readme
+"""
+
+
+def test_fast_reader_matches_packaging() -> None:
+    fast = _simple_headers(_headers(PLAIN))
+    assert fast is not None
+    slow, _unparsed = parse_email(PLAIN)
+    for key in ("name", "version", "requires_python", "requires_dist", "provides_extra"):
+        assert fast[key] == slow[key]
+    metadata = parse_metadata(PLAIN)
+    assert metadata.name == "demo-pkg" and str(metadata.version) == "1.0"
+    assert [str(r) for r in metadata.requirements(extras=False)] == [
+        "idna>=2",
+        'tomli; python_version < "3.11" or extra == "test"',
+    ]
+    assert len(metadata.requirements(extras=True)) == 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Name: demo\nVersion: 1\nRequires-Dist: a;\n extra == 'x'\n",  # folded value
+        b"Name: =?utf-8?q?demo?=\nVersion: 1\n",  # RFC 2047 encoded word
+        b"Name: demo\nVersion: 1\nSummary: caf\xe9\n",  # not UTF-8
+        b"Name: demo\nVersion: 1\nthis line has no colon\n",
+    ],
+)
+def test_unusual_files_go_through_packaging(data: bytes) -> None:
+    assert _simple_headers(_headers(data)) is None
+    expected, _unparsed = parse_email(data)
+    assert parse_metadata(data).name == canonicalize_name(expected["name"])
+
+
+def test_broken_requirement_is_reported_only_when_needed() -> None:
+    data = b"Name: demo\nVersion: 1\nRequires-Dist: ok\nRequires-Dist: bad >>> 1 ; extra == 'x'\n"
+    metadata = parse_metadata(data)
+    assert [r.name for r in metadata.requirements(extras=False)] == ["ok"]
+    with pytest.raises(InvalidMetadata, match="bad >>> 1"):
+        metadata.requirements(extras=True)
+
+
+def test_missing_name_or_bad_version() -> None:
+    with pytest.raises(InvalidMetadata, match="no 'name' field"):
+        parse_metadata(b"Version: 1\n")
+    with pytest.raises(InvalidMetadata, match="invalid version"):
+        parse_metadata(b"Name: x\nVersion: not a version\n")
