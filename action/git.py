@@ -113,9 +113,6 @@ class Repository:
         self._run(["commit", "--quiet", "--no-verify", "-m", message], author=author)
         return self._run(["rev-parse", "HEAD"]).strip()
 
-    def tree_of(self, commit: str) -> str:
-        return self._run(["rev-parse", f"{commit}^{{tree}}"]).strip()
-
     def push(self, branch: str, expected: str | None) -> None:
         """Force-push HEAD to the branch, but only if it still is where we last saw it."""
         lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -140,21 +141,23 @@ def test_warm_run_revalidates_pages_with_etags(index: Index, tmp_path: Path) -> 
 
 def test_cache_blob_round_trip_and_corruption(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    digest = cache.put_blob(b"hello")
-    assert cache.blob(digest) == b"hello"
-    path = next(tmp_path.rglob(digest))
-    path.write_bytes(b"HELLO")
-    assert cache.blob(digest) is None
-    assert not path.exists()
+    digest = hashlib.sha256(b"hello").hexdigest()
     calls: list[int] = []
 
     def fetch() -> bytes:
         calls.append(1)
         return b"hello"
 
+    assert cache.blob(digest) is None
     assert cache.blob_or_fetch(digest, fetch) == b"hello"
-    assert cache.blob_or_fetch(digest, fetch) == b"hello"
+    assert cache.blob_or_fetch(digest, fetch, lock=False) == b"hello"
     assert calls == [1]
+    path = next(tmp_path.rglob(digest))
+    path.write_bytes(b"HELLO")
+    assert cache.blob(digest) is None
+    assert not path.exists()
+    assert cache.blob_or_fetch(digest, fetch) == b"hello"
+    assert calls == [1, 1]
 
 
 def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:

@@ -60,11 +60,6 @@ class Cache:
             return None
         return data
 
-    def put_blob(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        atomic_write(self._blob_path(digest), data, cache=True)
-        return digest
-
     def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes], *, lock: bool = True) -> bytes:
         """Cached bytes for sha256, else fetch (fetch must verify the hash).
 
