@@ -238,3 +238,31 @@ def test_progress_is_shown_only_on_a_terminal() -> None:
     assert "\rmachci: fetched 3 index pages and files" in terminal.getvalue()
     assert terminal.getvalue().endswith("\r\033[K")
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize("json_api", [True, False])
+def test_relative_file_urls_resolve_against_the_page(
+    index: Index, tmp_path: Path, json_api: bool
+) -> None:
+    index.publish("rel", "1.0")
+    index.relative_urls = True
+    index.json_api = json_api
+    result = lock(
+        index, tmp_path, "rel\n", snapshot=None if not json_api else "2025-01-01T00:00:00Z"
+    )
+    url = result.packages()["rel"]["file"]["url"]
+    assert url == f"{index.files_url}/rel-1.0-py3-none-any.whl"
+
+
+def test_first_index_that_knows_a_project_wins(index: Index, tmp_path: Path) -> None:
+    other = Index(tmp_path / "other")
+    other.start()
+    try:
+        index.publish("shared", "1.0")
+        other.publish("shared", "9.0")  # a look-alike on the second index is never used
+        other.publish("private", "2.0")
+        result = lock(index, tmp_path / "p", "shared\nprivate\n", "--extra-index-url", other.url)
+        assert result.versions() == {"shared": "1.0", "private": "2.0"}
+        assert result.packages()["private"]["file"]["url"].startswith(other.files_url)
+    finally:
+        other.stop()
