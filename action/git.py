@@ -119,15 +119,17 @@ class Repository:
         try:
             self._run(["push", "--quiet", lease, self.remote, f"HEAD:refs/heads/{branch}"])
         except GitError as exc:
-            text = exc.output
-            if "stale info" in text or "rejected" in text:
+            text = exc.output.lower()
+            # Our lease lost: rejected locally ("stale info"), or by the remote when the branch
+            # moved while the push was on its way ("cannot lock ref …").
+            if any(m in text for m in ("(stale info)", "(fetch first)", "cannot lock ref")):
                 raise GitError(
                     f"the remote branch {branch} changed while machci was updating it;"
                     " nothing was overwritten (run the bump again)"
                 ) from exc
-            if "403" in text or "denied" in text.lower():
+            if "error: 403" in text or "denied" in text or "[remote rejected]" in text:
                 raise GitError(
                     f"pushing {branch} was refused: the workflow needs"
-                    " `permissions: contents: write`"
+                    f" `permissions: contents: write` ({exc.message})"
                 ) from exc
             raise

@@ -260,3 +260,37 @@ def test_config_errors_are_annotated_on_their_line(workspace: Workspace, action:
     result = action("check")  # type: ignore[operator]
     assert result.code == 2
     assert result.stdout.startswith("::error file=machci.yaml,line=2::python: 3.1 was read as a")
+
+
+def test_refused_push_names_the_permission(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    hook = workspace.remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\necho 'Permission to acme/app.git denied to github-actions[bot].' >&2\nexit 1\n"
+    )
+    hook.chmod(0o755)
+    result = action()  # type: ignore[operator]
+    assert result.code == 2
+    assert "the workflow needs `permissions: contents: write`" in result.stdout
+    assert github.pulls == {}
+
+
+def test_secondary_rate_limit_is_waited_out(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    github.fault(
+        "POST",
+        r"/pulls$",
+        status=403,
+        times=1,
+        headers={"Retry-After": "1"},
+        body={"message": "You have exceeded a secondary rate limit. Please wait a few minutes."},
+    )
+    result = action()  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    assert list(github.pulls) == [1]
+    posts = [r for r in github.requests if r[0] == "POST" and r[1].endswith("/pulls")]
+    assert len(posts) == 2
