@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,13 @@ def github() -> Iterator[GitHubEmulator]:
 def workspace(index: Index, tmp_path: Path) -> Workspace:
     """A synced project on main, pushed to a bare `origin` (see tests/fixtures/repos.py)."""
     return make_workspace(index, tmp_path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `live` talk to the real index; they run only with MACHCI_LIVE=1."""
+    if os.environ.get("MACHCI_LIVE") == "1":
+        return
+    skip = pytest.mark.skip(reason="talks to the internet; set MACHCI_LIVE=1 to run")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
