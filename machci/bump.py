@@ -118,9 +118,7 @@ def bump(
     new_config = replace(config, data=replace(config.data, snapshot=target))
     spec = build_spec(config, base)
     old_lock = lock(spec, options)
-    new_lock = lock(
-        replace(spec, config=new_config, snapshot_text=format_snapshot(target)), options
-    )
+    new_lock = lock(replace(spec, config=new_config), options)
     result = BumpResult(
         diff_locks(old_lock, new_lock),
         _revision(config),

@@ -50,5 +50,5 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
     return Lock(
         systems=tuple(systems),
         index=strip_credentials(spec.indexes[0]),
-        snapshot=spec.snapshot_text,
+        snapshot=spec.config.data.snapshot_text,
     )

@@ -22,7 +22,6 @@ class Spec:
     requirements: RequirementSet
     targets: tuple[Target, ...]
     indexes: tuple[str, ...]
-    snapshot_text: str | None
     config: Config
 
     @property
@@ -69,6 +68,5 @@ def build_spec(config: Config, base: Path) -> Spec:
         requirements=requirements,
         targets=targets,
         indexes=tuple(dict.fromkeys([primary, *extras])),
-        snapshot_text=config.data.snapshot_text,
         config=config,
     )

@@ -65,15 +65,14 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     return compose(header, body)
 
 
-def generate(config: Config, base: Path, options: SourceOptions) -> tuple[Lock, str]:
+def generate(config: Config, base: Path, options: SourceOptions) -> str:
     """Resolve and render the whole file without writing anything."""
     from machci.locking import lock
     from machci.spec import build_spec
 
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
-    result = lock(spec, options)
-    return result, render_file(config, result, inputs)
+    return render_file(config, lock(spec, options), inputs)
 
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
@@ -87,8 +86,7 @@ def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = Fa
             if not finding.problems and finding.header.version == __version__:
                 return SyncResult(False, f"{output} is up to date")
         existing = output.read_bytes()
-    _lock, text = generate(config, base, options)
-    data = text.encode()
+    data = generate(config, base, options).encode()
     if existing == data:
         return SyncResult(False, f"{output} is up to date")
     atomic_write(output, data)
