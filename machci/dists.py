@@ -79,10 +79,12 @@ def _only_for_extras(text: str) -> bool:
     left unparsed until an extra is requested. An `or` in the marker could make it apply anyway,
     so those entries are always parsed.
     """
-    marker = text.partition(";")[2]
-    return "extra" in marker and _OR.search(marker) is None
+    marker = _QUOTED.sub('""', text.partition(";")[2])  # words inside strings do not count
+    return _EXTRA.search(marker) is not None and _OR.search(marker) is None
 
 
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_EXTRA = re.compile(r"\bextra\b")
 _OR = re.compile(r"\bor\b")
 
 

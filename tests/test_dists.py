@@ -67,3 +67,20 @@ def test_missing_name_or_bad_version() -> None:
         parse_metadata(b"Version: 1\n")
     with pytest.raises(InvalidMetadata, match="invalid version"):
         parse_metadata(b"Name: x\nVersion: not a version\n")
+
+
+@pytest.mark.parametrize(
+    "text, only_extras",
+    [
+        ('pytest ; extra == "test"', True),
+        ("pytest; extra=='test' and python_version >= '3.9'", True),
+        ('tomli ; python_version < "3.11" or extra == "test"', False),
+        ('win ; sys_platform == "extraterrestrial"', False),
+        ('odd ; extra == "or"', True),
+        ("plain", False),
+    ],
+)
+def test_which_requirements_wait_for_an_extra(text: str, only_extras: bool) -> None:
+    from machci.dists import _only_for_extras
+
+    assert _only_for_extras(text) is only_extras
