@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
 from io import BytesIO
+from typing import TypeVar
 from urllib.parse import urldefrag, urljoin
 
 from packaging.requirements import Requirement
@@ -190,6 +191,21 @@ def parse_page(page: CachedPage) -> list[DistFile]:
     raise SourceError(f"{redact(page.url)}: unexpected content type {page.content_type!r}")
 
 
+_T = TypeVar("_T")
+
+
+def _on_success(future: Future[_T], then: Callable[[_T], object]) -> None:
+    """Run `then` on the future's result when it succeeds. A failure is left for whoever asks
+    for that result (the resolver reports it only if it needs it)."""
+
+    def done(finished: Future[_T]) -> None:
+        if not finished.cancelled() and finished.exception() is None:
+            with contextlib.suppress(RuntimeError):  # the pool is shutting down
+                then(finished.result())
+
+    future.add_done_callback(done)
+
+
 class PyPISource:
     """Answers "which files does X have" and "what does this file need", with prefetching."""
 
@@ -212,6 +228,16 @@ class PyPISource:
 
     # Project pages -----------------------------------------------------------------------
 
+    def _submit_once(
+        self, table: dict[str, Future[_T]], key: str, load: Callable[[], _T]
+    ) -> Future[_T]:
+        """The one future for `key`: every fetch happens once per run, however often asked."""
+        with self.lock:
+            future = table.get(key)
+            if future is None:
+                future = table[key] = self.pool.submit(load)
+            return future
+
     def prefetch(
         self,
         names: Iterable[str],
@@ -221,23 +247,10 @@ class PyPISource:
         for name in names:
             future = self._page_future(canonicalize_name(name))
             if then is not None:
-                future.add_done_callback(lambda done: self._after_page(done, then))
-
-    def _after_page(
-        self, done: Future[ProjectFiles], then: Callable[[ProjectFiles], Iterable[DistFile]]
-    ) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return  # the resolver sees the error when it asks for the page itself
-        with contextlib.suppress(RuntimeError):  # the pool is shutting down
-            self.prefetch_metadata(then(done.result()))
+                _on_success(future, lambda project: self.prefetch_metadata(then(project)))
 
     def _page_future(self, name: NormalizedName) -> Future[ProjectFiles]:
-        with self.lock:
-            future = self.pages.get(name)
-            if future is None:
-                future = self.pool.submit(self._load_project, name)
-                self.pages[name] = future
-            return future
+        return self._submit_once(self.pages, name, lambda: self._load_project(name))
 
     def project(self, name: str) -> ProjectFiles:
         return self._page_future(canonicalize_name(name)).result()
@@ -274,22 +287,11 @@ class PyPISource:
 
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None:
         """Call `then` with the file's metadata once it is fetched (never on failure)."""
-
-        def done(future: Future[DistMetadata]) -> None:
-            if not future.cancelled() and future.exception() is None:
-                with contextlib.suppress(RuntimeError):  # the pool is shutting down
-                    then(future.result())
-
-        self._metadata_future(file).add_done_callback(done)
+        _on_success(self._metadata_future(file), then)
 
     def _metadata_future(self, file: DistFile) -> Future[DistMetadata]:
         key = file.sha256 or file.url
-        with self.lock:
-            future = self.metadata_futures.get(key)
-            if future is None:
-                future = self.pool.submit(self._load_metadata, file)
-                self.metadata_futures[key] = future
-            return future
+        return self._submit_once(self.metadata_futures, key, lambda: self._load_metadata(file))
 
     def metadata(self, file: DistFile) -> DistMetadata:
         """Metadata of one file; InvalidMetadata if the file's metadata is unusable."""
