@@ -266,3 +266,18 @@ def test_first_index_that_knows_a_project_wins(index: Index, tmp_path: Path) -> 
         assert result.packages()["private"]["file"]["url"].startswith(other.files_url)
     finally:
         other.stop()
+
+
+@pytest.mark.parametrize(
+    "url, shown, stored",
+    [
+        ("https://u:p@h:8080/simple", "https://***@h:8080/simple", "https://h:8080/simple"),
+        ("https://token@h/simple", "https://***@h/simple", "https://h/simple"),
+        ("https://h/simple", "https://h/simple", "https://h/simple"),
+    ],
+)
+def test_credentials_never_leave_a_url(url: str, shown: str, stored: str) -> None:
+    from machci.sources.http import redact, strip_credentials
+
+    assert redact(url) == shown
+    assert strip_credentials(url) == stored

@@ -21,24 +21,22 @@ DEFAULT_RETRIES = 3
 WORKERS = 8
 
 
-def redact(url: str) -> str:
-    """The URL without credentials, for messages (private index URLs may carry tokens)."""
+def _replace_credentials(url: str, replacement: str) -> str:
     parts = urlsplit(url)
     if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=f"***@{host}")
+        host = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
+        parts = parts._replace(netloc=f"{replacement}{host}")
     return urlunsplit(parts)
+
+
+def redact(url: str) -> str:
+    """The URL without credentials, for messages (private index URLs may carry tokens)."""
+    return _replace_credentials(url, "***@")
 
 
 def strip_credentials(url: str) -> str:
     """The URL with user and password removed, for files written to disk (Nix uses netrc)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        parts = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host)
-    return urlunsplit(parts)
+    return _replace_credentials(url, "")
 
 
 class Progress:
