@@ -89,15 +89,18 @@ def quick_inspect(config_path: Path) -> Finding | None:
     recorded = {entry.path: entry.digest for entry in parsed[0].inputs}
     if recorded.get(relative_input(config_path, output)) != digest(config_bytes):
         return None
-    return inspect(output, settings=None)
+    return inspect(output, settings=None, parsed=parsed)
 
 
-def inspect(output: Path, settings: str | None) -> Finding:
+def inspect(
+    output: Path, settings: str | None, parsed: tuple[Header, str] | None = None
+) -> Finding:
     """Compare the generated file against its inputs, settings and its own body digest.
 
-    `settings` None means the caller has established that they are unchanged.
+    `settings` None means the caller has established that they are unchanged; `parsed` is the
+    file already read by the caller.
     """
-    parsed = read_generated(output)
+    parsed = parsed or read_generated(output)
     if parsed is None:
         return Finding(None, (Problem(f"{output} does not exist yet; run machci sync", output),))
     header, body = parsed
