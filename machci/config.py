@@ -40,6 +40,7 @@ _TOP_KEYS = (
     "glibc",
     "macos",
     "image",
+    "ignore-missing-libraries",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
@@ -100,6 +101,9 @@ class Config:
     glibc: tuple[int, int] = DEFAULT_GLIBC
     macos: tuple[int, int] = DEFAULT_MACOS
     image: Image = Image()
+    # Shared libraries binary wheels may leave unresolved (besides libcuda.so.1), e.g. ones
+    # only a driver on the running machine provides.
+    ignore_missing_libraries: tuple[str, ...] = ()
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -244,6 +248,10 @@ class _Loader:
                     raise InputError(exc.message, self.at(document, key)) from None
         if "image" in document:
             changes["image"] = self.image(document)
+        if "ignore-missing-libraries" in document:
+            changes["ignore_missing_libraries"] = tuple(
+                self.string_list(document, "ignore-missing-libraries")
+            )
         return config.with_changes(**changes)
 
     def image(self, document: CommentedMap) -> Image:
@@ -386,5 +394,6 @@ def settings_digest(config: Config, output: Path) -> str:
             "tag": config.image.tag,
             "cmd": list(config.image.cmd),
         },
+        "ignore-missing-libraries": sorted(config.ignore_missing_libraries),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())

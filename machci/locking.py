@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from machci.errors import ResolutionError
+from machci.graph import check_build_cycles
 from machci.lock import Lock, SystemLock
 from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
@@ -34,7 +35,9 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
         ]
         for resolution in resolutions:
             try:
-                systems.append(resolution.run())
+                system = resolution.run()
+                check_build_cycles(system)
+                systems.append(system)
             except ResolutionError as exc:
                 failures.setdefault(exc.message, []).append(target_label(resolution.target))
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from machci.config import DEFAULT_INDEX, Config, Providers
 from machci.errors import InputError
+from machci.notices import warn
 from machci.requirements import RequirementLine, RequirementSet, read_inputs
 from machci.targets import Target
 
@@ -63,6 +64,12 @@ def build_spec(config: Config, base: Path) -> Spec:
         Target(system, config.python, config.glibc, config.macos)
         for system in sorted(config.systems)
     )
+    if "x86_64-darwin" in config.systems:
+        warn(
+            "x86_64-darwin: nixpkgs 26.11 and later refuse to evaluate for this system (unless"
+            ' config.allowDeprecatedx86_64Darwin = "force"); build it with a nixpkgs of 26.05'
+            ' or older (see "x86_64-darwin" in the README)'
+        )
     return Spec(
         base=base,
         requirements=requirements,

@@ -57,7 +57,12 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     """The whole generated file: header and body."""
     from machci.nix.render import RenderOptions, render
 
-    body = render(result, RenderOptions(python=config.python, image=config.image))
+    options = RenderOptions(
+        python=config.python,
+        image=config.image,
+        ignored_libraries=config.ignore_missing_libraries,
+    )
+    body = render(result, options)
     settings = settings_digest(config, config.output)
     header = Header(
         __version__, data_revision(result), settings, inputs, "", overridden=config.overridden

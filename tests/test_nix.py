@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,66 +13,21 @@ from hypothesis import strategies as st
 
 from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock
 from machci.nix.escape import attr, string
-from machci.nix.render import RenderOptions, render
+from machci.nix.render import RenderOptions, render, store_name
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT, run
+from tests.nixtools import (
+    LINUX,
+    NIX_ENV,
+    build,
+    nix,
+    pkgs_arg,
+    python_in,
+    require,
+    stand_in,
+    sync_project,
+)
 
-STAND_IN = Path(__file__).parent / "nix" / "pkgs.nix"
-HOST_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
-LINUX = ("x86_64-linux", "aarch64-linux")
-
-if shutil.which("nix-instantiate") is None:  # pragma: no cover - .ci/run installs nix-bin
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs nix-instantiate: install Debian's nix-bin")
-    pytest.skip("nix is not installed", allow_module_level=True)
-
-# Builds run as the calling user (no build users: the host Python may live in a private home).
-NIX_ENV = {**os.environ, "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group ="}
-
-
-def nix(
-    *args: str, check: bool = True, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(args), capture_output=True, text=True, env=NIX_ENV, check=False, cwd=cwd
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{result.stderr}")
-    return result
-
-
-def stand_in(system: str = "x86_64-linux") -> str:
-    """A Nix expression for the stand-in package set."""
-    return (
-        f"(import {STAND_IN} {{ hostPython = {string(sys.executable)};"
-        f" pythonVersion = {string(HOST_PYTHON)}; system = {string(system)}; }})"
-    )
-
-
-def pkgs_arg(system: str = "x86_64-linux") -> list[str]:
-    return ["--arg", "pkgs", stand_in(system)]
-
-
-def sync_project(index: Index, project: Path, requirements: str) -> Path:
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "requirements.txt").write_text(requirements)
-    (project / "machci.yaml").write_text(
-        "requirements: [requirements.txt]\n"
-        f'python: "{HOST_PYTHON}"\n'
-        "systems: [x86_64-linux, aarch64-linux]\n"
-        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
-        "image: {name: demo, tag: '1.0'}\n"
-    )
-    with contextlib.chdir(project):
-        result = run("sync", "--cache-dir", ".cache")
-    assert result.code == 1, result.err
-    return project / "default.nix"
-
-
-def seed_store(index: Index, default_nix: Path) -> None:
-    """Put every locked file into the store the way a fetch would, so builds stay offline."""
-    for filename in sorted(set(re.findall(r'"([^"]+)" = pkgs\.fetchurl', default_nix.read_text()))):
-        nix("nix-store", "--add-fixed", "sha256", str(index.path_of(filename)))
+require("nix-instantiate", "nix-bin")
 
 
 @pytest.fixture
@@ -85,9 +36,7 @@ def project(index: Index, tmp_path: Path) -> Path:
     index.publish("alpha", "1.0", requires_dist=("beta>=2",))
     index.publish("flit-core", "3.9")
     index.publish("gamma", "0.5", kind="sdist", build_requires=("flit-core",))
-    default_nix = sync_project(index, tmp_path / "project", "alpha\ngamma\n")
-    seed_store(index, default_nix)
-    return default_nix
+    return sync_project(index, tmp_path / "project", "alpha\ngamma\n")
 
 
 def test_generated_file_parses(project: Path) -> None:
@@ -96,16 +45,14 @@ def test_generated_file_parses(project: Path) -> None:
 
 def test_env_builds_offline_and_imports_every_package(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "result"
-    nix("nix-build", str(project), "-A", "env", *pkgs_arg(), "-o", str(out))
+    build([str(project), "-A", "env", *pkgs_arg()], out)
     code = (
         "import alpha, beta, gamma; print(alpha.__version__, beta.__version__, gamma.__version__)"
     )
-    result = subprocess.run(
-        [str(out / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == ["1.0", "2.0", "0.5"]
-    flit = subprocess.run([str(out / "bin" / "python"), "-c", "import flit_core"], check=False)
-    assert flit.returncode != 0  # a build requirement is not part of the environment
+    assert python_in(out, code).split() == ["1.0", "2.0", "0.5"]
+    # A build requirement is not part of the environment.
+    missing = "import importlib.util; print(importlib.util.find_spec('flit_core'))"
+    assert python_in(out, missing) == "None"
 
 
 def test_wrong_hash_fails_the_build(project: Path, tmp_path: Path) -> None:
@@ -133,24 +80,45 @@ def test_shell_and_image_instantiate_per_system(project: Path, system: str) -> N
     assert json.loads(image.stdout) == "demo.tar.gz"
 
 
-def test_packages_and_overlay(project: Path) -> None:
+def test_a_package_taken_alone_brings_its_closure(project: Path, tmp_path: Path) -> None:
+    """`packages.X` in a consumer's withPackages, and X from the overlay in python.override."""
     expression = f"""
       let
         pkgs = {stand_in()};
         d = import {project} {{ inherit pkgs; }};
-        base = pkgs.python311.pkgs;
-        fixed = let self = base // d.overlay self base; in self;
+        overridden = pkgs.python312.override {{ packageOverrides = d.overlay; }};
       in {{
         names = builtins.attrNames d.packages;
-        alpha = d.packages.alpha.version;
-        overlaid = fixed.alpha.requiredPythonModules;
+        fromPackages = pkgs.python312.withPackages (_: [ d.packages.alpha ]);
+        fromOverlay = overridden.withPackages (ps: [ ps.alpha ]);
       }}
     """
-    result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression)
-    data = json.loads(result.stdout)
-    assert data["names"] == ["alpha", "beta", "flit-core", "gamma"]
-    assert data["alpha"] == "1.0"
-    assert [Path(p).name.split("-", 1)[1] for p in data["overlaid"]] == ["python3.11-beta-2.0"]
+    names = nix("nix-instantiate", "--eval", "--json", "-E", f"({expression}).names")
+    assert json.loads(names.stdout) == ["alpha", "beta", "flit-core", "gamma"]
+    for attribute in ("fromPackages", "fromOverlay"):
+        out = tmp_path / attribute
+        build(["-E", expression, "-A", attribute], out)
+        assert python_in(out, "import alpha, beta; print(beta.__version__)") == "2.0"
+
+
+def test_a_wrong_interpreter_is_refused_with_both_versions(project: Path) -> None:
+    result = nix(
+        "nix-instantiate",
+        str(project),
+        "-A",
+        "env",
+        *pkgs_arg(),
+        "--arg",
+        "python",
+        f"{stand_in()}.python311",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        "machci: this default.nix was locked for Python 3.12, but `python` is 3.11; pass python ="
+        " pkgs.python312 (nix-build --arg python '(import <nixpkgs> { }).python312'), or set"
+        ' python: "3.11" in machci.yaml and run machci sync'
+    ) in result.stderr
 
 
 def test_other_systems_get_a_clear_throw(project: Path) -> None:
@@ -176,6 +144,85 @@ def test_pure_wheels_appear_once(project: Path) -> None:
     text = project.read_text()
     assert text.count('"alpha-1.0-py3-none-any.whl" = pkgs.fetchurl') == 1
     assert text.count('file = "alpha-1.0-py3-none-any.whl";') == 2
+
+
+def test_a_dependency_cycle_builds_and_imports(index: Index, tmp_path: Path) -> None:
+    """dask[distributed] needs distributed, which needs dask: nixpkgs' builder would recurse
+    forever if either were an input of the other's derivation."""
+    index.publish(
+        "dask",
+        "1.0",
+        requires_dist=('distributed>=1; extra == "distributed"',),
+        provides_extra=("distributed",),
+    )
+    index.publish("distributed", "1.0", requires_dist=("dask>=1", "tornado"))
+    index.publish("tornado", "6.0")
+    default_nix = sync_project(index, tmp_path / "project", "dask[distributed]\n")
+    text = default_nix.read_text()
+    assert '"dask"' in text.split("distributed = {", 1)[1].split("};", 1)[0]  # the cycle is there
+    for system in LINUX:
+        drv = nix(
+            "nix-instantiate",
+            str(default_nix),
+            "-A",
+            "env",
+            *pkgs_arg(system),
+            "--argstr",
+            "system",
+            system,
+        )
+        assert drv.stdout.strip().endswith(".drv")
+    out = tmp_path / "env"
+    build([str(default_nix), "-A", "env", *pkgs_arg()], out)
+    assert python_in(out, "import dask, distributed, tornado; print('ok')") == "ok"
+    # Either end of the cycle, taken alone, brings the other.
+    alone = f"""
+      let pkgs = {stand_in()}; d = import {default_nix} {{ inherit pkgs; }};
+      in pkgs.python312.withPackages (_: [ d.packages.distributed ])
+    """
+    build(["-E", alone], tmp_path / "alone")
+    assert python_in(tmp_path / "alone", "import dask, tornado; print('ok')") == "ok"
+
+
+def test_file_names_nix_cannot_store_are_renamed_and_installed_under_their_own(
+    index: Index, tmp_path: Path
+) -> None:
+    long_version = "1.0+" + "x" * 200
+    index.publish("longname", long_version)
+    index.publish("epoch", "1!2.0")
+    default_nix = sync_project(
+        index, tmp_path / "project", f"longname=={long_version}\nepoch==1!2.0\n"
+    )
+    text = default_nix.read_text()
+    long_file = f"longname-{long_version}-py3-none-any.whl"
+    assert len(long_file) > 207
+    assert f'name = "{store_name(long_file)}";' in text
+    assert 'name = "epoch-1_2.0-py3-none-any-' in text
+    assert 'drv-name = "epoch-1_2.0";' in text
+    out = tmp_path / "env"
+    build([str(default_nix), "-A", "env", *pkgs_arg()], out)
+    code = (
+        "import importlib.metadata as m; print(m.version('longname') == {!r}, m.version('epoch'))"
+    )
+    assert python_in(out, code.format(long_version)) == "True 1!2.0"
+
+
+def test_two_packages_installing_one_path_fail_the_env_naming_both(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("first", "1.0", extra_files=(("shared/data.txt", b"first\n"),))
+    index.publish("second", "1.0", extra_files=(("shared/data.txt", b"second\n"),))
+    index.publish("third", "1.0", extra_files=(("shared/same.txt", b"same\n"),))
+    index.publish("fourth", "1.0", extra_files=(("shared/same.txt", b"same\n"),))
+    same = sync_project(index, tmp_path / "same", "third\nfourth\n")
+    build([str(same), "-A", "env", *pkgs_arg()], tmp_path / "same-env")  # identical: allowed
+    clash = sync_project(index, tmp_path / "clash", "first\nsecond\n")
+    result = build([str(clash), "-A", "env", *pkgs_arg()], tmp_path / "clash-env", check=False)
+    assert result.returncode != 0
+    collision = re.search(r"collision between `(\S+)' and `(\S+)'", result.stderr)
+    assert collision is not None, result.stderr
+    owners = sorted(Path(p).parts[3].split("-", 2)[2] for p in collision.groups())
+    assert owners == ["first-1.0", "second-1.0"]
 
 
 hostile = st.text(
@@ -244,7 +291,7 @@ def test_action_build_command_builds_the_image(
     assert output.read_text().splitlines()[1] == str(image)
     config = json.loads(image.read_text())
     assert config["name"] == "demo" and config["tag"] == "1.0"
-    assert config["config"]["Cmd"][0].endswith("-python3.11-env/bin/python")
+    assert config["config"]["Cmd"][0].endswith("-python3-3.12.13-env/bin/python")
 
 
 def test_build_commands_for_docker() -> None:

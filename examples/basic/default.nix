@@ -2,10 +2,10 @@
 # Regenerate with `machci sync`; verify with `machci check`.
 # machci-version: 0.1.0
 # machci-data: pypi https://pypi.org/simple 2026-11-01T00:00:00Z
-# machci-settings: sha256:de45482b0756e3e66c7a87c6edacfd702482f2e3a89d34b06541fcb067fdea4d
+# machci-settings: sha256:7d83ca0cff2bb9a3fb803c6454e821083a8cc8d7eff88c50bca0b9052a2d1fa4
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:d9475464f8e1ee773776af2d0daffeba0dc67f7d673c036b6786c0eb5ccae5ba
+# machci-body: sha256:7db8f1e8b61536202a0f86935a31cf8ac24f998720f8fa10d3e6518dd3e764d2
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -244,41 +244,91 @@ let
       };
     };
   };
+  ignoredLibraries = [ "libcuda.so.1" ];
   lock =
-    systems.${system} or (throw ("machci: this default.nix was generated for aarch64-linux, x86_64-linux, not for " + system + "; add the system to machci.yaml and run machci sync"));
+    if python.pythonVersion != "3.12" then
+      throw ("machci: this default.nix was locked for Python 3.12, but `python` is " + python.pythonVersion + "; pass python = pkgs.python312 (nix-build --arg python '(import <nixpkgs> { }).python312'), or set python: \"" + python.pythonVersion + "\" in machci.yaml and run machci sync")
+    else
+      systems.${system} or (throw ("machci: this default.nix was generated for aarch64-linux, x86_64-linux, not for " + system + "; add the system to machci.yaml and run machci sync"));
   isLinux = builtins.match ".*-linux" system != null;
+  # The names reachable from `names` through runtime dependencies (cycles are fine here).
+  closure =
+    names:
+    map (item: item.key) (
+      builtins.genericClosure {
+        startSet = map (key: { inherit key; }) names;
+        operator = item: map (key: { inherit key; }) lock.packages.${item.key}.dependencies;
+      }
+    );
   mkPackage =
     ps: name: p:
-    ps.buildPythonPackage (
-      {
-        pname = name;
-        inherit (p) version;
-        src = files.${p.file};
-        dependencies = map (d: ps.${d}) p.dependencies;
-      }
-      // (
-        if p.provider == "wheel" then
-          {
-            format = "wheel";
-          }
-          // (
-            if p.binary && isLinux then
-              {
-                nativeBuildInputs = [ pkgs.autoPatchelfHook ];
-                buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
-              }
-            else
-              { }
-          )
-        else
-          {
-            pyproject = true;
-            build-system = map (d: ps.${d}) p.build-system;
-          }
-      )
-    );
+    let
+      src = files.${p.file};
+      build = ps.buildPythonPackage (
+        {
+          pname = name;
+          inherit (p) version;
+          inherit src;
+          # Python dependencies are not inputs of the build: a dependency cycle could not
+          # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
+          dontCheckRuntimeDeps = true;
+        }
+        // (if p ? store-version then { name = "${name}-${p.store-version}"; } else { })
+        // (
+          if p.provider == "wheel" then
+            {
+              format = "wheel";
+            }
+            // (
+              # The wheel's store name is not its file name: install it under its real name.
+              if src.name != p.file then
+                {
+                  wheelFileName = p.file;
+                  unpackPhase = ''
+                    runHook preUnpack
+                    mkdir -p dist
+                    cp "$src" "dist/$wheelFileName"
+                    runHook postUnpack
+                  '';
+                }
+              else
+                { }
+            )
+            // (
+              if p.binary && isLinux then
+                {
+                  nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+                  buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
+                  autoPatchelfIgnoreMissingDeps = ignoredLibraries;
+                  # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
+                  preFixup = builtins.concatStringsSep "" (
+                    map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}
+  ") (
+                      p.libraries-from or [ ]
+                    )
+                  );
+                }
+              else
+                { }
+            )
+          else
+            {
+              pyproject = true;
+              build-system = map (d: ps.${d}) (closure p.build-system);
+            }
+        )
+      );
+    in
+    build.overrideAttrs (old: {
+      # What withPackages follows: the package's whole runtime closure, so a package taken
+      # on its own still brings everything it needs into an environment.
+      passthru = old.passthru // {
+        requiredPythonModules =
+          old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
+      };
+    });
   # An overlay for `python.override { packageOverrides = overlay; }`.
-  overlay = self: super: builtins.mapAttrs (mkPackage self) lock.packages;
+  overlay = final: prev: builtins.mapAttrs (mkPackage final) lock.packages;
   packages = builtins.mapAttrs (mkPackage (python.pkgs // packages)) lock.packages;
   env = python.withPackages (_: map (name: packages.${name}) lock.roots);
 in

@@ -3,25 +3,44 @@
 The generated expression needs nothing but nixpkgs' own API (`fetchurl`, `buildPythonPackage`,
 `withPackages`, `mkShell`, `dockerTools.buildLayeredImage`, `autoPatchelfHook`,
 `pythonManylinuxPackages`) and uses only `builtins`, so evaluating it is plain, fast Nix.
+
+How it meets nixpkgs' builder (mk-python-derivation.nix) is explained in the README's section on
+the generated file; the short version: no Python dependency is an input of any package's
+derivation (so cycles evaluate), each package instead carries its runtime closure in
+`passthru.requiredPythonModules`, which is what `python.withPackages` follows.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from packaging.utils import parse_wheel_filename
 
 from machci.config import Image
+from machci.graph import library_sources
 from machci.lock import Lock, LockedPackage
 from machci.nix.escape import attr, string
+
+# Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
+# libcuda.so.1 unresolved for the same reason (it must come from /run/opengl-driver at run time).
+DEFAULT_IGNORED_LIBRARIES = ("libcuda.so.1",)
+
+# What nixpkgs accepts as a derivation name (lib.strings.sanitizeDerivationName).
+_STORE_NAME = re.compile(r"[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*")
+_STORE_NAME_MAX = 207
+_DERIVATION_NAME_MAX = 190
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".whl")
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     python: str = "3.12"
     image: Image = field(default_factory=Image)
+    ignored_libraries: tuple[str, ...] = ()  # on top of DEFAULT_IGNORED_LIBRARIES
 
     @property
     def python_attr(self) -> str:
@@ -30,6 +49,33 @@ class RenderOptions:
 
 def sri(sha256_hex: str) -> str:
     return "sha256-" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+
+
+def store_name(filename: str) -> str:
+    """The fetch's store name: the file name itself when nixpkgs accepts it, so store paths
+    match other tools' fetches; else a valid name that keeps the archive suffix (unpacking goes
+    by it) and a digest of the real name (so two files never share one)."""
+    if _STORE_NAME.fullmatch(filename) and len(filename) <= _STORE_NAME_MAX:
+        return filename
+    suffix = next((s for s in _ARCHIVE_SUFFIXES if filename.endswith(s)), "")
+    stem = re.sub(r"[^A-Za-z0-9+._?=-]", "_", filename[: len(filename) - len(suffix)])
+    tag = hashlib.sha256(filename.encode()).hexdigest()[:12]
+    keep = _STORE_NAME_MAX - len(suffix) - len(tag) - 1
+    return f"{stem[:keep].lstrip('.') or 'file'}-{tag}{suffix}"
+
+
+def derivation_name(name: str, version: str) -> str | None:
+    """The `name` to give buildPythonPackage when its default, `<pname>-<version>`, would not
+    make a store path: a character Nix refuses (an epoch's `!`), or too long once nixpkgs adds
+    `python3.XX-` before it and `-dist` after it (Nix allows 211 characters)."""
+    default = f"{name}-{version}"
+    if _STORE_NAME.fullmatch(default) and len(default) <= _DERIVATION_NAME_MAX:
+        return None
+    clean = re.sub(r"[^A-Za-z0-9+._?=-]", "_", default)
+    if len(clean) <= _DERIVATION_NAME_MAX:
+        return clean
+    tag = hashlib.sha256(default.encode()).hexdigest()[:12]
+    return f"{clean[: _DERIVATION_NAME_MAX - len(tag) - 1]}-{tag}"
 
 
 def is_binary_wheel(filename: str) -> bool:
@@ -74,51 +120,100 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def _package(w: _Writer, package: LockedPackage) -> None:
+def _package(w: _Writer, package: LockedPackage, libraries: tuple[str, ...]) -> None:
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
+    if (drv_name := derivation_name(package.name, package.version)) is not None:
+        w.line(f"drv-name = {string(drv_name)};")
     w.line(f"file = {string(package.file.filename)};")
     w.line(f"provider = {string(package.provider)};")
     w.line(f"binary = {'true' if is_binary_wheel(package.file.filename) else 'false'};")
     w.list("dependencies = ", (string(d) for d in package.dependencies))
     w.list("build-system = ", (string(d) for d in package.build_requires))
+    if libraries:
+        w.list("libraries-from = ", (string(d) for d in libraries))
     w.close("};")
 
 
 _BUILDER = """\
 isLinux = builtins.match ".*-linux" system != null;
+# The names reachable from `names` through runtime dependencies (cycles are fine here).
+closure =
+  names:
+  map (item: item.key) (
+    builtins.genericClosure {
+      startSet = map (key: { inherit key; }) names;
+      operator = item: map (key: { inherit key; }) lock.packages.${item.key}.dependencies;
+    }
+  );
 mkPackage =
   ps: name: p:
-  ps.buildPythonPackage (
-    {
-      pname = name;
-      inherit (p) version;
-      src = files.${p.file};
-      dependencies = map (d: ps.${d}) p.dependencies;
-    }
-    // (
-      if p.provider == "wheel" then
-        {
-          format = "wheel";
-        }
-        // (
-          if p.binary && isLinux then
-            {
-              nativeBuildInputs = [ pkgs.autoPatchelfHook ];
-              buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
-            }
-          else
-            { }
-        )
-      else
-        {
-          pyproject = true;
-          build-system = map (d: ps.${d}) p.build-system;
-        }
-    )
-  );
+  let
+    src = files.${p.file};
+    build = ps.buildPythonPackage (
+      {
+        pname = name;
+        inherit (p) version;
+        inherit src;
+        # Python dependencies are not inputs of the build: a dependency cycle could not
+        # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
+        dontCheckRuntimeDeps = true;
+      }
+      // (if p ? drv-name then { name = p.drv-name; } else { })
+      // (
+        if p.provider == "wheel" then
+          {
+            format = "wheel";
+          }
+          // (
+            # The wheel's store name is not its file name: install it under its real name.
+            if src.name != p.file then
+              {
+                wheelFileName = p.file;
+                unpackPhase = ''
+                  runHook preUnpack
+                  mkdir -p dist
+                  cp "$src" "dist/$wheelFileName"
+                  runHook postUnpack
+                '';
+              }
+            else
+              { }
+          )
+          // (
+            if p.binary && isLinux then
+              {
+                nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+                buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
+                autoPatchelfIgnoreMissingDeps = ignoredLibraries;
+                # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
+                preFixup = builtins.concatStringsSep "" (
+                  map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}\n") (
+                    p.libraries-from or [ ]
+                  )
+                );
+              }
+            else
+              { }
+          )
+        else
+          {
+            pyproject = true;
+            build-system = map (d: ps.${d}) (closure p.build-system);
+          }
+      )
+    );
+  in
+  build.overrideAttrs (old: {
+    # What withPackages follows: the package's whole runtime closure, so a package taken
+    # on its own still brings everything it needs into an environment.
+    passthru = old.passthru // {
+      requiredPythonModules =
+        old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
+    };
+  });
 # An overlay for `python.override { packageOverrides = overlay; }`.
-overlay = self: super: builtins.mapAttrs (mkPackage self) lock.packages;
+overlay = final: prev: builtins.mapAttrs (mkPackage final) lock.packages;
 packages = builtins.mapAttrs (mkPackage (python.pkgs // packages)) lock.packages;
 env = python.withPackages (_: map (name: packages.${name}) lock.roots);"""
 
@@ -138,7 +233,7 @@ def render(lock: Lock, options: RenderOptions) -> str:
     for filename in sorted(files):
         file = files[filename]
         w.open(f"{string(filename)} = pkgs.fetchurl {{")
-        w.line(f"name = {string(filename)};")
+        w.line(f"name = {string(store_name(filename))};")
         w.line(f"url = {string(file.url)};")
         w.line(f"hash = {string(sri(file.sha256))};")
         w.close("};")
@@ -148,17 +243,38 @@ def render(lock: Lock, options: RenderOptions) -> str:
     for system in lock.systems:
         w.open(f"{attr(system.system)} = {{")
         w.list("roots = ", (string(n) for n in sorted({r.name for r in system.roots})))
+        binary = [p.name for p in system.packages if is_binary_wheel(p.file.filename)]
+        libraries = library_sources(system, binary) if system.system.endswith("-linux") else {}
         w.open("packages = {")
         for package in system.packages:
-            _package(w, package)
+            _package(w, package, libraries.get(package.name, ()))
         w.close("};")
         w.close("};")
     w.close("};")
+    w.list(
+        "ignoredLibraries = ",
+        (string(n) for n in sorted({*DEFAULT_IGNORED_LIBRARIES, *options.ignored_libraries})),
+    )
     supported = ", ".join(s.system for s in lock.systems)
     before = string(f"machci: this default.nix was generated for {supported}, not for ")
     after = string("; add the system to machci.yaml and run machci sync")
+    locked = options.python
+    attr_name = options.python_attr
+    mismatch = " + python.pythonVersion + ".join(
+        [
+            string(f"machci: this default.nix was locked for Python {locked}, but `python` is "),
+            string(
+                f"; pass python = pkgs.{attr_name} (nix-build --arg python"
+                f" '(import <nixpkgs> {{ }}).{attr_name}'), or set python: \""
+            ),
+            string('" in machci.yaml and run machci sync'),
+        ]
+    )
     w.open("lock =")
-    w.line(f"systems.${{system}} or (throw ({before} + system + {after}));")
+    w.line(f"if python.pythonVersion != {string(locked)} then")
+    w.line(f"  throw ({mismatch})")
+    w.line("else")
+    w.line(f"  systems.${{system}} or (throw ({before} + system + {after}));")
     w.depth -= 1
     for line in _BUILDER.splitlines():
         w.line(line)

@@ -1,24 +1,74 @@
-"""Builder of the stand-in python.withPackages: a `bin/python` that sees the whole closure."""
+"""Builder of the stand-in python.buildEnv: nixpkgs' buildEnv symlink tree, then the wrappers.
 
+As pkgs/build-support/buildenv/builder.pl: the paths are merged in order; two different files at
+one path abort with "collision between `A' and `B'" unless their contents (and modes) are the
+same or ignoreCollisions is set; `nix-support` and `propagated-build-inputs` are skipped. As
+wrapper.nix: `bin/<executable>` becomes a wrapper that sees the environment's site-packages, and
+`bin/python3`, `bin/python` point at it.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
 import os
+import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 out = Path(os.environ["out"])
-paths = os.environ["paths"].split()
-names = os.environ["names"].split()
-twice = sorted(name for name, count in Counter(names).items() if count > 1)
-if twice:
-    sys.exit(f"stand-in withPackages: collision, more than one {', '.join(twice)}")
 site = os.environ["sitePackages"]
-python_path = ":".join(f"{p}/{site}" for p in paths)
-(out / "bin").mkdir(parents=True)
-script = out / "bin" / "python"
-script.write_text(
-    "#!/bin/sh\n"
-    f'PYTHONPATH="{python_path}"\n'
-    "export PYTHONPATH\n"
-    f'exec {os.environ["hostPython"]} -s "$@"\n'
-)
-script.chmod(0o755)
+executable = os.environ["executable"]
+ignore = bool(os.environ.get("ignoreCollisions"))
+links: dict[str, Path] = {}  # relative file path -> the file it links to
+directories: set[str] = {""}
+
+
+def add(relative: str, target: Path) -> None:
+    if target.is_dir() and not target.is_symlink():
+        if relative in links:
+            sys.exit(f"error: collision between `{target}' and `{links[relative]}'")
+        directories.add(relative)
+        for child in sorted(target.iterdir()):
+            if relative == "" and child.name in ("nix-support", "propagated-build-inputs"):
+                continue
+            add(f"{relative}/{child.name}" if relative else child.name, child)
+        return
+    if relative in directories:
+        sys.exit(f"error: collision between `{target}' and a directory of another package")
+    old = links.get(relative)
+    if old is None:
+        links[relative] = target
+        return
+    if old.resolve() == target.resolve():
+        return
+    same = old.stat().st_mode == target.stat().st_mode and filecmp.cmp(old, target, shallow=False)
+    if same:
+        return
+    if ignore:
+        print(f"warning: collision between `{target}' and `{old}'", file=sys.stderr)
+        return
+    sys.exit(f"error: collision between `{target}' and `{old}'")
+
+
+for path in json.loads(os.environ["paths"]):
+    add("", Path(path))
+for relative in sorted(directories):
+    (out / relative).mkdir(parents=True, exist_ok=True)
+for relative, target in sorted(links.items()):
+    (out / relative).symlink_to(target)
+
+bin_dir = out / "bin"
+bin_dir.mkdir(exist_ok=True)
+for name in (executable, "python3", "python"):
+    wrapper = bin_dir / name
+    wrapper.unlink(missing_ok=True)
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'PYTHONPATH="{out}/{site}"\n'
+        "export PYTHONPATH\n"
+        f'exec {os.environ["hostPython"]} -S "$@"\n'
+    )
+    wrapper.chmod(0o755)
+if os.environ.get("postBuild"):
+    subprocess.run(["/bin/sh", "-ec", os.environ["postBuild"]], check=True)

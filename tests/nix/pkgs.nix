@@ -1,132 +1,421 @@
-# A stand-in for the few parts of nixpkgs that machci's default.nix calls, so tests can build the
-# generated expression offline. Argument names are nixpkgs' own (see the README of this folder);
-# the patterns are closed, so an argument nixpkgs would not understand fails here too.
+# A stand-in for the parts of nixpkgs that machci's default.nix calls, so tests can build the
+# generated expression offline. It mirrors nixpkgs where a difference would hide a failure users
+# meet (see tests/nix/README.md for the source files each rule comes from):
+# - argument sets are closed where nixpkgs' are closed (fetchurl, python.override,
+#   python.buildEnv.override, dockerTools.streamLayeredImage) and open where they are open
+#   (buildPythonPackage, mkShell);
+# - every dependency, build-system entry and input is an input of the derivation, so a Python
+#   dependency cycle is an infinite recursion here as it is in nixpkgs;
+# - the builder runs the equivalents of pythonRuntimeDepsCheckHook, pythonMetadataCheckHook,
+#   pypa/build's dependency check, autoPatchelf's missing-library check, and buildEnv's
+#   collision check.
 {
   hostPython,
-  pythonVersion,
   system ? builtins.currentSystem,
+  # patchelf on the host, for the autoPatchelf stand-in (null: ELF files cannot be patched).
+  patchelf ? null,
 }:
 let
-  sitePackages = "lib/python${pythonVersion}/site-packages";
+  inherit (builtins)
+    all
+    concatLists
+    filter
+    genericClosure
+    isBool
+    isFunction
+    match
+    removeAttrs
+    stringLength
+    toJSON
+    ;
+
+  fix =
+    f:
+    let
+      x = f x;
+    in
+    x;
+  extends =
+    overlay: f: final:
+    let
+      prev = f final;
+    in
+    prev // overlay final prev;
+
+  # A derivation whose builder is a Python script run by the host interpreter.
+  pythonBuilt =
+    script: attrs:
+    derivation (
+      {
+        inherit system;
+        builder = hostPython;
+        args = [ script ];
+      }
+      // attrs
+    );
+
+  # Builds run without a sandbox here, so the host's coreutils stand in for stdenv's.
+  shellBuilt =
+    name: script:
+    derivation {
+      inherit name system;
+      PATH = "/usr/bin:/bin";
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        script
+      ];
+    };
+
+  # lib.strings.sanitizeDerivationName's rule: what nixpkgs accepts as a store name.
+  validStoreName = name: stringLength name <= 207 && match "[[:alnum:]+_?=-][[:alnum:]+._?=-]*" name != null;
 
   fetchurl =
     {
-      url,
-      name ? baseNameOf url,
+      url ? "",
+      urls ? [ ],
       hash ? "",
       sha256 ? "",
-    }:
-    import <nix/fetchurl.nix> { inherit url name hash sha256; };
-
-  # A setup hook stand-in: only its presence in nativeBuildInputs matters here.
-  autoPatchelfHook = derivation {
-    name = "auto-patchelf-hook";
-    inherit system;
-    builder = "/bin/sh";
-    args = [ "-c" "echo > $out" ];
-  };
-
-  buildPythonPackage =
-    {
-      pname,
-      version,
-      src,
-      format ? null,
-      pyproject ? null,
-      build-system ? [ ],
-      dependencies ? [ ],
-      optional-dependencies ? { },
-      buildInputs ? [ ],
+      sha512 ? "",
+      sha1 ? "",
+      name ? null,
+      pname ? null,
+      version ? null,
+      downloadToTemp ? false,
+      postFetch ? "",
+      executable ? false,
+      recursiveHash ? false,
+      curlOpts ? "",
+      curlOptsList ? [ ],
+      netrcPhase ? null,
+      netrcImpureEnvVars ? [ ],
+      showURLs ? false,
       nativeBuildInputs ? [ ],
-      propagatedBuildInputs ? [ ],
-      checkInputs ? [ ],
-      nativeCheckInputs ? [ ],
-      doCheck ? true,
-      disabled ? false,
-      catchConflicts ? true,
-      makeWrapperArgs ? [ ],
-      dontWrapPythonPrograms ? false,
-      permitUserSite ? false,
-      removeBinBytecode ? true,
-      strictDeps ? true,
-      outputs ? [ "out" ],
       meta ? { },
       passthru ? { },
-      pythonImportsCheck ? [ ],
-      pythonRelaxDeps ? [ ],
-      pythonRemoveDeps ? [ ],
-      dontCheckRuntimeDeps ? false,
-      patches ? [ ],
-      postInstall ? "",
+      preferLocalBuild ? true,
+      derivationArgs ? { },
     }:
-    # The checks nixpkgs' mk-python-derivation makes on these arguments.
-    assert (pyproject != null) -> (format == null);
     let
-      format' =
-        if pyproject != null then
-          (if pyproject then "pyproject" else "other")
-        else if format != null then
-          format
+      urls' =
+        if (url != "") == (urls != [ ]) then
+          throw "fetchurl requires either `url` or `urls` to be set"
+        else if url != "" then
+          [ url ]
         else
-          throw "${pname} does not configure a `format`. To build with setuptools as before, set `pyproject = true` and `build-system = [ setuptools ]`.`";
-      runtime = dependencies ++ propagatedBuildInputs;
-      drv = derivation {
-        name = "python${pythonVersion}-${pname}-${version}";
-        inherit system pname version src sitePackages hostPython;
-        builder = hostPython;
-        args = [ ./install.py ];
-        format = format';
-        buildSystem = map (p: "${p}") build-system;
-        nativeInputs = map (p: "${p}") nativeBuildInputs;
-        libraries = map (p: "${p}") buildInputs;
-      };
+          urls;
+      hashes = filter (h: h != "") [
+        hash
+        sha256
+        sha512
+        sha1
+      ];
+      name' =
+        if name != null then
+          name
+        else if pname != null && version != null then
+          "${pname}-${version}"
+        else
+          baseNameOf (builtins.head urls');
     in
-    if disabled then
-      throw "${pname}-${version} not supported for interpreter python${pythonVersion}"
+    if builtins.length hashes > 1 then
+      throw "multiple hashes passed to fetchurl"
+    else if hashes == [ ] then
+      throw "fetchurl requires a hash for fixed-output derivation: ${builtins.head urls'}"
+    else if !(validStoreName name') then
+      throw "fetchurl: ${toJSON name'} is not a valid store name"
     else
-      drv
-      // passthru
-      // {
-        inherit pname version;
-        requiredPythonModules = runtime;
-      };
-
-  withPackages =
-    select:
-    let
-      roots = select pythonPackages;
-      closure = map (item: item.package) (
-        builtins.genericClosure {
-          startSet = map (p: {
-            key = p.outPath;
-            package = p;
-          }) roots;
-          operator =
-            item:
-            map (d: {
-              key = d.outPath;
-              package = d;
-            }) item.package.requiredPythonModules;
+      import <nix/fetchurl.nix> (
+        {
+          url = builtins.head urls';
+          name = name';
         }
+        // (if hash != "" then { inherit hash; } else { inherit sha256; })
       );
+
+  # Setup hooks are inputs like any other; the builder looks for their marker file.
+  hook =
+    name:
+    shellBuilt name "mkdir -p $out/nix-support && echo ${name} > $out/nix-support/stand-in-hook";
+  autoPatchelfHook = hook "auto-patchelf-hook";
+
+  # PEP 599's manylinux2014 libraries, as empty files: enough for the autoPatchelf stand-in to
+  # know they come from the system (they never go into an RPATH).
+  manylinux2014 = [
+    (shellBuilt "manylinux2014-libs" ''
+      mkdir -p $out/lib $out/nix-support
+      : > $out/nix-support/stand-in-system-libraries
+      for lib in libgcc_s.so.1 libstdc++.so.6 libm.so.6 libdl.so.2 librt.so.1 libc.so.6 \
+          libnsl.so.1 libutil.so.1 libpthread.so.0 libresolv.so.2 libX11.so.6 libXext.so.6 \
+          libXrender.so.1 libICE.so.6 libSM.so.6 libGL.so.1 libgobject-2.0.so.0 \
+          libgthread-2.0.so.0 libglib-2.0.so.0 libexpat.so.1 libz.so.1; do
+        : > $out/lib/$lib
+      done
+    '')
+  ];
+
+  # The mkDerivation part: every attribute but passthru and meta goes into the derivation (as
+  # nixpkgs' stdenv does, so an attrset value fails "cannot coerce a set to a string"); the result
+  # carries passthru and an overrideAttrs that re-runs this with changed attributes.
+  mkDerivation =
+    drvAttrs:
+    let
+      drv = pythonBuilt ./install.py (removeAttrs drvAttrs [
+        "passthru"
+        "meta"
+      ]);
     in
-    derivation {
-      name = "python${pythonVersion}-env";
-      inherit system hostPython sitePackages;
-      builder = hostPython;
-      args = [ ./env.py ];
-      paths = map (p: p.outPath) closure;
-      names = map (p: p.pname) closure;
+    drv
+    // drvAttrs.passthru
+    // {
+      inherit (drvAttrs) passthru meta;
+      overrideAttrs = f: mkDerivation (drvAttrs // (if isFunction f then f drvAttrs else f));
     };
 
-  pythonPackages = {
-    inherit buildPythonPackage;
-  };
+  mkInterpreter =
+    {
+      version,
+      packageOverrides ? (self: super: { }),
+    }:
+    let
+      pythonVersion = builtins.concatStringsSep "." (
+        builtins.genList (i: builtins.elemAt (builtins.splitVersion version) i) 2
+      );
+      executable = "python${pythonVersion}";
+      sitePackages = "lib/${executable}/site-packages";
+      interpreter =
+        shellBuilt "python3-${version}" "mkdir -p $out/bin $out/${sitePackages} && ln -s ${hostPython} $out/bin/${executable}"
+        // {
+          inherit
+            pythonVersion
+            sitePackages
+            executable
+            ;
+          name = "python3-${version}";
+          libPrefix = executable;
+          interpreter = "${interpreter}/bin/${executable}";
+          pkgs = fix (extends packageOverrides packageSet);
+          withPackages = f: interpreter.buildEnv.override { extraLibs = f interpreter.pkgs; };
+          buildEnv = makeEnv { };
+          # cpython/default.nix's argument set, closed as there.
+          override =
+            {
+              packageOverrides ? (self: super: { }),
+              self ? null,
+              enableGIL ? true,
+              enableOptimizations ? false,
+              enableLTO ? false,
+              enableDebug ? false,
+              enableFramework ? false,
+              withMinimalDeps ? false,
+              stripBytecode ? true,
+              rebuildBytecode ? true,
+              reproducibleBuild ? false,
+              includeSiteCustomize ? true,
+              static ? false,
+              bluezSupport ? false,
+              mimetypesSupport ? true,
+              withOpenssl ? true,
+              withSqlite ? true,
+              withReadline ? true,
+              withGdbm ? true,
+              withExpat ? true,
+              withMpdecimal ? true,
+              withZstd ? true,
+              stripConfig ? false,
+              stripIdlelib ? false,
+              stripTests ? false,
+              stripTkinter ? false,
+              pythonAttr ? null,
+              sourceVersion ? null,
+              hash ? null,
+              allowedReferenceNames ? [ ],
+              noldconfigPatch ? null,
+            }:
+            mkInterpreter { inherit version packageOverrides; };
+        };
 
-  python = {
-    inherit pythonVersion sitePackages withPackages;
-    pkgs = pythonPackages;
-  };
+      # python-packages-base.nix's helpers, for this interpreter.
+      hasPythonModule = drv: drv ? pythonModule && drv.pythonModule == interpreter;
+      isPythonModule = drv: drv ? pythonModule && !(isBool drv.pythonModule);
+      requiredPythonModules =
+        drvs:
+        let
+          modules = filter hasPythonModule drvs;
+        in
+        map (entry: entry.value) (genericClosure {
+          startSet = map (value: {
+            key = value.outPath;
+            inherit value;
+          }) ([ interpreter ] ++ modules ++ concatLists (builtins.catAttrs "requiredPythonModules" modules));
+          operator = _: [ ];
+        });
+
+      # mk-python-derivation.nix: the arguments it reads and the checks it makes, producing the
+      # attributes of the mkDerivation call.
+      buildPythonPackage =
+        {
+          nativeBuildInputs ? [ ],
+          buildInputs ? [ ],
+          checkInputs ? [ ],
+          nativeCheckInputs ? [ ],
+          propagatedBuildInputs ? [ ],
+          dependencies ? [ ],
+          optional-dependencies ? { },
+          build-system ? [ ],
+          pythonPath ? [ ],
+          strictDeps ? true,
+          outputs ? [ "out" ],
+          disabled ? false,
+          catchConflicts ? true,
+          makeWrapperArgs ? [ ],
+          dontWrapPythonPrograms ? false,
+          dontUsePipInstall ? false,
+          permitUserSite ? false,
+          removeBinBytecode ? true,
+          pyproject ? null,
+          format ? null,
+          meta ? { },
+          doCheck ? true,
+          ...
+        }@attrs:
+        let
+          name = "${executable}-" + (attrs.name or "${attrs.pname}-${attrs.version}");
+          format' =
+            assert (pyproject != null) -> (format == null);
+            if pyproject != null then
+              (if pyproject then "pyproject" else "other")
+            else if format != null then
+              format
+            else
+              throw "${name} does not configure a `format`. To build with setuptools as before, set `pyproject = true` and `build-system = [ setuptools ]`.";
+          validate =
+            attrName: inputs:
+            if inputs == [ ] then
+              inputs
+            else
+              builtins.seq (all (
+                drv:
+                if isPythonModule drv && drv.pythonModule != interpreter then
+                  throw "Python version mismatch in '${name}': it depends on '${drv.name}' (${attrName}) built for ${drv.pythonModule.name}, not ${interpreter.name}"
+                else
+                  true
+              ) inputs) inputs;
+          nonEmpty =
+            key:
+            if attrs ? ${key} && attrs.${key} == [ ] then
+              throw "${attrs.pname or name}: ${key} must be unspecified, null or a non-empty list."
+            else
+              true;
+          propagated = validate "propagatedBuildInputs" (propagatedBuildInputs ++ dependencies) ++ [
+            interpreter
+          ];
+          drvAttrs =
+            removeAttrs attrs [
+              "disabled"
+              "checkPhase"
+              "checkInputs"
+              "nativeCheckInputs"
+              "doCheck"
+              "doInstallCheck"
+              "pyproject"
+              "format"
+              "stdenv"
+              "dependencies"
+              "optional-dependencies"
+              "build-system"
+              "pytestFlagsArray"
+              "passthru"
+              "meta"
+            ]
+            // {
+              inherit name;
+              pythonFormat = format';
+              pythonPyproject = pyproject == true;
+              inherit sitePackages;
+              nativeBuildInputs = [ interpreter ] ++ nativeBuildInputs ++ build-system;
+              buildInputs = validate "buildInputs" (buildInputs ++ pythonPath);
+              propagatedBuildInputs = propagated;
+              doInstallCheck = doCheck;
+              installCheckInputs = checkInputs;
+              nativeInstallCheckInputs = nativeCheckInputs;
+              patchelf = if patchelf == null then "" else patchelf;
+              passthru = {
+                inherit
+                  disabled
+                  pyproject
+                  build-system
+                  dependencies
+                  optional-dependencies
+                  ;
+                pythonModule = interpreter;
+                requiredPythonModules = requiredPythonModules propagated;
+              }
+              // (attrs.passthru or { });
+              inherit meta;
+            };
+        in
+        assert nonEmpty "enabledTests" && nonEmpty "enabledTestPaths" && nonEmpty "enabledTestMarks";
+        if (attrs.pytestFlagsArray or [ ]) != [ ] then
+          throw "buildPythonPackage: Deprecated flag pytestFlagsArray found"
+        else if disabled then
+          throw "${attrs.pname or name} not supported for interpreter ${executable}"
+        else
+          drvAttrs;
+
+      # makeOverridablePythonPackage: overridePythonAttrs re-runs buildPythonPackage with changed
+      # arguments, and every overrideAttrs made so far is applied again on top of it.
+      overridable =
+        attrs: post:
+        let
+          result = post (mkDerivation (buildPythonPackage attrs));
+        in
+        result
+        // {
+          overridePythonAttrs = f: overridable (attrs // (if isFunction f then f attrs else f)) post;
+          overrideAttrs = f: overridable attrs (drv: (post drv).overrideAttrs f);
+        };
+
+      packageSet = self: {
+        buildPythonPackage = attrs: overridable attrs (drv: drv);
+        inherit
+          hasPythonModule
+          requiredPythonModules
+          ;
+        python = interpreter;
+        pythonPackages = self;
+      };
+
+      # wrapper.nix (python.buildEnv): closed arguments, overridable.
+      makeEnv =
+        {
+          extraLibs ? [ ],
+          extraOutputsToInstall ? [ ],
+          ignoreCollisions ? false,
+          makeWrapperArgs ? [ ],
+          permitUserSite ? false,
+          postBuild ? "",
+        }@args:
+        let
+          paths = requiredPythonModules extraLibs;
+        in
+        pythonBuilt ./env.py {
+          name = "${interpreter.name}-env";
+          inherit
+            hostPython
+            sitePackages
+            executable
+            ignoreCollisions
+            postBuild
+            ;
+          paths = toJSON (map (p: "${p}") paths);
+        }
+        // {
+          override = newArgs: makeEnv (args // newArgs);
+          python = interpreter;
+        };
+    in
+    interpreter;
 
   mkShell =
     {
@@ -139,15 +428,21 @@ let
       propagatedNativeBuildInputs ? [ ],
       shellHook ? "",
       ...
-    }:
-    derivation {
-      inherit name system shellHook;
-      builder = "/bin/sh";
-      args = [ "-c" "echo > $out" ];
-      nativeBuildInputs = map (p: "${p}") (packages ++ nativeBuildInputs);
-    };
+    }@attrs:
+    derivation (
+      removeAttrs attrs [ "packages" "inputsFrom" ]
+      // {
+        inherit name system shellHook;
+        builder = "/bin/sh";
+        args = [
+          "-c"
+          "echo > $out"
+        ];
+        nativeBuildInputs = packages ++ nativeBuildInputs;
+      }
+    );
 
-  buildLayeredImage =
+  streamLayeredImage =
     {
       name,
       tag ? null,
@@ -171,28 +466,54 @@ let
       debug ? false,
       meta ? { },
       passthru ? { },
-      compressor ? "gz",
     }:
     assert maxLayers > 1;
+    {
+      conf = toJSON {
+        inherit name tag config;
+        contents = map (p: "${p}") (if builtins.isList contents then contents else [ contents ]);
+      };
+    };
+
+  buildLayeredImage =
+    {
+      name,
+      compressor ? "gz",
+      meta ? { },
+      ...
+    }@args:
+    let
+      stream = streamLayeredImage (removeAttrs args [ "compressor" ]);
+    in
     derivation {
       name = "${name}.tar.gz";
       inherit system;
       builder = "/bin/sh";
-      args = [ "-c" "printf '%s' \"$imageConfig\" > $out" ];
-      imageConfig = builtins.toJSON {
-        inherit name tag config;
-        contents = map (p: "${p}") contents;
-      };
+      args = [
+        "-c"
+        "printf '%s' \"$imageConfig\" > $out"
+      ];
+      imageConfig = stream.conf;
     };
+
+  pythons = builtins.mapAttrs (_: version: mkInterpreter { inherit version; }) {
+    python311 = "3.11.15";
+    python312 = "3.12.13";
+    python313 = "3.13.14";
+    python314 = "3.14.6";
+  };
 in
-{
+pythons
+// {
   inherit fetchurl autoPatchelfHook mkShell;
   stdenv.hostPlatform.system = system;
-  python311 = python;
-  python312 = python;
-  python313 = python;
-  pythonManylinuxPackages.manylinux2014 = [ ];
+  python3 = pythons.python314;
+  python3Packages = pythons.python314.pkgs;
+  pythonManylinuxPackages = {
+    manylinux2014 = manylinux2014;
+    manylinux2010 = manylinux2014;
+  };
   dockerTools = {
-    inherit buildLayeredImage;
+    inherit buildLayeredImage streamLayeredImage;
   };
 }

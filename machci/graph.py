@@ -1,0 +1,89 @@
+"""The dependency graph of one system's lock, as nixpkgs' builder will meet it.
+
+Pure functions over a SystemLock. Runtime dependencies may form cycles (dask needs distributed,
+`dask[distributed]` needs dask): the generated file keeps them out of every derivation, so they
+are harmless. Two relations do become derivation inputs and must not loop:
+- an sdist's build closure (its build requirements and their runtime closure), and
+- a binary wheel's library search path (the binary wheels of its runtime closure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from machci.errors import ResolutionError
+from machci.lock import LockedPackage, SystemLock
+
+
+def runtime_closure(packages: Mapping[str, LockedPackage], names: Iterable[str]) -> set[str]:
+    """Every package reachable from `names` through runtime dependencies, `names` included."""
+    seen: set[str] = set()
+    todo = [n for n in names if n in packages]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(d for d in packages[name].dependencies if d not in seen)
+    return seen
+
+
+def _path(packages: Mapping[str, LockedPackage], start: Iterable[str], goal: str) -> list[str]:
+    """A shortest runtime path from one of `start` to `goal` (for messages)."""
+    parents: dict[str, str | None] = {s: None for s in sorted(start)}
+    queue = list(parents)
+    while queue:
+        name = queue.pop(0)
+        if name == goal:
+            chain = [name]
+            while (parent := parents[chain[-1]]) is not None:
+                chain.append(parent)
+            return chain[::-1]
+        for dep in packages[name].dependencies:
+            if dep not in parents:
+                parents[dep] = name
+                queue.append(dep)
+    return [goal]
+
+
+def check_build_cycles(system: SystemLock) -> None:
+    """Refuse an sdist whose build closure contains itself: no Nix derivation can depend on
+    itself, so nixpkgs would stop with an infinite recursion."""
+    packages = {p.name: p for p in system.packages}
+    problems = []
+    for package in system.packages:
+        if package.provider != "sdist" or not package.build_requires:
+            continue
+        if package.name in runtime_closure(packages, package.build_requires):
+            chain = " -> ".join(_path(packages, package.build_requires, package.name))
+            problems.append(
+                f"  {package.name} {package.version} builds from its sdist, but its build"
+                f" requirements need {package.name} itself ({chain})"
+            )
+    if problems:
+        raise ResolutionError(
+            f"cannot build for {system.system}:\n"
+            + "\n".join(problems)
+            + "\n  allow a wheel for one of them (providers in machci.yaml)"
+        )
+
+
+def library_sources(system: SystemLock, binary: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """For each binary wheel, the binary wheels whose shared libraries it may load (torch loads
+    the nvidia-* wheels'): those of its runtime closure that do not depend back on it.
+
+    A wheel in a dependency cycle with it is left out, so these search paths never loop; its
+    libraries can still be found at run time through the usual loader paths.
+    """
+    packages = {p.name: p for p in system.packages}
+    compiled = set(binary)
+    closures = {name: runtime_closure(packages, packages[name].dependencies) for name in compiled}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in sorted(compiled):
+        sources = sorted(
+            other
+            for other in closures[name] & compiled
+            if other != name and name not in closures[other]
+        )
+        if sources:
+            found[name] = tuple(sources)
+    return found
