@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import platform
 import re
+import shutil
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -223,6 +227,96 @@ def test_two_packages_installing_one_path_fail_the_env_naming_both(
     assert collision is not None, result.stderr
     owners = sorted(Path(p).parts[3].split("-", 2)[2] for p in collision.groups())
     assert owners == ["first-1.0", "second-1.0"]
+
+
+HOST_SYSTEM = f"{platform.machine()}-linux"
+NATIVE_TAG = f"py3-none-manylinux_2_17_{platform.machine()}"
+LOADER = b"""import ctypes, os
+library = ctypes.CDLL(os.path.join(os.path.dirname(__file__), "libconsumer.so"))
+value = library.consumer()
+"""
+
+
+def shared_library(folder: Path, soname: str, source: str, links: Sequence[str] = ()) -> bytes:
+    """A real shared object built with gcc; `links` are sonames in `folder` it needs."""
+    if shutil.which("gcc") is None:  # pragma: no cover - .ci/run installs gcc
+        pytest.skip("gcc is not installed")
+    (folder / f"{soname}.c").write_text(source)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(folder / soname), str(folder / f"{soname}.c")]
+        + [f"-Wl,-soname,{soname}"]
+        + [str(folder / link) for link in links],
+        check=True,
+    )
+    return (folder / soname).read_bytes()
+
+
+def test_binary_wheels_load_libraries_shipped_by_other_wheels(index: Index, tmp_path: Path) -> None:
+    require("patchelf", "patchelf")
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    foo = shared_library(libs, "libfoo.so.1", "int foo(void) { return 42; }")
+    consumer = shared_library(
+        libs,
+        "libconsumer.so",
+        "int foo(void); int consumer(void) { return foo() + 1; }",
+        ["libfoo.so.1"],
+    )
+    shared_library(libs, "libcuda.so.1", "int cuInit(void) { return 0; }")
+    gpu = shared_library(
+        libs, "libgpu.so", "int cuInit(void); int gpu(void) { return cuInit(); }", ["libcuda.so.1"]
+    )
+    index.publish(
+        "foo-libs", "1.0", tag=NATIVE_TAG, extra_files=(("foo_libs/lib/libfoo.so.1", foo),)
+    )
+    index.publish(
+        "consumer",
+        "1.0",
+        tag=NATIVE_TAG,
+        requires_dist=("foo-libs",),
+        extra_files=(("consumer/libconsumer.so", consumer), ("consumer/native.py", LOADER)),
+    )
+    # Needs the driver's libcuda.so.1, which no wheel ships: left unresolved by default.
+    index.publish("gpu", "1.0", tag=NATIVE_TAG, extra_files=(("gpu/libgpu.so", gpu),))
+    default_nix = sync_project(index, tmp_path / "project", "consumer\ngpu\n", [HOST_SYSTEM])
+    assert 'libraries-from = [ "foo-libs" ];' in default_nix.read_text()
+    out = tmp_path / "env"
+    build([str(default_nix), "-A", "env", *pkgs_arg(HOST_SYSTEM)], out)
+    assert python_in(out, "import consumer.native; print(consumer.native.value)") == "43"
+    # Without the search path the library is not found, as with nixpkgs' autoPatchelfHook.
+    without = f"""
+      let d = import {default_nix} {{ pkgs = {stand_in(HOST_SYSTEM)}; }};
+      in d.packages.consumer.overridePythonAttrs (_: {{ preFixup = ""; }})
+    """
+    result = build(["-E", without], tmp_path / "without", check=False)
+    assert result.returncode != 0
+    assert "auto-patchelf could not satisfy dependency libfoo.so.1 wanted by" in result.stderr
+
+
+def test_more_libraries_can_be_left_to_the_running_machine(index: Index, tmp_path: Path) -> None:
+    require("patchelf", "patchelf")
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    shared_library(libs, "libodd.so.3", "int odd(void) { return 3; }")
+    odd = shared_library(
+        libs, "libuser.so", "int odd(void); int user(void) { return odd(); }", ["libodd.so.3"]
+    )
+    index.publish("odd", "1.0", tag=NATIVE_TAG, extra_files=(("odd/libuser.so", odd),))
+    strict = sync_project(index, tmp_path / "strict", "odd\n", [HOST_SYSTEM])
+    result = build([str(strict), "-A", "env", *pkgs_arg(HOST_SYSTEM)], tmp_path / "s", check=False)
+    assert result.returncode != 0
+    assert "could not satisfy dependency libodd.so.3" in result.stderr
+    lenient = sync_project(
+        index,
+        tmp_path / "lenient",
+        "odd\n",
+        [HOST_SYSTEM],
+        "ignore-missing-libraries: [libodd.so.3]\n",
+    )
+    assert (
+        'ignoredLibraries = [\n    "libcuda.so.1"\n    "libodd.so.3"\n  ];' in lenient.read_text()
+    )
+    build([str(lenient), "-A", "env", *pkgs_arg(HOST_SYSTEM)], tmp_path / "l")
 
 
 hostile = st.text(

@@ -1,0 +1,184 @@
+"""The stand-in package set (tests/nix/pkgs.nix) is as strict as nixpkgs where machci relies on it.
+
+Each test makes the stand-in fail the way nixpkgs' builder does, so a generated file that passes
+the other Nix tests would not be refused by nixpkgs for these reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from machci.nix.escape import string
+from tests.fixtures.builders import Dist, build
+from tests.nixtools import nix, require, stand_in
+
+require("nix-instantiate", "nix-bin")
+
+
+@pytest.fixture
+def dists(tmp_path: Path) -> Path:
+    """Wheels and sdists to build from, by file name."""
+    folder = tmp_path / "dists"
+    for dist in (
+        Dist("alpha", "1.0", requires_dist=("beta>=2",)),
+        Dist("beta", "2.0"),
+        Dist("beta", "1.0"),
+        Dist("flit-core", "3.9"),
+        Dist("helper-tool", "1.0"),
+        Dist("gamma", "0.5", kind="sdist", build_requires=("flit-core",)),
+        Dist("delta", "0.1", kind="sdist", dynamic_build_requires=("helper-tool",)),
+    ):
+        build(dist, folder)
+    return folder
+
+
+def expression(dists: Path, body: str) -> str:
+    """`body` with `pkgs`, `ps` (python312's set), `wheel NAME VERSION` and `sdist NAME VERSION`."""
+    return f"""
+      let
+        pkgs = {stand_in()};
+        ps = pkgs.python312.pkgs;
+        dists = {string(str(dists))};
+        file = builtins.replaceStrings [ "-" ] [ "_" ];
+        wheel = pname: version: ps.buildPythonPackage {{
+          inherit pname version;
+          format = "wheel";
+          src = builtins.path {{
+            path = dists + "/${{file pname}}-${{version}}-py3-none-any.whl";
+          }};
+        }};
+        sdist = pname: version: args: ps.buildPythonPackage ({{
+          inherit pname version;
+          pyproject = true;
+          src = builtins.path {{ path = dists + "/${{file pname}}-${{version}}.tar.gz"; }};
+        }} // args);
+      in {body}
+    """
+
+
+def evaluate(dists: Path, body: str) -> tuple[int, str]:
+    result = nix("nix-instantiate", "-E", expression(dists, body), check=False)
+    return result.returncode, result.stderr
+
+
+def build_it(dists: Path, body: str) -> tuple[int, str]:
+    result = nix("nix-build", "--no-out-link", "-E", expression(dists, body), check=False)
+    return result.returncode, result.stderr
+
+
+def test_a_dependency_cycle_is_an_infinite_recursion(dists: Path) -> None:
+    code, err = evaluate(
+        dists,
+        """let
+          a = (wheel "alpha" "1.0").overridePythonAttrs (_: { dependencies = [ b ]; });
+          b = (wheel "beta" "2.0").overridePythonAttrs (_: { dependencies = [ a ]; });
+        in a""",
+    )
+    assert code != 0 and "infinite recursion encountered" in err
+
+
+def test_runtime_dependencies_are_checked_unless_turned_off(dists: Path) -> None:
+    code, err = build_it(dists, 'wheel "alpha" "1.0"')
+    assert code != 0 and "beta not installed" in err
+    with_beta = '(wheel "alpha" "1.0").overridePythonAttrs (_: {{ dependencies = [ {} ]; }})'
+    code, err = build_it(dists, with_beta.format('(wheel "beta" "1.0")'))
+    assert code != 0 and "beta>=2 not satisfied by version 1.0" in err
+    assert build_it(dists, with_beta.format('(wheel "beta" "2.0")'))[0] == 0
+    off = '(wheel "alpha" "1.0").overridePythonAttrs (_: { dontCheckRuntimeDeps = true; })'
+    assert build_it(dists, off)[0] == 0
+
+
+def test_build_requirements_static_and_dynamic_must_be_present(dists: Path) -> None:
+    code, err = build_it(dists, 'sdist "gamma" "0.5" { }')
+    assert code != 0 and "Missing dependencies" in err and "flit-core" in err
+    assert (
+        build_it(dists, 'sdist "gamma" "0.5" { build-system = [ (wheel "flit-core" "3.9") ]; }')[0]
+        == 0
+    )
+    code, err = build_it(dists, 'sdist "delta" "0.1" { }')
+    assert code != 0 and "Missing dependencies" in err and "helper-tool" in err
+    with_tool = 'sdist "delta" "0.1" { build-system = [ (wheel "helper-tool" "1.0") ]; }'
+    assert build_it(dists, with_tool)[0] == 0
+
+
+def test_metadata_must_match_pname_and_version(dists: Path) -> None:
+    tools = 'build-system = [ (wheel "flit-core" "3.9") ];'
+    code, err = build_it(
+        dists,
+        f'(sdist "gamma" "0.5" {{ {tools} }}).overridePythonAttrs (_: {{ version = "0.6"; }})',
+    )
+    assert code != 0 and "metadata version 0.5 does not match the derivation's 0.6" in err
+    code, err = build_it(
+        dists,
+        f'(sdist "gamma" "0.5" {{ {tools} }}).overridePythonAttrs (_: {{ pname = "other"; }})',
+    )
+    assert code != 0 and "No package metadata was found for other" in err
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'pkgs.fetchurl { url = "https://x/a.whl"; hash = ""; sha256 = ""; nope = 1; }',
+            "unexpected argument 'nope'",
+        ),
+        ("pkgs.python312.buildEnv.override { nope = 1; }", "unexpected argument 'nope'"),
+        ("pkgs.python312.override { nope = 1; }", "unexpected argument 'nope'"),
+        (
+            'pkgs.dockerTools.buildLayeredImage { name = "x"; nope = 1; }',
+            "unexpected argument 'nope'",
+        ),
+        (
+            'pkgs.fetchurl { url = "https://x/a b.whl"; hash = "sha256-AAAA"; }',
+            "is not a valid store name",
+        ),
+        (
+            '(wheel "alpha" "1.0").overridePythonAttrs (_: { format = null; })',
+            "does not configure a `format`",
+        ),
+        ('(wheel "alpha" "1.0").overridePythonAttrs (_: { pyproject = true; })', "assertion"),
+        (
+            '(wheel "alpha" "1.0").overridePythonAttrs (_: { dependencies = [ (pkgs.python311'
+            '.pkgs.buildPythonPackage { pname = "b"; version = "1"; format = "wheel"; src = ./.; })'
+            " ]; })",
+            "Python version mismatch",
+        ),
+        (
+            '(wheel "alpha" "1.0").overridePythonAttrs (_: { enabledTests = [ ]; })',
+            "must be unspecified, null or a non-empty list",
+        ),
+        (
+            '(wheel "alpha" "1.0").overridePythonAttrs (_: { extra = { a = 1; }; })',
+            "cannot coerce a set to a string",
+        ),
+    ],
+)
+def test_closed_arguments_and_builder_checks(dists: Path, body: str, message: str) -> None:
+    code, err = evaluate(dists, body)
+    assert code != 0 and message in err, err
+
+
+def test_open_arguments_are_accepted(dists: Path) -> None:
+    body = """{
+      p = (wheel "beta" "2.0").overridePythonAttrs (_: { pythonImportsCheck = [ "beta" ]; });
+      s = pkgs.mkShell { packages = [ ]; FOO = "bar"; };
+    }"""
+    result = nix("nix-instantiate", "-E", expression(dists, body), check=True)
+    assert len(result.stdout.split()) == 2
+
+
+def test_interpreters_as_in_nixpkgs(dists: Path) -> None:
+    body = """{
+      versions = map (p: pkgs.${p}.pythonVersion) [
+        "python311" "python312" "python313" "python314"
+      ];
+      default = pkgs.python3.pythonVersion;
+    }"""
+    result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression(dists, body))
+    assert json.loads(result.stdout) == {
+        "versions": ["3.11", "3.12", "3.13", "3.14"],
+        "default": "3.14",
+    }
