@@ -173,3 +173,14 @@ def test_example_default_nix_is_in_sync() -> None:
     """The committed example output matches its inputs (offline check, as pre-commit.ci runs)."""
     result = run("check", "--config", str(ROOT / "examples" / "basic" / "machci.yaml"))
     assert result.code == 0, result.err
+
+
+def test_x86_64_darwin_is_locked_with_a_warning_about_nixpkgs(index: Index, tmp_path: Path) -> None:
+    index.publish("app", "1.0")
+    write_project(tmp_path, index)
+    with contextlib.chdir(tmp_path):
+        darwin = run("lock", "--system", "x86_64-darwin", "--cache-dir", ".cache")
+        linux = run("lock", "--cache-dir", ".cache")
+    assert darwin.code == 0 and linux.code == 0
+    assert "machci: warning: x86_64-darwin: nixpkgs 26.11 and later refuse" in darwin.err
+    assert "warning" not in linux.err

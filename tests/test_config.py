@@ -90,9 +90,11 @@ def test_all_remaining_keys(tmp_path: Path) -> None:
         glibc: "2.39"
         macos: "13.0"
         output: nix/python.nix
+        ignore-missing-libraries: [libnvidia-ml.so.1, "libtorch_*.so"]
         """,
     )
     assert config.requirements == (RequirementInput(tmp_path / "requirements.txt"),)
+    assert config.ignore_missing_libraries == ("libnvidia-ml.so.1", "libtorch_*.so")
     assert config.systems == ("aarch64-darwin", "x86_64-darwin")
     assert config.data.index == "https://mirror.example.org/simple"
     assert config.data.extra_indexes == (
@@ -291,6 +293,11 @@ def test_systems_single_string(tmp_path: Path) -> None:
 def test_systems_must_be_strings(tmp_path: Path) -> None:
     message, _ = load_error(tmp_path, "systems: [1, 2]\n")
     assert "expected a list of strings" in message
+
+
+def test_ignored_libraries_must_be_strings(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, "python: '3.12'\nignore-missing-libraries: {a: 1}\n")
+    assert message.startswith(f"{path}:2: ignore-missing-libraries: expected a list of strings")
 
 
 # --- providers -----------------------------------------------------------------------------------
