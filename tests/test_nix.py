@@ -338,7 +338,12 @@ def test_hostile_strings_round_trip_through_nix(values: list[str]) -> None:
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=hostile.filter(bool), version=hostile, url=hostile, filename=hostile.filter(bool))
+@given(
+    name=hostile.filter(bool),
+    version=hostile,
+    url=hostile.filter(bool),
+    filename=hostile.filter(bool),
+)
 def test_rendered_lock_with_hostile_fields_evaluates(
     name: str, version: str, url: str, filename: str
 ) -> None:
@@ -355,12 +360,20 @@ def test_rendered_lock_with_hostile_fields_evaluates(
         snapshot=None,
     )
     text = render(lock, RenderOptions())
-    expression = (
-        f'let d = ({text}) {{ pkgs = {{ }}; python = {{ }}; system = "x86_64-linux"; }}; in'
-        f" builtins.attrNames d"
-    )
+    # Every package instantiates with the stand-in: names, versions and file names reach Nix
+    # only as escaped strings and valid store names.
+    expression = f"""
+      let d = ({text}) {{ pkgs = {stand_in()}; }};
+      in {{
+        names = builtins.attrNames d;
+        drvs = map (p: p.drvPath) (builtins.attrValues d.packages);
+        pnames = map (p: p.pname) (builtins.attrValues d.packages);
+      }}
+    """
     result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression)
-    assert json.loads(result.stdout) == ["env", "image", "overlay", "packages", "shell"]
+    data = json.loads(result.stdout)
+    assert data["names"] == ["env", "image", "overlay", "packages", "shell"]
+    assert data["pnames"] == [name] and data["drvs"][0].endswith(".drv")
 
 
 def test_action_build_command_builds_the_image(

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from machci.config import Image
 from machci.graph import library_sources
@@ -82,7 +82,11 @@ def is_binary_wheel(filename: str) -> bool:
     """A wheel with compiled code (its platform tag is not "any") needs patching on Linux."""
     if not filename.endswith(".whl"):
         return False
-    return any(tag.platform != "any" for tag in parse_wheel_filename(filename)[3])
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return False  # only a hand-made lock can hold one; nothing to patch in it
+    return any(tag.platform != "any" for tag in tags)
 
 
 class _Writer:
