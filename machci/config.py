@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ from machci.errors import InputError, Location
 from machci.header import digest
 
 DEFAULT_INDEX = "https://pypi.org/simple"
-PROVIDERS = ("wheel", "sdist")
+# Attribute names an override may set (Nix identifiers, as buildPythonPackage's arguments are).
+_NIX_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
+PROVIDERS = ("wheel", "sdist", "nixpkgs")
 DEFAULT_PROVIDERS = ("wheel", "sdist")
 _TOP_KEYS = (
     "requirements",
@@ -41,10 +44,17 @@ _TOP_KEYS = (
     "macos",
     "image",
     "ignore-missing-libraries",
+    "nixpkgs",
+    "overrides",
+    "overridesPre",
+    "overridesPost",
+    "ignoreCollisions",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
 _INPUT_KEYS = ("path", "extras", "groups")
+_NIXPKGS_KEYS = ("index", "path")
+_OVERRIDE_FORMS = ("add", "mod")
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,42 @@ class Image:
 
 
 @dataclass(frozen=True)
+class NixpkgsData:
+    """Where the versions of nixpkgs' Python packages come from (the `nixpkgs` provider)."""
+
+    index: Path | None = None  # a file written by `machci nixpkgs-index`
+    path: Path | None = None  # a nixpkgs tree, evaluated with nix-instantiate
+
+
+def is_script_attribute(attribute: str) -> bool:
+    """Phases and hooks hold shell code: a plain or `add` value for them is that code itself
+    (`postInstall: "rm -rf $out/share"`); every other value is a Nix expression."""
+    return attribute.endswith(("Phase", "Hook")) or attribute.startswith(("pre", "post"))
+
+
+@dataclass(frozen=True)
+class AttributeOverride:
+    """One attribute of mach-nix's simplified `_` overrides: `form` is "set" (the expression
+    replaces the value), "add" (appended to it) or "mod" (a function of the old value)."""
+
+    attribute: str
+    form: str
+    expression: str  # Nix code written by the user; shell code for a script attribute
+    where: Location
+
+    @property
+    def is_nix(self) -> bool:
+        return self.form == "mod" or not is_script_attribute(self.attribute)
+
+
+@dataclass(frozen=True)
+class PackageOverride:
+    name: str  # canonical name
+    attributes: tuple[AttributeOverride, ...]
+    where: Location
+
+
+@dataclass(frozen=True)
 class Config:
     requirements: tuple[RequirementInput, ...] = ()
     python: str = "3.12"
@@ -104,6 +150,11 @@ class Config:
     # Shared libraries binary wheels may leave unresolved (besides libcuda.so.1), e.g. ones
     # only a driver on the running machine provides.
     ignore_missing_libraries: tuple[str, ...] = ()
+    nixpkgs: NixpkgsData = NixpkgsData()
+    overrides: tuple[PackageOverride, ...] = ()
+    overlays_pre: tuple[Path, ...] = ()  # overridesPre: Nix files, each a Python package overlay
+    overlays_post: tuple[Path, ...] = ()
+    ignore_collisions: bool = False
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -252,7 +303,97 @@ class _Loader:
             changes["ignore_missing_libraries"] = tuple(
                 self.string_list(document, "ignore-missing-libraries")
             )
+        if "nixpkgs" in document:
+            changes["nixpkgs"] = self.nixpkgs(document, base)
+        if "overrides" in document:
+            changes["overrides"] = self.overrides(document)
+        for key, field_name in (
+            ("overridesPre", "overlays_pre"),
+            ("overridesPost", "overlays_post"),
+        ):
+            if key in document:
+                changes[field_name] = tuple(base / f for f in self.string_list(document, key))
+        if "ignoreCollisions" in document:
+            value = document["ignoreCollisions"]
+            if not isinstance(value, bool):
+                raise InputError(
+                    f"ignoreCollisions: expected true or false, got {value!r}",
+                    self.at(document, "ignoreCollisions"),
+                )
+            changes["ignore_collisions"] = value
         return config.with_changes(**changes)
+
+    def nixpkgs(self, document: CommentedMap, base: Path) -> NixpkgsData:
+        node = document["nixpkgs"]
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "nixpkgs: expected a mapping {index: FILE} or {path: DIR}",
+                self.at(document, "nixpkgs"),
+            )
+        self.check_keys(node, _NIXPKGS_KEYS, "nixpkgs: ")
+        if len(node) != 1:
+            raise InputError(
+                "nixpkgs: give exactly one of index (a file from `machci nixpkgs-index`)"
+                " or path (a nixpkgs tree)",
+                self.at(document, "nixpkgs"),
+            )
+        key = next(iter(node))
+        path = base / self.string(node, key, "nixpkgs: ")
+        return NixpkgsData(**{key: path})
+
+    def overrides(self, document: CommentedMap) -> tuple[PackageOverride, ...]:
+        from packaging.utils import canonicalize_name  # see providers(): check avoids it
+
+        node = document["overrides"]
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "overrides: expected a mapping of package names to attribute overrides",
+                self.at(document, "overrides"),
+            )
+        found: dict[str, PackageOverride] = {}
+        for package in node:
+            section = f"overrides: {package}: "
+            attributes = node[package]
+            if not isinstance(attributes, CommentedMap):
+                raise InputError(
+                    f"{section}expected a mapping of attribute names to Nix expressions",
+                    self.at(node, package),
+                )
+            items = []
+            for attribute in attributes:
+                items.append(self.attribute_override(attributes, str(attribute), section))
+            name = canonicalize_name(str(package))
+            if name in found:
+                raise InputError(f"{section}{name} is overridden twice", self.at(node, package))
+            found[name] = PackageOverride(name, tuple(items), self.at(node, package))
+        return tuple(found[name] for name in sorted(found))
+
+    def attribute_override(
+        self, attributes: CommentedMap, attribute: str, section: str
+    ) -> AttributeOverride:
+        if not _NIX_ATTRIBUTE.fullmatch(attribute):
+            raise InputError(
+                f"{section}{attribute!r} is not an attribute name", self.at(attributes, attribute)
+            )
+        value = attributes[attribute]
+        where = self.at(attributes, attribute)
+        if isinstance(value, CommentedMap):
+            if len(value) != 1 or next(iter(value)) not in _OVERRIDE_FORMS:
+                raise InputError(
+                    f"{section}{attribute}: expected a Nix expression, {{add: EXPR}} or"
+                    " {mod: EXPR}",
+                    where,
+                )
+            form = str(next(iter(value)))
+            expression = self.string(value, form, f"{section}{attribute}: ")
+            return AttributeOverride(attribute, form, expression, self.at(value, form))
+        if isinstance(value, bool):
+            return AttributeOverride(attribute, "set", "true" if value else "false", where)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return AttributeOverride(attribute, "set", str(value), where)
+        return AttributeOverride(
+            attribute, "set", self.string(attributes, attribute, section), where
+        )
 
     def image(self, document: CommentedMap) -> Image:
         node = document["image"]
@@ -395,5 +536,16 @@ def settings_digest(config: Config, output: Path) -> str:
             "cmd": list(config.image.cmd),
         },
         "ignore-missing-libraries": sorted(config.ignore_missing_libraries),
+        "nixpkgs": {
+            "index": rel(config.nixpkgs.index) if config.nixpkgs.index else None,
+            "path": rel(config.nixpkgs.path) if config.nixpkgs.path else None,
+        },
+        "overrides": {
+            o.name: [[a.attribute, a.form, a.expression] for a in o.attributes]
+            for o in config.overrides
+        },
+        "overridesPre": [rel(p) for p in config.overlays_pre],
+        "overridesPost": [rel(p) for p in config.overlays_post],
+        "ignoreCollisions": config.ignore_collisions,
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+
 from machci.errors import ResolutionError
 from machci.graph import check_build_cycles
 from machci.lock import Lock, SystemLock
+from machci.notices import warn
 from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
 from machci.sources.cache import Cache, default_cache_dir
@@ -50,8 +53,21 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
                 for detail, labels in failures.items()
             )
         )
+    _warn_unused(spec, systems)
     return Lock(
         systems=tuple(systems),
         index=strip_credentials(spec.indexes[0]),
         snapshot=spec.config.data.snapshot_text,
     )
+
+
+def _warn_unused(spec: Spec, systems: list[SystemLock]) -> None:
+    """Overrides and provider choices for packages no system locked are likely typos."""
+    locked = sorted({p.name for s in systems for p in s.packages})
+    named = [("overrides", o.name) for o in spec.config.overrides]
+    named += [("providers", name) for name in spec.providers.per_package]
+    for section, name in sorted(named):
+        if name not in locked:
+            close = difflib.get_close_matches(name, locked, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            warn(f"{section}: {name} is not in the lock of any system{hint}")

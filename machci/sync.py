@@ -39,12 +39,18 @@ def data_revision(lock_: Lock) -> str:
 def input_digests(
     config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
 ) -> tuple[Input, ...]:
-    """The header's inputs: the config file and every requirements file that was read.
+    """The header's inputs: the config file, every requirements file that was read, and every
+    file the Nix code in machci.yaml names (overlays, patches) or the nixpkgs index.
 
     `replaced` gives the bytes a file is about to have (bump rewrites machci.yaml).
     """
+    from machci.nix.usercode import prepare
+
     replaced = replaced or {}
     paths = ([config.path] if config.path else []) + list(spec.requirements.files)
+    paths += list(prepare(config).files)
+    if config.nixpkgs.index is not None:
+        paths.append(config.nixpkgs.index)
     seen: dict[str, Input] = {}
     for path in paths:
         name = relative_input(path, config.output)
@@ -56,11 +62,17 @@ def input_digests(
 def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     """The whole generated file: header and body."""
     from machci.nix.render import RenderOptions, render
+    from machci.nix.usercode import prepare
 
+    code = prepare(config)
     options = RenderOptions(
         python=config.python,
         image=config.image,
         ignored_libraries=config.ignore_missing_libraries,
+        overrides=code.overrides,
+        overlays_pre=code.overlays_pre,
+        overlays_post=code.overlays_post,
+        ignore_collisions=config.ignore_collisions,
     )
     body = render(result, options)
     settings = settings_digest(config, config.output)
@@ -73,8 +85,10 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
 def generate(config: Config, base: Path, options: SourceOptions) -> str:
     """Resolve and render the whole file without writing anything."""
     from machci.locking import lock
+    from machci.nix.usercode import check_syntax
     from machci.spec import build_spec
 
+    check_syntax(config)
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
     return render_file(config, lock(spec, options), inputs)

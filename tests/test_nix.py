@@ -372,7 +372,7 @@ def test_rendered_lock_with_hostile_fields_evaluates(
     """
     result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression)
     data = json.loads(result.stdout)
-    assert data["names"] == ["env", "image", "overlay", "packages", "shell"]
+    assert data["names"] == ["env", "image", "overlay", "packages", "python", "shell"]
     assert data["pnames"] == [name] and data["drvs"][0].endswith(".drv")
 
 

@@ -2,10 +2,10 @@
 # Regenerate with `machci sync`; verify with `machci check`.
 # machci-version: 0.1.0
 # machci-data: pypi https://pypi.org/simple 2026-11-01T00:00:00Z
-# machci-settings: sha256:7d83ca0cff2bb9a3fb803c6454e821083a8cc8d7eff88c50bca0b9052a2d1fa4
+# machci-settings: sha256:80b3da2268ed4449576212918fbbd2b5a3b7860d7a4248ba117a9ad547c0a3f7
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:7db8f1e8b61536202a0f86935a31cf8ac24f998720f8fa10d3e6518dd3e764d2
+# machci-body: sha256:afad200981ec297854d319e375b13c9ffbedbf87f828ab8b9d4ea2fa3db1c2e0
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -245,12 +245,30 @@ let
     };
   };
   ignoredLibraries = [ "libcuda.so.1" ];
+  # machci.yaml's overrides; `final`, `prev`, `pkgs`, `lib` and `python` are in scope.
+  overrides = { };
+  overlaysPre = [ ];
+  overlaysPost = [ ];
+  ignoreCollisions = false;
+  lib = pkgs.lib;
   lock =
     if python.pythonVersion != "3.12" then
       throw ("machci: this default.nix was locked for Python 3.12, but `python` is " + python.pythonVersion + "; pass python = pkgs.python312 (nix-build --arg python '(import <nixpkgs> { }).python312'), or set python: \"" + python.pythonVersion + "\" in machci.yaml and run machci sync")
     else
       systems.${system} or (throw ("machci: this default.nix was generated for aarch64-linux, x86_64-linux, not for " + system + "; add the system to machci.yaml and run machci sync"));
   isLinux = builtins.match ".*-linux" system != null;
+  # An `add` override: appended to a list, concatenated to a string.
+  add =
+    old: key: value:
+    let
+      before = old.${key} or null;
+    in
+    if before == null then
+      value
+    else if builtins.isList before then
+      before ++ value
+    else
+      before + value;
   # The names reachable from `names` through runtime dependencies (cycles are fine here).
   closure =
     names:
@@ -261,10 +279,11 @@ let
       }
     );
   mkPackage =
-    ps: name: p:
+    final: prev: name: p:
     let
+      ps = final;
       src = files.${p.file};
-      build = ps.buildPythonPackage (
+      built = ps.buildPythonPackage (
         {
           pname = name;
           inherit (p) version;
@@ -273,7 +292,7 @@ let
           # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
           dontCheckRuntimeDeps = true;
         }
-        // (if p ? store-version then { name = "${name}-${p.store-version}"; } else { })
+        // (if p ? drv-name then { name = p.drv-name; } else { })
         // (
           if p.provider == "wheel" then
             {
@@ -318,6 +337,11 @@ let
             }
         )
       );
+      build =
+        if overrides ? ${name} then
+          built.overridePythonAttrs (overrides.${name} final prev)
+        else
+          built;
     in
     build.overrideAttrs (old: {
       # What withPackages follows: the package's whole runtime closure, so a package taken
@@ -327,13 +351,43 @@ let
           old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
       };
     });
-  # An overlay for `python.override { packageOverrides = overlay; }`.
-  overlay = final: prev: builtins.mapAttrs (mkPackage final) lock.packages;
-  packages = builtins.mapAttrs (mkPackage (python.pkgs // packages)) lock.packages;
-  env = python.withPackages (_: map (name: packages.${name}) lock.roots);
+  # overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
+  compose =
+    f: g: final: prev:
+    let
+      applied = f final prev;
+    in
+    applied // g final (prev // applied);
+  overlay = builtins.foldl' compose (final: prev: { }) (
+    map toOverlay overlaysPre
+    ++ [ (final: prev: builtins.mapAttrs (mkPackage final prev) lock.packages) ]
+    ++ map toOverlay overlaysPost
+  );
+  # An overlay file is `final: prev: { … }`, or `{ pkgs, lib, … }: final: prev: { … }`.
+  toOverlay =
+    file:
+    let
+      f = import file;
+      wanted = builtins.functionArgs f;
+    in
+    if wanted == { } then
+      f
+    else
+      f (builtins.intersectAttrs wanted (pkgs // { inherit pkgs lib python; }));
+  # The interpreter with the whole package set: every output uses it.
+  pythonWithPackages = python.override {
+    packageOverrides = overlay;
+    self = pythonWithPackages;
+  };
+  packages = builtins.mapAttrs (name: _: pythonWithPackages.pkgs.${name}) lock.packages;
+  env = pythonWithPackages.buildEnv.override {
+    extraLibs = map (name: packages.${name}) lock.roots;
+    inherit ignoreCollisions;
+  };
 in
 {
   inherit env overlay packages;
+  python = pythonWithPackages;
   shell = pkgs.mkShell { packages = [ env ]; };
   image = pkgs.dockerTools.buildLayeredImage {
     name = "machci-env";

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from machci.config import Image
+from machci.config import Image, PackageOverride, is_script_attribute
 from machci.graph import library_sources
 from machci.lock import Lock, LockedPackage
 from machci.nix.escape import attr, string
@@ -41,6 +41,10 @@ class RenderOptions:
     python: str = "3.12"
     image: Image = field(default_factory=Image)
     ignored_libraries: tuple[str, ...] = ()  # on top of DEFAULT_IGNORED_LIBRARIES
+    overrides: tuple[PackageOverride, ...] = ()  # paths already relative to the output
+    overlays_pre: tuple[str, ...] = ()  # Nix files, relative to the output's directory
+    overlays_post: tuple[str, ...] = ()
+    ignore_collisions: bool = False
 
     @property
     def python_attr(self) -> str:
@@ -139,8 +143,82 @@ def _package(w: _Writer, package: LockedPackage, libraries: tuple[str, ...]) -> 
     w.close("};")
 
 
+# The value an absent attribute has for a `mod` override: a list for inputs and lists of
+# names, a string for phases and hooks, else null.
+_LIST_ATTRIBUTES = frozenset(
+    {
+        "dependencies",
+        "build-system",
+        "patches",
+        "makeWrapperArgs",
+        "pythonImportsCheck",
+        "disabledTests",
+        "disabledTestPaths",
+        "outputs",
+    }
+)
+
+
+def _absent(attribute: str) -> str:
+    if attribute in _LIST_ATTRIBUTES or attribute.endswith(("Inputs", "Deps", "Dependencies")):
+        return "[ ]"
+    if is_script_attribute(attribute) or attribute.endswith("Flags"):
+        return '""'
+    return "null"
+
+
+def _code(expression: str) -> str:
+    """A user's Nix expression, parenthesised; a trailing comment cannot swallow the `)`."""
+    if "\n" in expression or "#" in expression:
+        return "(\n" + expression.rstrip("\n") + "\n)"
+    return f"({expression})"
+
+
+def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
+    """mach-nix's `_` overrides from machci.yaml, as functions for overridePythonAttrs."""
+    w.line("# machci.yaml's overrides; `final`, `prev`, `pkgs`, `lib` and `python` are in scope.")
+    if not overrides:
+        w.line("overrides = { };")
+        return
+    w.open("overrides = {")
+    for package in overrides:
+        w.open(f"{attr(package.name)} =")
+        w.open("final: prev: old: {")
+        for item in package.attributes:
+            key = attr(item.attribute)
+            value = _code(item.expression) if item.is_nix else string(item.expression)
+            if item.form == "add":
+                text = f"{key} = add old {string(item.attribute)} {value};"
+            elif item.form == "mod":
+                text = f"{key} = {value} (old.{key} or {_absent(item.attribute)});"
+            else:
+                text = f"{key} = {value};"
+            for line in text.split("\n"):
+                w.lines.append(("  " * w.depth + line) if line else "")
+        w.close("};")
+        w.depth -= 1
+    w.close("};")
+
+
+def _path(relative: str) -> str:
+    """A path relative to the generated file, as a Nix path whatever its characters."""
+    return f"(./. + {string('/' + relative)})"
+
+
 _BUILDER = """\
 isLinux = builtins.match ".*-linux" system != null;
+# An `add` override: appended to a list, concatenated to a string.
+add =
+  old: key: value:
+  let
+    before = old.${key} or null;
+  in
+  if before == null then
+    value
+  else if builtins.isList before then
+    before ++ value
+  else
+    before + value;
 # The names reachable from `names` through runtime dependencies (cycles are fine here).
 closure =
   names:
@@ -151,10 +229,11 @@ closure =
     }
   );
 mkPackage =
-  ps: name: p:
+  final: prev: name: p:
   let
+    ps = final;
     src = files.${p.file};
-    build = ps.buildPythonPackage (
+    built = ps.buildPythonPackage (
       {
         pname = name;
         inherit (p) version;
@@ -207,6 +286,11 @@ mkPackage =
           }
       )
     );
+    build =
+      if overrides ? ${name} then
+        built.overridePythonAttrs (overrides.${name} final prev)
+      else
+        built;
   in
   build.overrideAttrs (old: {
     # What withPackages follows: the package's whole runtime closure, so a package taken
@@ -216,10 +300,39 @@ mkPackage =
         old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
     };
   });
-# An overlay for `python.override { packageOverrides = overlay; }`.
-overlay = final: prev: builtins.mapAttrs (mkPackage final) lock.packages;
-packages = builtins.mapAttrs (mkPackage (python.pkgs // packages)) lock.packages;
-env = python.withPackages (_: map (name: packages.${name}) lock.roots);"""
+# overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
+compose =
+  f: g: final: prev:
+  let
+    applied = f final prev;
+  in
+  applied // g final (prev // applied);
+overlay = builtins.foldl' compose (final: prev: { }) (
+  map toOverlay overlaysPre
+  ++ [ (final: prev: builtins.mapAttrs (mkPackage final prev) lock.packages) ]
+  ++ map toOverlay overlaysPost
+);
+# An overlay file is `final: prev: { … }`, or `{ pkgs, lib, … }: final: prev: { … }`.
+toOverlay =
+  file:
+  let
+    f = import file;
+    wanted = builtins.functionArgs f;
+  in
+  if wanted == { } then
+    f
+  else
+    f (builtins.intersectAttrs wanted (pkgs // { inherit pkgs lib python; }));
+# The interpreter with the whole package set: every output uses it.
+pythonWithPackages = python.override {
+  packageOverrides = overlay;
+  self = pythonWithPackages;
+};
+packages = builtins.mapAttrs (name: _: pythonWithPackages.pkgs.${name}) lock.packages;
+env = pythonWithPackages.buildEnv.override {
+  extraLibs = map (name: packages.${name}) lock.roots;
+  inherit ignoreCollisions;
+};"""
 
 
 def render(lock: Lock, options: RenderOptions) -> str:
@@ -274,6 +387,11 @@ def render(lock: Lock, options: RenderOptions) -> str:
             string('" in machci.yaml and run machci sync'),
         ]
     )
+    _overrides(w, options.overrides)
+    w.list("overlaysPre = ", (_path(p) for p in options.overlays_pre))
+    w.list("overlaysPost = ", (_path(p) for p in options.overlays_post))
+    w.line(f"ignoreCollisions = {'true' if options.ignore_collisions else 'false'};")
+    w.line("lib = pkgs.lib;")
     w.open("lock =")
     w.line(f"if python.pythonVersion != {string(locked)} then")
     w.line(f"  throw ({mismatch})")
@@ -285,6 +403,7 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w.close("in")
     w.open("{")
     w.line("inherit env overlay packages;")
+    w.line("python = pythonWithPackages;")
     w.line("shell = pkgs.mkShell { packages = [ env ]; };")
     image = options.image
     w.open("image = pkgs.dockerTools.buildLayeredImage {")

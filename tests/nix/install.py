@@ -3,12 +3,13 @@
 Runs under the host Python as a Nix builder; the derivation's attributes arrive as environment
 variables. In order, as nixpkgs runs them:
 - unpack: `unpackPhase` if given (run by /bin/sh), else wheelUnpackHook (`dist/<store name>`) or
-  unpackFile (by the store name's extension);
+  unpackFile (by the store name's extension); then stdenv's patchPhase (`patches`, `postPatch`);
 - pypaBuildHook for `pyproject`: pypa/build's check that the static and the backend's dynamic
   build requirements are installed (recursively, as `--no-isolation` without
   `--skip-dependency-check` does), then the backend's build_wheel;
 - pythonRuntimeDepsCheckHook (formats wheel and pyproject, unless `dontCheckRuntimeDeps`);
-- pypaInstallHook: install every `dist/*.whl` (its file name must parse as a wheel's);
+- pypaInstallHook: install every `dist/*.whl` (its file name must parse as a wheel's), then
+  `postInstall`;
 - pythonMetadataCheckHook (`pyproject = true` only, unless `dontCheckPythonMetadata`);
 - autoPatchelfHook (when it is in nativeBuildInputs): every ELF file's DT_NEEDED must be found
   in the output, the inputs' `lib/` or the `addAutoPatchelfSearchPath` roots of `preFixup`,
@@ -90,6 +91,15 @@ def run_phase(script: str, work: Path, extra: str = "") -> None:
     # stdenv puts coreutils on PATH; builds run unsandboxed here, so the host's stand in.
     env = {**ENV, "PATH": "/usr/bin:/bin"}
     subprocess.run(["/bin/sh", "-ec", prelude + script], cwd=work, check=True, env=env)
+
+
+def patch(tree: Path) -> None:
+    """stdenv's patchPhase: each of `patches` with `patch -p1`, then `postPatch`."""
+    for patch_file in paths("patches"):
+        with Path(patch_file).open("rb") as handle:
+            subprocess.run(["/usr/bin/patch", "-p1"], stdin=handle, cwd=tree, check=True)
+    if ENV.get("postPatch"):
+        run_phase(ENV["postPatch"], tree)
 
 
 def strip_hash(path: str) -> str:
@@ -312,6 +322,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tree = unpack(work)
+        patch(tree)
         form = ENV["pythonFormat"]
         if form == "pyproject":
             pypa_build(tree, work)
@@ -325,6 +336,8 @@ def main() -> None:
                 check_runtime_deps(wheel)
         for wheel in wheels:
             install(wheel)
+        if ENV.get("postInstall"):
+            run_phase(ENV["postInstall"], tree)
         if (
             ENV.get("pythonPyproject")
             and not ENV.get("dontCheckPythonMetadata")
