@@ -256,6 +256,26 @@ def test_sdist_build_requirements_are_pinned(index: Index, tmp_path: Path) -> No
         assert packages["flit-core"]["version"] == "3.9"
 
 
+def test_backend_build_requirements_are_pinned_per_system(index: Index, tmp_path: Path) -> None:
+    # pypa/build checks what get_requires_for_build_wheel answers, so nixpkgs needs it too.
+    index.publish("helper-tool", "1.0")
+    asks = ("helper-tool", "win-only; sys_platform == 'win32'")
+    index.publish(
+        "from-backend",
+        "1.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        dynamic_build_requires=asks,
+    )
+    index.publish("static-info", "1.0", kind="sdist", dynamic_build_requires=asks)
+    result = lock(index, tmp_path, "from-backend\nstatic-info\n", systems=LINUX)
+    for system in LINUX:
+        packages = result.packages(system)
+        assert packages["from-backend"]["build_requires"] == ["helper-tool"]
+        assert packages["static-info"]["build_requires"] == ["helper-tool"]
+        assert set(packages) == {"from-backend", "static-info", "helper-tool"}
+
+
 def test_unknown_package_and_unmatched_version(index: Index, tmp_path: Path) -> None:
     index.publish("known", "1.0")
     index.publish("known", "1.1")
