@@ -516,6 +516,9 @@ def _system_lock(
                 dependencies=tuple(sorted(runtime[name] & by_name.keys())),
                 build_requires=tuple(sorted(build[name] & by_name.keys())),
                 extras=tuple(sorted(extras[name])),
+                build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
+                if candidate.provider == "sdist"
+                else (),
             )
         )
     root_entries = tuple(

@@ -40,8 +40,8 @@ from machci.sources.http import WORKERS, Http, redact
 from machci.sources.sdist import sdist_info
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
-# backend's dynamic build requirements), so older records are recomputed instead of reused.
-SDIST_RECORD = "sdist-info-v2"
+# backend's dynamic build requirements, v3: build needs), so older records are recomputed.
+SDIST_RECORD = "sdist-info-v3"
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
@@ -354,18 +354,25 @@ class PyPISource:
                     cached = {
                         "metadata": info.metadata.decode("utf-8", errors="replace"),
                         "build_requires": list(info.build_requires),
+                        "build_needs": list(info.build_needs),
                     }
                     cache.put_derived(SDIST_RECORD, file.sha256, cached)
         assert isinstance(cached, dict)
         metadata = parse_metadata(cached["metadata"])
-        return metadata.with_build_requires(parse_requirement_strings(cached["build_requires"]))
+        return metadata.with_build(
+            parse_requirement_strings(cached["build_requires"]), tuple(cached["build_needs"])
+        )
 
 
 def _valid_sdist_record(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    needs = value.get("build_needs")
     return (
-        isinstance(value, dict)
-        and isinstance(value.get("metadata"), str)
+        isinstance(value.get("metadata"), str)
         and isinstance(value.get("build_requires"), list)
+        and isinstance(needs, list)
+        and all(isinstance(n, str) for n in needs)
     )
 
 

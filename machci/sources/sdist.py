@@ -28,6 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from machci.dists import metadata_is_static
 from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
+from machci.sources.native import build_needs
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
@@ -68,6 +69,7 @@ open(out, "wb").write(data)
 class SdistInfo:
     metadata: bytes  # a METADATA/PKG-INFO text with complete Requires-Dist
     build_requires: tuple[str, ...]
+    build_needs: tuple[str, ...] = ()  # what nixpkgs' plain builder lacks (see native.py)
 
 
 class _Archive:
@@ -87,10 +89,13 @@ class _Archive:
                 names = self.tar.getnames()
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SourceError(f"{filename}: not a readable archive ({exc})") from exc
-        tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
+        paths = [PurePosixPath(n).parts for n in names]
+        tops = {parts[0] for parts in paths if parts}
         if len(tops) != 1:
             raise SourceError(f"{filename}: expected one top-level directory in the sdist")
         self.top = tops.pop()
+        # Member paths relative to the top directory, as `read` takes them.
+        self.members = tuple("/".join(parts[1:]) for parts in paths if len(parts) > 1)
 
     def read(self, relative: str) -> bytes | None:
         name = f"{self.top}/{relative}"
@@ -202,7 +207,8 @@ def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: 
 
 
 def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> SdistInfo:
-    """Complete metadata and build requirements (static, then the backend's own) of an sdist."""
+    """Complete metadata, build requirements (static, then the backend's own) and build needs
+    of an sdist."""
     archive = _Archive(data, filename)
     static, name, backend_path = _build_system(archive)
     pkg_info = archive.read("PKG-INFO")
@@ -216,4 +222,5 @@ def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> S
             # As pypa/build does: the backend's own requirements are installed before it builds.
             sites.insert(0, _site(environments, dynamic, filename))
             metadata = backend.call("metadata", sites, "preparing metadata with the build backend")
-    return SdistInfo(metadata, tuple(dict.fromkeys((*static, *dynamic))))
+    requires = tuple(dict.fromkeys((*static, *dynamic)))
+    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
