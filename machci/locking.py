@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from machci.advice import build_needs_warnings
 from machci.errors import ResolutionError
 from machci.lock import Lock, SystemLock
+from machci.notices import warn
 from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
 from machci.sources.cache import Cache, default_cache_dir
@@ -12,7 +14,8 @@ from machci.sources.pypi import PyPISource
 from machci.spec import Spec
 
 
-def lock(spec: Spec, options: SourceOptions) -> Lock:
+def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
+    """Resolve every target; with `notices`, warn about what the lock cannot build unaided."""
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
@@ -47,8 +50,12 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
                 for detail, labels in failures.items()
             )
         )
-    return Lock(
+    result = Lock(
         systems=tuple(systems),
         index=strip_credentials(spec.indexes[0]),
         snapshot=spec.config.data.snapshot_text,
     )
+    if notices:
+        for message in build_needs_warnings(result):
+            warn(message)
+    return result
