@@ -1,11 +1,12 @@
-"""Metadata and build requirements of source distributions.
+"""Metadata, build requirements and build needs of source distributions.
 
 Every sdist's backend is asked for its dynamic build requirements (PEP 517
 `get_requires_for_build_wheel`), because pypa/build checks those too when nixpkgs builds the
 sdist. Metadata comes from a static PKG-INFO when it can be trusted, else from the backend's
 `prepare_metadata_for_build_wheel`. Each hook runs in a child interpreter (`python -I`) with only
-the build requirements on the path, installed by pip from the same index; the result is cached by
-the sdist's sha256, so each sdist is asked once per cache.
+the build requirements on the path, installed by pip from the same index. Build needs are guessed
+from the archive's files (native.py). The result is cached by the sdist's sha256, so each sdist
+is asked once per cache.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ open(out, "wb").write(data)
 class SdistInfo:
     metadata: bytes  # a METADATA/PKG-INFO text with complete Requires-Dist
     build_requires: tuple[str, ...]
-    build_needs: tuple[str, ...] = ()  # what nixpkgs' plain builder lacks (see native.py)
+    build_needs: tuple[str, ...]  # what nixpkgs' plain builder lacks (see native.py)
 
 
 class _Archive:
