@@ -117,7 +117,7 @@ def bump(
         return BumpResult([], _revision(config), _revision(config), written=False)
     new_config = replace(config, data=replace(config.data, snapshot=target))
     spec = build_spec(config, base)
-    old_lock = lock(spec, options)
+    old_lock = lock(spec, options, notices=False)  # only the new lock's problems are news
     new_lock = lock(replace(spec, config=new_config), options)
     result = BumpResult(
         diff_locks(old_lock, new_lock),

@@ -6,6 +6,7 @@ sources/pypi.py.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class DistMetadata:
     provides_extra: frozenset[NormalizedName]
     dynamic: frozenset[str] = frozenset()
     build_requires: tuple[Requirement, ...] = ()
+    build_needs: tuple[str, ...] = ()  # of an sdist: what nixpkgs' plain builder lacks, sorted
 
     @functools.cached_property
     def _base_requirements(self) -> tuple[Requirement, ...]:
@@ -115,16 +117,8 @@ class DistMetadata:
         """
         return self._all_requirements if extras else self._base_requirements
 
-    def with_build_requires(self, requires: tuple[Requirement, ...]) -> DistMetadata:
-        return DistMetadata(
-            self.name,
-            self.version,
-            self.requires_dist,
-            self.requires_python,
-            self.provides_extra,
-            self.dynamic,
-            requires,
-        )
+    def with_build(self, requires: tuple[Requirement, ...], needs: tuple[str, ...]) -> DistMetadata:
+        return dataclasses.replace(self, build_requires=requires, build_needs=needs)
 
 
 def _headers(data: bytes | str) -> bytes | str:

@@ -27,6 +27,7 @@ class LockedPackage:
     dependencies: tuple[str, ...] = ()  # canonical names, sorted
     build_requires: tuple[str, ...] = ()  # canonical names, sorted (sdists only)
     extras: tuple[str, ...] = ()  # extras that were requested of this package, sorted
+    build_needs: tuple[str, ...] = ()  # what nixpkgs' plain builder lacks, sorted (sdists only)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class LockedPackage:
             },
             "dependencies": list(self.dependencies),
             "build_requires": list(self.build_requires),
+            "build_needs": list(self.build_needs),
             "extras": list(self.extras),
         }
 

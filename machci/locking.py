@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-
+from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.errors import ResolutionError
 from machci.graph import check_build_cycles
 from machci.lock import Lock, SystemLock
@@ -16,7 +15,8 @@ from machci.sources.pypi import PyPISource
 from machci.spec import Spec
 
 
-def lock(spec: Spec, options: SourceOptions) -> Lock:
+def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
+    """Resolve every target; with `notices`, warn about what the lock cannot build unaided."""
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
@@ -53,21 +53,12 @@ def lock(spec: Spec, options: SourceOptions) -> Lock:
                 for detail, labels in failures.items()
             )
         )
-    _warn_unused(spec, systems)
-    return Lock(
+    result = Lock(
         systems=tuple(systems),
         index=strip_credentials(spec.indexes[0]),
         snapshot=spec.config.data.snapshot_text,
     )
-
-
-def _warn_unused(spec: Spec, systems: list[SystemLock]) -> None:
-    """Overrides and provider choices for packages no system locked are likely typos."""
-    locked = sorted({p.name for s in systems for p in s.packages})
-    named = [("overrides", o.name) for o in spec.config.overrides]
-    named += [("providers", name) for name in spec.providers.per_package]
-    for section, name in sorted(named):
-        if name not in locked:
-            close = difflib.get_close_matches(name, locked, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            warn(f"{section}: {name} is not in the lock of any system{hint}")
+    if notices:
+        for message in (*build_needs_warnings(result), *unused_name_warnings(result, spec)):
+            warn(message)
+    return result

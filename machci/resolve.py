@@ -3,7 +3,10 @@
 The provider only asks a Finder (which files exist, what a file needs); all I/O lives behind it.
 Ordering rule: provider order beats version order, as in mach-nix. For `wheel,sdist` every
 matching wheel version (newest first) is tried before any sdist version; within one version and
-provider the best-ranked file for the target is used.
+provider the best-ranked file for the target is used. One exception: a wheel that would come
+later is tried just before the sdist of its version when that sdist has build needs (a toolchain
+or library nixpkgs' plain builder lacks), so `sdist,wheel` still gets the newest release without
+a build nixpkgs cannot do unaided.
 """
 
 from __future__ import annotations
@@ -320,22 +323,50 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if urls:
             yield from self._direct_matches(name, extras, reqs, urls.pop(), bad)
             return
-        hashes = [r.hashes for r in reqs if r.hashes]
         prerelease_ok = self.allow_prereleases or any(r.specifier.prereleases for r in reqs)
         choices = [c for c in self.choices_for(name) if all(r.allows(c.version) for r in reqs)]
         if not prerelease_ok and any(not c.version.is_prerelease for c in choices):
             choices = [c for c in choices if not c.version.is_prerelease]
-        for choice in choices:
-            files = [f for f in choice.files if all(f.sha256 in h for h in hashes)]
-            if not files:
+        wheels = {c.version: i for i, c in enumerate(choices) if c.provider == "wheel"}
+        moved_up: set[Version] = set()  # wheels already offered just before their sdist
+        for position, choice in enumerate(choices):
+            if choice.provider == "wheel" and choice.version in moved_up:
                 continue
-            file = files[0]
-            if file.yanked is not None and not self._allows_yanked(choice.version, reqs):
+            candidate = self._candidate(name, extras, choice, reqs, bad)
+            if candidate is None:
                 continue
-            candidate = Candidate(name, choice.version, extras, choice.provider, file)
-            if candidate in bad or not self._metadata_ok(candidate):
-                continue
+            wheel_at = wheels.get(choice.version, -1)
+            if candidate.provider == "sdist" and wheel_at > position and self._needs(candidate):
+                wheel = self._candidate(name, extras, choices[wheel_at], reqs, bad)
+                if wheel is not None:
+                    moved_up.add(choice.version)
+                    yield wheel
             yield candidate
+
+    def _candidate(
+        self,
+        name: NormalizedName,
+        extras: frozenset[NormalizedName],
+        choice: Choice,
+        reqs: list[Req],
+        bad: set[Candidate],
+    ) -> Candidate | None:
+        """The candidate of one choice, or None if no file fits or its metadata is unusable."""
+        hashes = [r.hashes for r in reqs if r.hashes]
+        files = [f for f in choice.files if all(f.sha256 in h for h in hashes)]
+        if not files:
+            return None
+        file = files[0]
+        if file.yanked is not None and not self._allows_yanked(choice.version, reqs):
+            return None
+        candidate = Candidate(name, choice.version, extras, choice.provider, file)
+        if candidate in bad or not self._metadata_ok(candidate):
+            return None
+        return candidate
+
+    def _needs(self, candidate: Candidate) -> bool:
+        """Whether building the candidate needs more than nixpkgs' plain builder has."""
+        return bool(self.finder.metadata(candidate.file).build_needs)
 
     def _direct_matches(
         self,
@@ -516,6 +547,9 @@ def _system_lock(
                 dependencies=tuple(sorted(runtime[name] & by_name.keys())),
                 build_requires=tuple(sorted(build[name] & by_name.keys())),
                 extras=tuple(sorted(extras[name])),
+                build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
+                if candidate.provider == "sdist"
+                else (),
             )
         )
     root_entries = tuple(

@@ -123,3 +123,14 @@ def test_diff_locks_groups_systems_and_kinds() -> None:
     assert [c.kind for c in changes] == ["upgraded", "removed", "added"]
     assert Change("x", "2.0", "1.0", ("a",)).kind == "downgraded"
     assert change_table(changes).splitlines()[2] == "| x | a, b | 1.0 → 1.1 | upgraded |"
+
+
+def test_bump_warns_about_the_new_lock_only(index: Index, project: Path) -> None:
+    rust = (("Cargo.toml", b"[package]\n"),)
+    for version, uploaded in (("1.0", "2024-06-01T00:00:00Z"), ("2.0", "2025-06-01T00:00:00Z")):
+        index.publish("oxide", version, kind="sdist", extra_files=rust, upload_time=uploaded)
+    (project / "requirements.txt").write_text("oxide\n")
+    result = machci(project, "bump", "--to", "2025-07-01T00:00:00Z")
+    assert result.code == 0, result.err
+    assert result.err.count("machci: warning:") == 1
+    assert "machci: warning: oxide 2.0 builds from its sdist" in result.err

@@ -188,6 +188,18 @@ def test_a_dependency_cycle_builds_and_imports(index: Index, tmp_path: Path) -> 
     assert python_in(tmp_path / "alone", "import dask, tornado; print('ok')") == "ok"
 
 
+def test_dynamic_build_requirements_reach_the_build(index: Index, tmp_path: Path) -> None:
+    """pypa/build in nixpkgs checks what the backend's get_requires_for_build_wheel returns."""
+    index.publish("helper-tool", "1.0")
+    index.publish("delta", "0.1", kind="sdist", dynamic_build_requires=("helper-tool",))
+    default_nix = sync_project(index, tmp_path / "project", "delta\n")
+    section = default_nix.read_text().split("delta = {", 1)[1].split("};", 1)[0]
+    assert 'build-system = [ "helper-tool" ];' in section
+    out = tmp_path / "env"
+    build([str(default_nix), "-A", "env", *pkgs_arg()], out)
+    assert python_in(out, "import delta; print(delta.__version__)") == "0.1"
+
+
 def test_file_names_nix_cannot_store_are_renamed_and_installed_under_their_own(
     index: Index, tmp_path: Path
 ) -> None:

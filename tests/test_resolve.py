@@ -153,6 +153,41 @@ def test_provider_order_beats_version_order(index: Index, tmp_path: Path) -> Non
     assert "providers wheel" in only_wheel.err
 
 
+def test_a_wheel_of_the_same_version_beats_an_sdist_with_build_needs(
+    index: Index, tmp_path: Path
+) -> None:
+    rust = (("Cargo.toml", b"[package]\n"),)
+    index.publish("oxide", "1.0", kind="sdist")
+    index.publish("oxide", "2.0", kind="sdist", extra_files=rust)
+    index.publish("oxide", "2.0")
+    index.publish("newest", "2.0")
+    index.publish("newest", "3.0", kind="sdist", extra_files=rust)  # no 3.0 wheel: stays
+    index.publish("plain", "2.0", kind="sdist")
+    index.publish("plain", "2.0")  # the sdist needs nothing: stays
+    providers = ("--provider", "sdist,wheel")
+    result = lock(index, tmp_path / "a", "oxide\nnewest\nplain\n", *providers)
+    chosen = {name: (p["version"], p["provider"]) for name, p in result.packages().items()}
+    assert chosen == {
+        "oxide": ("2.0", "wheel"),
+        "newest": ("3.0", "sdist"),
+        "plain": ("2.0", "sdist"),
+    }
+    only_sdist = lock(index, tmp_path / "b", "oxide\n", "--provider", "sdist")
+    assert only_sdist.packages()["oxide"]["provider"] == "sdist"
+    assert only_sdist.versions()["oxide"] == "2.0"
+
+
+def test_the_sdist_comes_right_after_the_wheel_that_was_moved_up(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("oxide", "1.0", kind="sdist")
+    index.publish("oxide", "2.0", kind="sdist", extra_files=(("Cargo.toml", b"[package]\n"),))
+    index.publish("oxide", "2.0", requires_dist=("not-on-the-index",))  # unusable
+    result = lock(index, tmp_path, "oxide\n", "--provider", "sdist,wheel")
+    package = result.packages()["oxide"]
+    assert (package["version"], package["provider"]) == ("2.0", "sdist")
+
+
 def test_backtracks_to_a_compatible_version(index: Index, tmp_path: Path) -> None:
     index.publish("shared", "1.0")
     index.publish("shared", "2.0")
@@ -254,6 +289,26 @@ def test_sdist_build_requirements_are_pinned(index: Index, tmp_path: Path) -> No
         assert packages["built"]["build_requires"] == ["flit-core"]
         assert packages["built"]["dependencies"] == []
         assert packages["flit-core"]["version"] == "3.9"
+
+
+def test_backend_build_requirements_are_pinned_per_system(index: Index, tmp_path: Path) -> None:
+    # pypa/build checks what get_requires_for_build_wheel answers, so nixpkgs needs it too.
+    index.publish("helper-tool", "1.0")
+    asks = ("helper-tool", "win-only; sys_platform == 'win32'")
+    index.publish(
+        "from-backend",
+        "1.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        dynamic_build_requires=asks,
+    )
+    index.publish("static-info", "1.0", kind="sdist", dynamic_build_requires=asks)
+    result = lock(index, tmp_path, "from-backend\nstatic-info\n", systems=LINUX)
+    for system in LINUX:
+        packages = result.packages(system)
+        assert packages["from-backend"]["build_requires"] == ["helper-tool"]
+        assert packages["static-info"]["build_requires"] == ["helper-tool"]
+        assert set(packages) == {"from-backend", "static-info", "helper-tool"}
 
 
 def test_unknown_package_and_unmatched_version(index: Index, tmp_path: Path) -> None:

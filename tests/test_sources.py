@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import Cache
+from machci.sources.sdist import sdist_info
+from tests.fixtures.builders import Dist, build_bytes, core_metadata
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -218,6 +222,93 @@ def test_sdist_build_requirement_missing_from_the_index(index: Index, tmp_path: 
     result = lock(index, tmp_path, "brokenbuild\n")
     assert result.code == 2
     assert "cannot install build requirements ['not-published']" in result.err
+
+
+def test_static_build_requirements_come_first_then_the_backends_own(index: Index) -> None:
+    index.publish("helper-build", "1.0")
+    dist = Dist(
+        "ordered",
+        "1.0",
+        kind="sdist",
+        build_requires=("helper-build",),
+        dynamic_build_requires=("zeta-tool", "helper-build", "alpha-tool"),
+    )
+    environments = BuildEnvironments([index.url])
+    try:
+        info = sdist_info(build_bytes(dist), dist.filename, environments)
+    finally:
+        environments.close()
+    assert info.build_requires == ("helper-build", "zeta-tool", "alpha-tool")
+
+
+def test_one_install_per_set_of_build_requirements(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    index.publish("helper-build", "1.0")
+    for name in ("first", "second", "third"):
+        index.publish(
+            name, "1.0", kind="sdist", dynamic=("Requires-Dist",), build_requires=("helper-build",)
+        )
+    assert lock(index, tmp_path / "p", "first\nsecond\nthird\n").code == 0
+    assert index.requests.count(("GET", "/files/helper_build-1.0-py3-none-any.whl")) == 1
+    assert list(scratch.iterdir()) == []  # the installs go when the run ends
+
+
+def test_a_backend_without_the_hook_needs_only_its_static_requirements(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("helper-build", "1.0")
+    bare = b"# A backend with none of the optional PEP 517 hooks.\n"
+    index.publish(
+        "bare",
+        "1.0",
+        kind="sdist",
+        build_requires=("helper-build",),
+        extra_files=(("_backend/backend.py", bare),),
+    )
+    assert lock(index, tmp_path, "bare\n").packages()["bare"]["build_requires"] == ["helper-build"]
+
+
+@pytest.mark.parametrize(
+    "backend, asks, message",
+    [
+        (
+            b"def get_requires_for_build_wheel(config_settings=None):\n"
+            b"    raise RuntimeError('no compiler here')\n",
+            (),
+            "asking the build backend for its build requirements failed:"
+            " RuntimeError: no compiler here",
+        ),
+        (
+            None,
+            ("not a requirement!",),
+            "the build backend asks for an invalid build requirement 'not a requirement!'",
+        ),
+    ],
+)
+def test_a_failing_requirements_hook_names_the_sdist(
+    index: Index, tmp_path: Path, backend: bytes | None, asks: tuple[str, ...], message: str
+) -> None:
+    extra = (("_backend/backend.py", backend),) if backend is not None else ()
+    index.publish("failing", "1.0", kind="sdist", dynamic_build_requires=asks, extra_files=extra)
+    result = lock(index, tmp_path, "failing\n")
+    assert result.code == 2
+    assert f"failing-1.0.tar.gz: {message}" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_records_without_the_backends_requirements_are_not_reused(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("helper-tool", "1.0")
+    dist = index.publish("asks", "1.0", kind="sdist", dynamic_build_requires=("helper-tool",))
+    old = {"metadata": core_metadata(dist).decode(), "build_requires": []}
+    Cache(tmp_path / ".cache").put_derived("sdist-info", index.sha256(dist.filename), old)
+    result = lock(index, tmp_path, "asks\n")
+    assert result.packages()["asks"]["build_requires"] == ["helper-tool"]
 
 
 def test_progress_is_shown_only_on_a_terminal() -> None:

@@ -34,9 +34,14 @@ from machci.dists import (
     parse_requires_python,
 )
 from machci.errors import SourceError
+from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.sdist import sdist_info
+
+# Derived records of sdists; the name changes whenever what a record holds changes (v2: the
+# backend's dynamic build requirements, v3: build needs), so older records are recomputed.
+SDIST_RECORD = "sdist-info-v3"
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
@@ -222,9 +227,11 @@ class PyPISource:
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
         self.metadata_futures: dict[str, Future[DistMetadata]] = {}
+        self.build_environments = BuildEnvironments(self.indexes)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.build_environments.close()
 
     # Project pages -----------------------------------------------------------------------
 
@@ -337,28 +344,35 @@ class PyPISource:
     def _sdist_metadata(self, file: DistFile) -> DistMetadata:
         assert file.sha256 is not None
         cache = self.http.cache
-        cached = cache.derived("sdist-info", file.sha256)
+        cached = cache.derived(SDIST_RECORD, file.sha256)
         if not _valid_sdist_record(cached):
-            with cache.derived_lock("sdist-info", file.sha256):
-                cached = cache.derived("sdist-info", file.sha256)
+            with cache.derived_lock(SDIST_RECORD, file.sha256):
+                cached = cache.derived(SDIST_RECORD, file.sha256)
                 if not _valid_sdist_record(cached):
                     data = self.http.file(file.url, file.sha256)
-                    info = sdist_info(data, file.filename, self.indexes)
+                    info = sdist_info(data, file.filename, self.build_environments)
                     cached = {
                         "metadata": info.metadata.decode("utf-8", errors="replace"),
                         "build_requires": list(info.build_requires),
+                        "build_needs": list(info.build_needs),
                     }
-                    cache.put_derived("sdist-info", file.sha256, cached)
+                    cache.put_derived(SDIST_RECORD, file.sha256, cached)
         assert isinstance(cached, dict)
         metadata = parse_metadata(cached["metadata"])
-        return metadata.with_build_requires(parse_requirement_strings(cached["build_requires"]))
+        return metadata.with_build(
+            parse_requirement_strings(cached["build_requires"]), tuple(cached["build_needs"])
+        )
 
 
 def _valid_sdist_record(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    needs = value.get("build_needs")
     return (
-        isinstance(value, dict)
-        and isinstance(value.get("metadata"), str)
+        isinstance(value.get("metadata"), str)
         and isinstance(value.get("build_requires"), list)
+        and isinstance(needs, list)
+        and all(isinstance(n, str) for n in needs)
     )
 
 

@@ -1,13 +1,18 @@
-"""Metadata of source distributions: static PKG-INFO when it can be trusted, else PEP 517.
+"""Metadata, build requirements and build needs of source distributions.
 
-Preparing metadata runs the sdist's own build backend in a child interpreter (`python -I`) with
-only its build requirements on the path, installed by pip from the same index; the result is
-cached by the sdist's sha256, so each sdist is prepared once per cache.
+Every sdist's backend is asked for its dynamic build requirements (PEP 517
+`get_requires_for_build_wheel`), because pypa/build checks those too when nixpkgs builds the
+sdist. Metadata comes from a static PKG-INFO when it can be trusted, else from the backend's
+`prepare_metadata_for_build_wheel`. Each hook runs in a child interpreter (`python -I`) with only
+the build requirements on the path, installed by pip from the same index. Build needs are guessed
+from the archive's files (native.py). The result is cached by the sdist's sha256, so each sdist
+is asked once per cache.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,33 +24,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from machci.dists import metadata_is_static
 from machci.errors import SourceError
+from machci.sources.buildenv import BuildEnvironments
+from machci.sources.native import build_needs
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 HOOK_TIMEOUT = 600
 
-# Runs inside the child interpreter: imports the backend named in argv and writes METADATA.
+# Runs inside the child interpreter: imports the backend named in argv and calls one hook,
+# "requires" (a JSON list; [] when the backend lacks the hook, as PEP 517 says) or "metadata".
 _HOOK = r"""
-import importlib, os, shutil, sys, tempfile, zipfile
-backend_name, out = sys.argv[1], sys.argv[2]
+import importlib, json, os, shutil, sys, tempfile, zipfile
+hook, backend_name, out = sys.argv[1], sys.argv[2], sys.argv[3]
 module, _, attr = backend_name.partition(":")
 backend = importlib.import_module(module)
 for part in filter(None, attr.split(".")):
     backend = getattr(backend, part)
-work = tempfile.mkdtemp()
-if hasattr(backend, "prepare_metadata_for_build_wheel"):
-    info = backend.prepare_metadata_for_build_wheel(work, {})
-    path = os.path.join(work, info, "METADATA")
-    data = open(path, "rb").read()
+if hook == "requires":
+    get_requires = getattr(backend, "get_requires_for_build_wheel", None)
+    requires = get_requires({}) if get_requires is not None else []
+    listed = isinstance(requires, (list, tuple))
+    data = json.dumps(list(requires) if listed else repr(requires)).encode()
 else:
-    wheel = backend.build_wheel(work, {})
-    with zipfile.ZipFile(os.path.join(work, wheel)) as zf:
-        name = next(n for n in zf.namelist()
-                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
-        data = zf.read(name)
+    work = tempfile.mkdtemp()
+    if hasattr(backend, "prepare_metadata_for_build_wheel"):
+        info = backend.prepare_metadata_for_build_wheel(work, {})
+        path = os.path.join(work, info, "METADATA")
+        data = open(path, "rb").read()
+    else:
+        wheel = backend.build_wheel(work, {})
+        with zipfile.ZipFile(os.path.join(work, wheel)) as zf:
+            name = next(n for n in zf.namelist()
+                        if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+            data = zf.read(name)
 open(out, "wb").write(data)
 """
 
@@ -54,6 +70,7 @@ open(out, "wb").write(data)
 class SdistInfo:
     metadata: bytes  # a METADATA/PKG-INFO text with complete Requires-Dist
     build_requires: tuple[str, ...]
+    build_needs: tuple[str, ...]  # what nixpkgs' plain builder lacks (see native.py)
 
 
 class _Archive:
@@ -73,10 +90,13 @@ class _Archive:
                 names = self.tar.getnames()
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SourceError(f"{filename}: not a readable archive ({exc})") from exc
-        tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
+        paths = [PurePosixPath(n).parts for n in names]
+        tops = {parts[0] for parts in paths if parts}
         if len(tops) != 1:
             raise SourceError(f"{filename}: expected one top-level directory in the sdist")
         self.top = tops.pop()
+        # Member paths relative to the top directory, as `read` takes them.
+        self.members = tuple("/".join(parts[1:]) for parts in paths if len(parts) > 1)
 
     def read(self, relative: str) -> bytes | None:
         name = f"{self.top}/{relative}"
@@ -122,38 +142,20 @@ def _build_system(archive: _Archive) -> tuple[tuple[str, ...], str, tuple[str, .
     return tuple(requires), str(backend), tuple(str(p) for p in backend_path)
 
 
-def _install_build_requires(
-    requires: Sequence[str], target: Path, index_urls: Sequence[str]
-) -> None:
-    if not requires:
-        return
-    command = [sys.executable, "-m", "pip", "--isolated", "install", "--quiet", "--no-input"]
-    command += ["--target", str(target), "--only-binary", ":all:"]
-    command += ["--index-url", index_urls[0]]
-    for url in index_urls[1:]:
-        command += ["--extra-index-url", url]
-    result = subprocess.run(
-        [*command, *requires], capture_output=True, text=True, timeout=HOOK_TIMEOUT, check=False
-    )
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["pip failed"]
-        raise SourceError(f"cannot install build requirements {list(requires)}: {tail[0]}")
+@dataclass(frozen=True)
+class _Backend:
+    """An sdist's PEP 517 backend, extracted and ready to be called in a child interpreter."""
 
+    filename: str
+    name: str
+    source: Path  # the extracted tree, the hooks' working directory
+    backend_path: tuple[str, ...]
 
-def sdist_info(data: bytes, filename: str, index_urls: Sequence[str]) -> SdistInfo:
-    """Complete metadata and build requirements of an sdist."""
-    archive = _Archive(data, filename)
-    requires, backend, backend_path = _build_system(archive)
-    pkg_info = archive.read("PKG-INFO")
-    if pkg_info is not None and metadata_is_static(pkg_info):
-        return SdistInfo(pkg_info, requires)
-    with tempfile.TemporaryDirectory(prefix="machci-sdist-") as tmp:
-        root = Path(tmp)
-        source = archive.extract(root / "src")
-        site = root / "site"
-        _install_build_requires(requires, site, index_urls)
-        paths = [str((source / p).resolve()) for p in backend_path] + [str(site)]
-        out = root / "METADATA"
+    def call(self, hook: str, sites: Sequence[Path], doing: str) -> bytes:
+        """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors."""
+        paths = [str((self.source / p).resolve()) for p in self.backend_path]
+        paths += [str(site) for site in sites]
+        out = self.source.parent / f"{hook}.out"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
         env["PYTHONPATH"] = os.pathsep.join(paths)
         # -I ignores PYTHONPATH, so the path goes in through a tiny bootstrap instead.
@@ -162,8 +164,8 @@ def sdist_info(data: bytes, filename: str, index_urls: Sequence[str]) -> SdistIn
         )
         try:
             result = subprocess.run(
-                [sys.executable, "-I", "-c", bootstrap, backend, str(out)],
-                cwd=source,
+                [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)],
+                cwd=self.source,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -171,10 +173,55 @@ def sdist_info(data: bytes, filename: str, index_urls: Sequence[str]) -> SdistIn
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise SourceError(f"{filename}: preparing metadata timed out") from exc
+            raise SourceError(f"{self.filename}: {doing} timed out") from exc
         if result.returncode != 0 or not out.exists():
             tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise SourceError(f"{self.filename}: {doing} failed: {tail[0]}")
+        return out.read_bytes()
+
+
+def _dynamic_requires(backend: _Backend, sites: Sequence[Path]) -> tuple[str, ...]:
+    """What `get_requires_for_build_wheel({})` answers, checked to be requirement strings."""
+    raw = backend.call("requires", sites, "asking the build backend for its build requirements")
+    answer = json.loads(raw)
+    if not isinstance(answer, list) or not all(isinstance(r, str) for r in answer):
+        raise SourceError(
+            f"{backend.filename}: get_requires_for_build_wheel answered {answer!r},"
+            " not a list of strings"
+        )
+    for text in answer:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
             raise SourceError(
-                f"{filename}: the build backend failed to prepare metadata: {tail[0]}"
-            )
-        return SdistInfo(out.read_bytes(), requires)
+                f"{backend.filename}: the build backend asks for an invalid build requirement"
+                f" {text!r}"
+            ) from exc
+    return tuple(answer)
+
+
+def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: str) -> Path:
+    try:
+        return environments.site(requires)
+    except SourceError as exc:
+        raise SourceError(f"{filename}: {exc.message}") from exc
+
+
+def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> SdistInfo:
+    """Complete metadata, build requirements (static, then the backend's own) and build needs
+    of an sdist."""
+    archive = _Archive(data, filename)
+    static, name, backend_path = _build_system(archive)
+    pkg_info = archive.read("PKG-INFO")
+    with tempfile.TemporaryDirectory(prefix="machci-sdist-") as tmp:
+        backend = _Backend(filename, name, archive.extract(Path(tmp) / "src"), backend_path)
+        sites = [_site(environments, static, filename)]
+        dynamic = _dynamic_requires(backend, sites)
+        if pkg_info is not None and metadata_is_static(pkg_info):
+            metadata = pkg_info
+        else:
+            # As pypa/build does: the backend's own requirements are installed before it builds.
+            sites.insert(0, _site(environments, dynamic, filename))
+            metadata = backend.call("metadata", sites, "preparing metadata with the build backend")
+    requires = tuple(dict.fromkeys((*static, *dynamic)))
+    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
