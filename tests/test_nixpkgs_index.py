@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from machci.sources.nixpkgs import (
     tree_key,
 )
 from tests.fixtures.repos import git
+from tests.helpers import Run, run
 from tests.nixtools import require
 
 require("nix-instantiate", "nix-bin")
@@ -123,6 +125,39 @@ def calls(log: Path) -> int:
     return len(log.read_text().splitlines())
 
 
+def index_command(tree: Path, cwd: Path, *args: str) -> Run:
+    cwd.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(cwd):
+        return run("nixpkgs-index", "--nixpkgs", str(tree), "--python", "3.12", *args)
+
+
+def test_writes_the_index_of_the_package_set(tree: Path, tmp_path: Path, nix_calls: Path) -> None:
+    work = tmp_path / "work"
+    result = index_command(tree, work, "--cache-dir", str(tmp_path / "cache"))
+    assert result.code == 0, result.err
+    (work / "nixpkgs-python.json").unlink()
+    # The second run answers from the cache: Nix ran once.
+    assert index_command(tree, work, "--cache-dir", str(tmp_path / "cache")) == result
+    assert calls(nix_calls) == 1
+    assert (
+        result.err
+        == f"machci: wrote nixpkgs-python.json: 3 packages from {tree} (python312Packages)\n"
+    )
+    assert (work / "nixpkgs-python.json").read_text() == EXPECTED
+    assert result.out == ""
+
+
+def test_output_option_and_default_cache(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "index.json"
+    result = index_command(tree, tmp_path / "work", "-o", str(out))
+    assert result.code == 0, result.err
+    assert result.err.startswith(f"machci: wrote {out}: 3 packages")
+    assert out.read_text() == EXPECTED
+    # Without --cache-dir the platform's cache directory is used (XDG_CACHE_HOME in the tests).
+    cached = Path(os.environ["XDG_CACHE_HOME"]) / "machci" / "v2" / "nixpkgs-index"
+    assert len(list(cached.glob("*.json"))) == 1
+
+
 def test_evaluate_tree_agrees_with_the_file(tree: Path, tmp_path: Path) -> None:
     index = evaluate_tree(tree, "3.12", tmp_path / "cache")
     assert index == {
@@ -204,10 +239,50 @@ def test_subdirectory_of_a_work_tree_is_keyed_by_its_files(tmp_path: Path) -> No
     assert key is not None and key.startswith("files:")
 
 
+def test_syntax_error_is_one_line_and_exit_2(tree: Path, tmp_path: Path) -> None:
+    (tree / "default.nix").write_text("{ ... }: {\n  python312Packages = { a = 1 +; };\n}\n")
+    work = tmp_path / "work"
+    result = index_command(tree, work, "--cache-dir", str(tmp_path / "cache"))
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert result.err.startswith(
+        f"machci: error: cannot evaluate python312Packages of {tree}: syntax error, unexpected"
+    )
+    assert result.err.endswith(f"(at {tree / 'default.nix'}:2:32)\n")
+    assert not (work / "nixpkgs-python.json").exists()
+
+
+def test_a_tree_without_the_package_set(tree: Path, tmp_path: Path) -> None:
+    result = index_command(tree, tmp_path, "--python", "3.13", "--cache-dir", str(tmp_path / "c"))
+    assert result.code == 2
+    assert result.err == (
+        f"machci: error: cannot evaluate python313Packages of {tree}:"
+        " this nixpkgs has no python313Packages\n"
+    )
+
+
 def test_the_whole_set_throwing_is_an_error(tree: Path, tmp_path: Path) -> None:
     (tree / "default.nix").write_text('{ ... }: { python312Packages = throw "gone"; }\n')
     with pytest.raises(InputError, match=r"of .*nixpkgs: gone$"):
         evaluate_tree(tree, "3.12", tmp_path / "cache")
+
+
+def test_no_tree(tmp_path: Path) -> None:
+    result = index_command(tmp_path / "missing", tmp_path)
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: {tmp_path / 'missing'} is not a directory (expected a nixpkgs tree)\n",
+    )
+    result = index_command(tmp_path, tmp_path)
+    assert result.err == f"machci: error: {tmp_path} has no default.nix (expected a nixpkgs tree)\n"
+
+
+def test_bad_python_version(tree: Path, tmp_path: Path) -> None:
+    result = index_command(tree, tmp_path, "--python", "3")
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: invalid Python version '3': expected X.Y, e.g. '3.12'\n",
+    )
 
 
 def test_evaluation_timeout(tree: Path, tmp_path: Path) -> None:
