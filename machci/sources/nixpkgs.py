@@ -164,7 +164,7 @@ def _kind(value: object) -> str:
 # `tryEval`, and only the small record is forced (`deepSeq`), never the derivation itself: a
 # throwing attribute or alias, or a broken package, drops out instead of failing the whole run,
 # and nothing is instantiated. An empty `config` and no overlays keep the user's
-# ~/.config/nixpkgs out of the result (and out of the cache key's blind spot).
+# ~/.config/nixpkgs out of the result: the cache key could not see it.
 _EXPRESSION = """\
 { tree, attr }:
 let
