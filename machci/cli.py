@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
-from machci.defaults import CONFIG_NAME, SYSTEMS, parse_version_pair
+from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
 from machci.errors import MachciError
 
 if TYPE_CHECKING:
@@ -125,6 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     init_parser.add_argument("--index-url", help="simple index of the data (default: PyPI)")
     why_parser = _project_command(commands, "why", "show which requirements pulled a package in")
     why_parser.add_argument("package")
+    index_parser = commands.add_parser(
+        "nixpkgs-index", help="write the versions a nixpkgs tree's Python package set offers"
+    )
+    index_parser.add_argument(
+        "--nixpkgs", type=Path, required=True, metavar="DIR", help="nixpkgs tree to evaluate"
+    )
+    index_parser.add_argument(
+        "--python", required=True, help="CPython X.Y whose package set is read, e.g. 3.12"
+    )
+    index_parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path(NIXPKGS_INDEX_NAME),
+        help=f"index file to write (default: {NIXPKGS_INDEX_NAME})",
+    )
+    index_parser.add_argument("--cache-dir", type=Path, help="cache directory")
     return parser
 
 
@@ -310,6 +327,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
+    from machci.files import atomic_write
+    from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
+
+    index = evaluate_tree(args.nixpkgs, args.python, args.cache_dir)
+    atomic_write(args.output, dumps_index(index).encode())
+    sys.stderr.write(
+        f"machci: wrote {args.output}: {len(index)} packages from {args.nixpkgs}"
+        f" ({packages_attr(args.python)})\n"
+    )
+    return 0
+
+
 COMMANDS = {
     "lock": cmd_lock,
     "why": cmd_why,
@@ -317,6 +347,7 @@ COMMANDS = {
     "check": cmd_check,
     "bump": cmd_bump,
     "init": cmd_init,
+    "nixpkgs-index": cmd_nixpkgs_index,
 }
 
 

@@ -9,6 +9,7 @@ from machci.errors import InputError
 
 CONFIG_NAME = "machci.yaml"
 DEFAULT_OUTPUT = "default.nix"
+NIXPKGS_INDEX_NAME = "nixpkgs-python.json"  # what `machci nixpkgs-index` writes by default
 DEFAULT_TIMEOUT = 30.0  # seconds, for every network operation
 
 SYSTEMS: tuple[str, ...] = ("aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux")
