@@ -87,3 +87,24 @@ def library_sources(system: SystemLock, binary: Iterable[str]) -> dict[str, tupl
         if sources:
             found[name] = tuple(sources)
     return found
+
+
+def nixpkgs_inputs(system: SystemLock) -> dict[str, tuple[str, ...]]:
+    """For each package taken from nixpkgs, the packages its build gets as dependencies: its
+    whole runtime closure, so its own import checks and tests see everything they import.
+
+    machci's own packages depend on nothing, so they never loop; only another nixpkgs package
+    in a dependency cycle with it is left out."""
+    packages = {p.name: p for p in system.packages}
+    from_nixpkgs = {p.name for p in system.packages if p.provider == "nixpkgs"}
+    closures = {n: runtime_closure(packages, packages[n].dependencies) for n in from_nixpkgs}
+    return {
+        name: tuple(
+            sorted(
+                other
+                for other in closures[name]
+                if other != name and not (other in from_nixpkgs and name in closures[other])
+            )
+        )
+        for name in sorted(from_nixpkgs)
+    }

@@ -22,27 +22,33 @@ class LockedFile:
 class LockedPackage:
     name: str  # canonical (PEP 503) name
     version: str
-    provider: str  # "wheel" | "sdist"
-    file: LockedFile
+    provider: str  # "wheel" | "sdist" | "nixpkgs"
+    file: LockedFile | None  # None for "nixpkgs": the interpreter's package set builds it
     dependencies: tuple[str, ...] = ()  # canonical names, sorted
     build_requires: tuple[str, ...] = ()  # canonical names, sorted (sdists only)
     extras: tuple[str, ...] = ()  # extras that were requested of this package, sorted
     build_needs: tuple[str, ...] = ()  # what nixpkgs' plain builder lacks, sorted (sdists only)
+    attr: str | None = None  # the python3XXPackages attribute, for "nixpkgs"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": self.version,
             "provider": self.provider,
-            "file": {
-                "filename": self.file.filename,
-                "url": self.file.url,
-                "sha256": self.file.sha256,
-            },
+            "file": None,
             "dependencies": list(self.dependencies),
             "build_requires": list(self.build_requires),
             "build_needs": list(self.build_needs),
             "extras": list(self.extras),
         }
+        if self.file is not None:
+            data["file"] = {
+                "filename": self.file.filename,
+                "url": self.file.url,
+                "sha256": self.file.sha256,
+            }
+        if self.attr is not None:
+            data["attr"] = self.attr
+        return data
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress, strip_credentials
+from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
 from machci.sources.pypi import PyPISource
 from machci.spec import Spec
 
@@ -21,6 +22,7 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
     progress = Progress()
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
     source = PyPISource(http, spec.indexes, spec.config.data.snapshot)
+    nixpkgs = nixpkgs_index(spec, options)
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
@@ -33,6 +35,7 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
                 spec.providers,
                 spec.requirements.pre,
                 spec.source_of,
+                nixpkgs,
             )
             for target in spec.targets
         ]
@@ -62,3 +65,20 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
         for message in (*build_needs_warnings(result), *unused_name_warnings(result, spec)):
             warn(message)
     return result
+
+
+def nixpkgs_index(spec: Spec, options: SourceOptions) -> NixpkgsIndex:
+    """The versions nixpkgs offers, when machci.yaml says where they come from."""
+    data = spec.config.nixpkgs
+    if data.index is not None:
+        return load_index(data.index)
+    if data.path is not None:
+        return evaluate_tree(data.path, spec.config.python, options.cache_dir)
+    if "nixpkgs" in spec.providers.default or any(
+        "nixpkgs" in order for order in spec.providers.per_package.values()
+    ):
+        warn(
+            "providers name nixpkgs, but machci.yaml has no `nixpkgs: {index: FILE}` or"
+            " `nixpkgs: {path: DIR}`, so no package can come from nixpkgs"
+        )
+    return {}

@@ -40,6 +40,7 @@ from machci.errors import InputError, ResolutionError
 from machci.lock import LockedFile, LockedPackage, Root, SystemLock
 from machci.requirements import RequirementLine
 from machci.sources.http import strip_credentials
+from machci.sources.nixpkgs import NixpkgsPackage
 from machci.sources.pypi import ProjectFiles, direct_file
 from machci.targets import Target
 
@@ -126,8 +127,9 @@ class Candidate:
     version: Version
     extras: frozenset[NormalizedName]
     provider: str
-    file: DistFile
+    file: DistFile  # for "nixpkgs": the index's file whose metadata gives the dependencies
     direct: bool = False  # from a `name @ URL` requirement, not from the index
+    nixpkgs: NixpkgsPackage | None = None  # the attribute, for "nixpkgs"
 
     @property
     def identifier(self) -> str:
@@ -144,6 +146,7 @@ class Choice:
     provider: str
     version: Version
     files: tuple[DistFile, ...]
+    nixpkgs: NixpkgsPackage | None = None
 
 
 @dataclass
@@ -160,10 +163,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         providers: Providers,
         constraints: Mapping[str, Sequence[Req]],
         allow_prereleases: bool,
+        nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None,
     ) -> None:
         self.target = target
         self.finder = finder
         self.providers = providers
+        self.nixpkgs = nixpkgs or {}
         self.constraints = constraints
         self.allow_prereleases = allow_prereleases
         self.choices: dict[str, list[Choice]] = {}
@@ -206,6 +211,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 by_kind[(file.kind, file.version)].append(file)
         result: list[Choice] = []
         for provider in self.providers.for_package(name):
+            if provider == "nixpkgs":
+                result.extend(self._nixpkgs_choices(name, project.files, by_kind))
+                continue
             versions = sorted((v for k, v in by_kind if k == provider), reverse=True)
             for version in versions:
                 files = tuple(sorted(by_kind[(provider, version)], key=self._rank))
@@ -213,6 +221,29 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         with self.lock:
             self.choices[name] = result
         return result
+
+    def _nixpkgs_choices(
+        self,
+        name: str,
+        every: Iterable[DistFile],
+        usable: Mapping[tuple[str, Version], list[DistFile]],
+    ) -> list[Choice]:
+        """nixpkgs' attributes for `name` (newest first, ties by attribute), each with the index
+        file whose metadata says what that version depends on (as in mach-nix)."""
+        choices = []
+        for package in self.nixpkgs.get(name, ()):
+            version = Version(package.version)
+            same = [f for f in every if f.version == version]
+            ranked = sorted(usable.get(("wheel", version), []), key=self._rank)
+            ranked += sorted(usable.get(("sdist", version), []), key=self._rank)
+            ranked += sorted((f for f in same if f not in ranked), key=lambda f: f.filename)
+            if not ranked:
+                self.invalid[name].append(
+                    f"nixpkgs' {package.attr} {package.version}: the index has no file of that"
+                    " version to read its dependencies from"
+                )
+            choices.append(Choice("nixpkgs", version, tuple(ranked[:1]), package))
+        return choices
 
     def warm(self, names: Iterable[str]) -> None:
         """Fetch ahead of the resolver: each page, then its likely candidate's metadata, then
@@ -224,10 +255,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             self.finder.prefetch(fresh, self._likely_files)
 
     def _likely_files(self, project: ProjectFiles) -> list[DistFile]:
-        choices = self.choices_for(project.name)
-        if not choices:
+        file = next((c.files[0] for c in self.choices_for(project.name) if c.files), None)
+        if file is None:
             return []
-        file = choices[0].files[0]
         self.finder.when_metadata(file, self._warm_dependencies)
         return [file]
 
@@ -353,6 +383,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     ) -> Candidate | None:
         """The candidate of one choice, or None if no file fits or its metadata is unusable."""
         hashes = [r.hashes for r in reqs if r.hashes]
+        if choice.nixpkgs is not None:
+            if hashes or not choice.files:  # nixpkgs builds its own file: no hash can match
+                return None
+            candidate = Candidate(
+                name, choice.version, extras, "nixpkgs", choice.files[0], nixpkgs=choice.nixpkgs
+            )
+            return None if candidate in bad or not self._metadata_ok(candidate) else candidate
         files = [f for f in choice.files if all(f.sha256 in h for h in hashes)]
         if not files:
             return None
@@ -499,13 +536,16 @@ class TargetResolution:
         providers: Providers,
         allow_prereleases: bool,
         source_of: _SourceFn,
+        nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None,
     ) -> None:
         self.target = target
         self.roots = root_requirements(target, requirements, source_of)
         constraint_reqs: dict[str, list[Req]] = defaultdict(list)
         for req in root_requirements(target, constraints, source_of):
             constraint_reqs[req.name].append(req)
-        self.provider = Provider(target, finder, providers, constraint_reqs, allow_prereleases)
+        self.provider = Provider(
+            target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs
+        )
         self.provider.warm(r.name for r in self.roots)
 
     def run(self) -> SystemLock:
@@ -538,12 +578,17 @@ def _system_lock(
         candidate = by_name[name]
         file = candidate.file
         assert file.sha256 is not None
+        nixpkgs = candidate.nixpkgs
         packages.append(
             LockedPackage(
                 name=name,
-                version=str(candidate.version),
+                # A nixpkgs package keeps nixpkgs' spelling, which default.nix checks against.
+                version=nixpkgs.version if nixpkgs else str(candidate.version),
                 provider=candidate.provider,
-                file=LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                file=None
+                if nixpkgs
+                else LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                attr=nixpkgs.attr if nixpkgs else None,
                 dependencies=tuple(sorted(runtime[name] & by_name.keys())),
                 build_requires=tuple(sorted(build[name] & by_name.keys())),
                 extras=tuple(sorted(extras[name])),

@@ -46,12 +46,14 @@ def nix(
     return result
 
 
-def stand_in(system: str = "x86_64-linux") -> str:
-    """A Nix expression for the stand-in package set."""
+def stand_in(system: str = "x86_64-linux", python_packages: str = "final: prev: { }") -> str:
+    """A Nix expression for the stand-in package set; `python_packages` is an overlay that
+    plays nixpkgs' own Python packages."""
     patchelf = shutil.which("patchelf")
     return (
         f"(import {STAND_IN} {{ hostPython = {string(sys.executable)};"
-        f" system = {string(system)}; patchelf = {string(patchelf) if patchelf else 'null'}; }})"
+        f" system = {string(system)}; patchelf = {string(patchelf) if patchelf else 'null'};"
+        f" pythonPackages = {python_packages}; }})"
     )
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from machci.config import Image, PackageOverride, is_script_attribute
-from machci.graph import library_sources
+from machci.graph import library_sources, nixpkgs_inputs
 from machci.lock import Lock, LockedPackage
 from machci.nix.escape import attr, string
 
@@ -128,18 +128,23 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def _package(w: _Writer, package: LockedPackage, libraries: tuple[str, ...]) -> None:
+def _package(w: _Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
+    """One package's data; `links` are its derivation inputs besides files (see graph.py)."""
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
-    if (drv_name := derivation_name(package.name, package.version)) is not None:
-        w.line(f"drv-name = {string(drv_name)};")
-    w.line(f"file = {string(package.file.filename)};")
     w.line(f"provider = {string(package.provider)};")
-    w.line(f"binary = {'true' if is_binary_wheel(package.file.filename) else 'false'};")
+    if package.file is None:
+        w.line(f"attr = {string(package.attr or package.name)};")
+    else:
+        if (drv_name := derivation_name(package.name, package.version)) is not None:
+            w.line(f"drv-name = {string(drv_name)};")
+        w.line(f"file = {string(package.file.filename)};")
+        w.line(f"binary = {'true' if is_binary_wheel(package.file.filename) else 'false'};")
     w.list("dependencies = ", (string(d) for d in package.dependencies))
     w.list("build-system = ", (string(d) for d in package.build_requires))
-    if libraries:
-        w.list("libraries-from = ", (string(d) for d in libraries))
+    for key, names in links.items():
+        if names:
+            w.list(f"{key} = ", (string(d) for d in names))
     w.close("};")
 
 
@@ -228,12 +233,37 @@ closure =
       operator = item: map (key: { inherit key; }) lock.packages.${item.key}.dependencies;
     }
   );
-mkPackage =
+# A package from the interpreter's own set, at the version the lock was made for. Its Python
+# dependencies are machci's pins, so each name has one version in the whole environment.
+fromNixpkgs =
   final: prev: name: p:
   let
-    ps = final;
+    base =
+      prev.${p.attr}
+        or (throw ("machci: " + name + ": this nixpkgs has no Python package " + p.attr));
+  in
+  if base.version != p.version then
+    throw (
+      "machci: "
+      + name
+      + " was locked at nixpkgs' "
+      + p.attr
+      + " "
+      + p.version
+      + ", but this nixpkgs has "
+      + base.version
+      + "; write the index for this nixpkgs (machci nixpkgs-index) and run machci sync"
+    )
+  else
+    base.overridePythonAttrs (old: {
+      dependencies = map (d: final.${d}) (p.inputs-from or [ ]);
+    });
+buildLocked =
+  ps: name: p:
+  let
     src = files.${p.file};
-    built = ps.buildPythonPackage (
+  in
+  ps.buildPythonPackage (
       {
         pname = name;
         inherit (p) version;
@@ -286,6 +316,11 @@ mkPackage =
           }
       )
     );
+mkPackage =
+  final: prev: name: p:
+  let
+    built =
+      if p.provider == "nixpkgs" then fromNixpkgs final prev name p else buildLocked final name p;
     build =
       if overrides ? ${name} then
         built.overridePythonAttrs (overrides.${name} final prev)
@@ -297,7 +332,7 @@ mkPackage =
     # on its own still brings everything it needs into an environment.
     passthru = old.passthru // {
       requiredPythonModules =
-        old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
+        old.passthru.requiredPythonModules ++ map (d: final.${d}) (closure p.dependencies);
     };
   });
 # overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
@@ -345,7 +380,7 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w.close("}:")
     w.open("let")
     w.line("# Every file once, named after itself so store paths match other tools' fetches.")
-    files = {p.file.filename: p.file for s in lock.systems for p in s.packages}
+    files = {p.file.filename: p.file for s in lock.systems for p in s.packages if p.file}
     w.open("files = {")
     for filename in sorted(files):
         file = files[filename]
@@ -360,11 +395,16 @@ def render(lock: Lock, options: RenderOptions) -> str:
     for system in lock.systems:
         w.open(f"{attr(system.system)} = {{")
         w.list("roots = ", (string(n) for n in sorted({r.name for r in system.roots})))
-        binary = [p.name for p in system.packages if is_binary_wheel(p.file.filename)]
+        binary = [p.name for p in system.packages if p.file and is_binary_wheel(p.file.filename)]
         libraries = library_sources(system, binary) if system.system.endswith("-linux") else {}
+        inputs = nixpkgs_inputs(system)
         w.open("packages = {")
         for package in system.packages:
-            _package(w, package, libraries.get(package.name, ()))
+            links = {
+                "libraries-from": libraries.get(package.name, ()),
+                "inputs-from": inputs.get(package.name, ()),
+            }
+            _package(w, package, links)
         w.close("};")
         w.close("};")
     w.close("};")

@@ -336,6 +336,8 @@ def main() -> None:
                 check_runtime_deps(wheel)
         for wheel in wheels:
             install(wheel)
+        for tests in ("tests", "test"):  # pythonRemoveTestsDirHook
+            shutil.rmtree(OUT / SITE / tests, ignore_errors=True)
         if ENV.get("postInstall"):
             run_phase(ENV["postInstall"], tree)
         if (

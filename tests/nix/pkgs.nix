@@ -14,6 +14,8 @@
   system ? builtins.currentSystem,
   # patchelf on the host, for the autoPatchelf stand-in (null: ELF files cannot be patched).
   patchelf ? null,
+  # nixpkgs' own Python packages (python-packages.nix), as an overlay of every interpreter's set.
+  pythonPackages ? (final: prev: { }),
 }:
 let
   inherit (builtins)
@@ -194,7 +196,7 @@ let
           name = "python3-${version}";
           libPrefix = executable;
           interpreter = "${interpreter}/bin/${executable}";
-          pkgs = fix (extends packageOverrides packageSet);
+          pkgs = fix (extends packageOverrides (extends pythonPackages packageSet));
           withPackages = f: interpreter.buildEnv.override { extraLibs = f interpreter.pkgs; };
           buildEnv = makeEnv { };
           # cpython/default.nix's argument set, closed as there.
