@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     lock_parser = _project_command(commands, "lock", "resolve and print the lock")
     lock_parser.add_argument("--json", action="store_true", help="print the lock as JSON")
     lock_parser.add_argument("-o", "--output", type=Path, help="write the JSON lock to this file")
+    lock_parser.add_argument(
+        "--check-collisions",
+        action="store_true",
+        help="report paths that two wheels install with different files (exit 1 if any)",
+    )
     sync_parser = _project_command(
         commands, "sync", "resolve and write default.nix (exit 1 if changed)"
     )
@@ -237,7 +242,20 @@ def cmd_lock(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     elif not args.output:
         sys.stdout.write(_summary(result))
+    if args.check_collisions:
+        return _check_collisions(result, args)
     return 0
+
+
+def _check_collisions(result: Lock, args: argparse.Namespace) -> int:
+    """The report goes to stdout, or to stderr when stdout carries the JSON lock."""
+    from machci.collisions import find_collisions, locked_wheels
+    from machci.sources.wheels import fetch_contents
+
+    contents = fetch_contents(locked_wheels(result), _source_options(args))
+    report = find_collisions(result, lambda file: contents[file.sha256])
+    (sys.stderr if args.json else sys.stdout).write(report.text())
+    return 1 if report.found else 0
 
 
 def cmd_why(args: argparse.Namespace) -> int:
