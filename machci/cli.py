@@ -261,11 +261,16 @@ def _check_collisions(result: Lock, args: argparse.Namespace) -> int:
 def cmd_why(args: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
+    from machci.locking import lock, nixpkgs_index
+    from machci.spec import build_spec
     from machci.why import explain
 
-    result = _lock(args)
+    config, base = load_project(args)
+    spec = build_spec(config, base)
+    options = _source_options(args)
+    result = lock(spec, options)
     name = canonicalize_name(args.package)
-    text, found = explain(result, name)
+    text, found = explain(result, name, nixpkgs_index(spec, options))
     if not found:
         sys.stderr.write(f"machci: {name} is not in the lock of any system\n")
         return 1

@@ -74,7 +74,9 @@ class CollisionReport:
             lines.append(f"{system.system}: {count} {noun} installed by more than one package")
             lines.extend(f"  {c.path}: {', '.join(c.packages)}" for c in system.collisions)
         if self.unchecked:
-            lines.append(f"not checked (sdist): {', '.join(self.unchecked)}")
+            lines.append(
+                f"not checked (built by Nix from source or nixpkgs): {', '.join(self.unchecked)}"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -169,7 +171,10 @@ def collisions(files_by_package: dict[str, dict[str, str]]) -> tuple[Collision, 
 def locked_wheels(lock: Lock) -> list[LockedFile]:
     """Every wheel of the lock, once (a pure-Python wheel may serve several systems)."""
     files = {
-        p.file.sha256: p.file for s in lock.systems for p in s.packages if p.provider == "wheel"
+        p.file.sha256: p.file
+        for s in lock.systems
+        for p in s.packages
+        if p.provider == "wheel" and p.file is not None
     }
     return [files[sha256] for sha256 in sorted(files)]
 
@@ -183,7 +188,7 @@ def find_collisions(
     for system in lock.systems:
         files_by_package = {}
         for package in system.packages:
-            if package.provider != "wheel":
+            if package.provider != "wheel" or package.file is None:
                 unchecked.add(package.name)
                 continue
             files_by_package[package.name] = installed_files(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from machci.advice import build_needs_warnings, unused_name_warnings
+from machci.config import NixpkgsData
 from machci.errors import ResolutionError
 from machci.graph import check_build_cycles
 from machci.lock import Lock, SystemLock
@@ -23,6 +24,8 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
     source = PyPISource(http, spec.indexes, spec.config.data.snapshot)
     nixpkgs = nixpkgs_index(spec, options)
+    if notices:
+        _warn_without_nixpkgs(spec)
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
@@ -74,11 +77,13 @@ def nixpkgs_index(spec: Spec, options: SourceOptions) -> NixpkgsIndex:
         return load_index(data.index)
     if data.path is not None:
         return evaluate_tree(data.path, spec.config.python, options.cache_dir)
-    if "nixpkgs" in spec.providers.default or any(
-        "nixpkgs" in order for order in spec.providers.per_package.values()
-    ):
+    return {}
+
+
+def _warn_without_nixpkgs(spec: Spec) -> None:
+    orders = (spec.providers.default, *spec.providers.per_package.values())
+    if spec.config.nixpkgs == NixpkgsData() and any("nixpkgs" in o for o in orders):
         warn(
             "providers name nixpkgs, but machci.yaml has no `nixpkgs: {index: FILE}` or"
             " `nixpkgs: {path: DIR}`, so no package can come from nixpkgs"
         )
-    return {}

@@ -652,7 +652,8 @@ def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str |
                 f"the index gives no upload-time for {name}'s files, so the snapshot hides them all"
             )
         return f"{name} has no files on the index"
-    versions = sorted({f.version for f in project.files}, reverse=True)
+    offered = {Version(p.version) for p in provider.nixpkgs.get(name, ())}
+    versions = sorted({f.version for f in project.files} | offered, reverse=True)
     matching = [v for v in versions if all(r.specifier.contains(v, prereleases=True) for r in reqs)]
     shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
     if not matching:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 
-from machci.lock import Lock, SystemLock
+from machci.lock import Lock, LockedPackage, SystemLock
+from machci.sources.nixpkgs import NixpkgsPackage
 
 
 def paths_to(system: SystemLock, name: str, limit: int = 20) -> list[list[str]]:
@@ -28,9 +30,29 @@ def paths_to(system: SystemLock, name: str, limit: int = 20) -> list[list[str]]:
     return found
 
 
-def explain(lock: Lock, name: str) -> tuple[str, bool]:
+def nixpkgs_choice(
+    package: LockedPackage, offered: Mapping[str, Sequence[NixpkgsPackage]]
+) -> str | None:
+    """Which nixpkgs attribute a package comes from, and the others nixpkgs has for it."""
+    if package.attr is None:
+        return None
+    others = [p for p in offered.get(package.name, ()) if p.attr != package.attr]
+    text = f"from nixpkgs' attribute {package.attr}"
+    if others:
+        text += (
+            "; nixpkgs also offers "
+            + ", ".join(f"{p.attr} {p.version}" for p in others)
+            + " (the newest version the requirements allow is taken, ties by attribute name)"
+        )
+    return text
+
+
+def explain(
+    lock: Lock, name: str, nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None
+) -> tuple[str, bool]:
     """Text for every system, grouping systems whose paths are identical; and whether found."""
     grouped: dict[tuple[tuple[str, ...], ...], list[str]] = defaultdict(list)
+    origins: dict[str, None] = {}
     absent: list[str] = []
     for system in lock.systems:
         package = system.package(name)
@@ -39,11 +61,15 @@ def explain(lock: Lock, name: str) -> tuple[str, bool]:
             continue
         paths = tuple(tuple(p) for p in paths_to(system, name))
         grouped[paths].append(f"{system.system} ({name} {package.version})")
+        origin = nixpkgs_choice(package, nixpkgs or {})
+        if origin:
+            origins[f"{name} {package.version} comes {origin}"] = None
     lines: list[str] = []
     for paths, systems in grouped.items():
         lines.append(", ".join(systems) + ":")
         for path in paths:
             lines.append("  " + " -> ".join(path))
+    lines.extend(origins)
     if absent:
         lines.append(f"not needed on: {', '.join(absent)}")
     return "\n".join(lines), bool(grouped)

@@ -128,7 +128,10 @@ def test_sdists_are_listed_as_not_checked(index: Index, tmp_path: Path) -> None:
     index.publish("gamma", "1.0", kind="sdist", extra_files=(("shared/x.txt", b"y\n"),))
     result = check(index.url, tmp_path, "alpha\ngamma\n")
     assert result.code == 0, result.err
-    assert result.out == "x86_64-linux: no collisions\nnot checked (sdist): gamma\n"
+    assert (
+        result.out
+        == "x86_64-linux: no collisions\nnot checked (built by Nix from source or nixpkgs): gamma\n"
+    )
 
 
 def test_each_system_is_checked_with_its_own_wheels(index: Index, tmp_path: Path) -> None:
