@@ -8,8 +8,8 @@ variables. In order, as nixpkgs runs them:
   build requirements are installed (recursively, as `--no-isolation` without
   `--skip-dependency-check` does), then the backend's build_wheel;
 - pythonRuntimeDepsCheckHook (formats wheel and pyproject, unless `dontCheckRuntimeDeps`);
-- pypaInstallHook: install every `dist/*.whl` (its file name must parse as a wheel's), then
-  `postInstall`;
+- pypaInstallHook: install every `dist/*.whl` (its file name must parse as a wheel's) and
+  compile its bytecode; pythonRemoveTestsDirHook; then `postInstall`;
 - pythonMetadataCheckHook (`pyproject = true` only, unless `dontCheckPythonMetadata`);
 - autoPatchelfHook (when it is in nativeBuildInputs): every ELF file's DT_NEEDED must be found
   in the output, the inputs' `lib/` or the `addAutoPatchelfSearchPath` roots of `preFixup`,
@@ -338,6 +338,8 @@ def main() -> None:
             install(wheel)
         for tests in ("tests", "test"):  # pythonRemoveTestsDirHook
             shutil.rmtree(OUT / SITE / tests, ignore_errors=True)
+        # installer compiles bytecode, which records each file's own store path.
+        subprocess.run([ENV["builder"], "-m", "compileall", "-q", str(OUT / SITE)], check=True)
         if ENV.get("postInstall"):
             run_phase(ENV["postInstall"], tree)
         if (
