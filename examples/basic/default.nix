@@ -5,7 +5,7 @@
 # machci-settings: sha256:80b3da2268ed4449576212918fbbd2b5a3b7860d7a4248ba117a9ad547c0a3f7
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:afad200981ec297854d319e375b13c9ffbedbf87f828ab8b9d4ea2fa3db1c2e0
+# machci-body: sha256:a19f462a0a5dd29bd257d073a36ab9704feb5824707829e3c1629972ef55a3d3
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -75,56 +75,56 @@ let
       packages = {
         certifi = {
           version = "2026.10.19.post1";
-          file = "certifi-2026.10.19.post1-py3-none-any.whl";
           provider = "wheel";
+          file = "certifi-2026.10.19.post1-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         charset-normalizer = {
           version = "3.5.2";
-          file = "charset_normalizer-3.5.2-cp312-cp312-manylinux2014_aarch64.manylinux_2_17_aarch64.manylinux_2_28_aarch64.whl";
           provider = "wheel";
+          file = "charset_normalizer-3.5.2-cp312-cp312-manylinux2014_aarch64.manylinux_2_17_aarch64.manylinux_2_28_aarch64.whl";
           binary = true;
           dependencies = [ ];
           build-system = [ ];
         };
         idna = {
           version = "3.20";
-          file = "idna-3.20-py3-none-any.whl";
           provider = "wheel";
+          file = "idna-3.20-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         markdown-it-py = {
           version = "4.2.0";
-          file = "markdown_it_py-4.2.0-py3-none-any.whl";
           provider = "wheel";
+          file = "markdown_it_py-4.2.0-py3-none-any.whl";
           binary = false;
           dependencies = [ "mdurl" ];
           build-system = [ ];
         };
         mdurl = {
           version = "0.1.2";
-          file = "mdurl-0.1.2-py3-none-any.whl";
           provider = "wheel";
+          file = "mdurl-0.1.2-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         pygments = {
           version = "2.21.0";
-          file = "pygments-2.21.0-py3-none-any.whl";
           provider = "wheel";
+          file = "pygments-2.21.0-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         requests = {
           version = "2.34.2";
-          file = "requests-2.34.2-py3-none-any.whl";
           provider = "wheel";
+          file = "requests-2.34.2-py3-none-any.whl";
           binary = false;
           dependencies = [
             "certifi"
@@ -136,8 +136,8 @@ let
         };
         rich = {
           version = "15.0.0";
-          file = "rich-15.0.0-py3-none-any.whl";
           provider = "wheel";
+          file = "rich-15.0.0-py3-none-any.whl";
           binary = false;
           dependencies = [
             "markdown-it-py"
@@ -147,8 +147,8 @@ let
         };
         urllib3 = {
           version = "2.8.0";
-          file = "urllib3-2.8.0-py3-none-any.whl";
           provider = "wheel";
+          file = "urllib3-2.8.0-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
@@ -163,56 +163,56 @@ let
       packages = {
         certifi = {
           version = "2026.10.19.post1";
-          file = "certifi-2026.10.19.post1-py3-none-any.whl";
           provider = "wheel";
+          file = "certifi-2026.10.19.post1-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         charset-normalizer = {
           version = "3.5.2";
-          file = "charset_normalizer-3.5.2-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl";
           provider = "wheel";
+          file = "charset_normalizer-3.5.2-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl";
           binary = true;
           dependencies = [ ];
           build-system = [ ];
         };
         idna = {
           version = "3.20";
-          file = "idna-3.20-py3-none-any.whl";
           provider = "wheel";
+          file = "idna-3.20-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         markdown-it-py = {
           version = "4.2.0";
-          file = "markdown_it_py-4.2.0-py3-none-any.whl";
           provider = "wheel";
+          file = "markdown_it_py-4.2.0-py3-none-any.whl";
           binary = false;
           dependencies = [ "mdurl" ];
           build-system = [ ];
         };
         mdurl = {
           version = "0.1.2";
-          file = "mdurl-0.1.2-py3-none-any.whl";
           provider = "wheel";
+          file = "mdurl-0.1.2-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         pygments = {
           version = "2.21.0";
-          file = "pygments-2.21.0-py3-none-any.whl";
           provider = "wheel";
+          file = "pygments-2.21.0-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
         };
         requests = {
           version = "2.34.2";
-          file = "requests-2.34.2-py3-none-any.whl";
           provider = "wheel";
+          file = "requests-2.34.2-py3-none-any.whl";
           binary = false;
           dependencies = [
             "certifi"
@@ -224,8 +224,8 @@ let
         };
         rich = {
           version = "15.0.0";
-          file = "rich-15.0.0-py3-none-any.whl";
           provider = "wheel";
+          file = "rich-15.0.0-py3-none-any.whl";
           binary = false;
           dependencies = [
             "markdown-it-py"
@@ -235,8 +235,8 @@ let
         };
         urllib3 = {
           version = "2.8.0";
-          file = "urllib3-2.8.0-py3-none-any.whl";
           provider = "wheel";
+          file = "urllib3-2.8.0-py3-none-any.whl";
           binary = false;
           dependencies = [ ];
           build-system = [ ];
@@ -278,12 +278,37 @@ let
         operator = item: map (key: { inherit key; }) lock.packages.${item.key}.dependencies;
       }
     );
-  mkPackage =
+  # A package from the interpreter's own set, at the version the lock was made for. Its Python
+  # dependencies are machci's pins, so each name has one version in the whole environment.
+  fromNixpkgs =
     final: prev: name: p:
     let
-      ps = final;
+      base =
+        prev.${p.attr}
+          or (throw ("machci: " + name + ": this nixpkgs has no Python package " + p.attr));
+    in
+    if base.version != p.version then
+      throw (
+        "machci: "
+        + name
+        + " was locked at nixpkgs' "
+        + p.attr
+        + " "
+        + p.version
+        + ", but this nixpkgs has "
+        + base.version
+        + "; write the index for this nixpkgs (machci nixpkgs-index) and run machci sync"
+      )
+    else
+      base.overridePythonAttrs (old: {
+        dependencies = map (d: final.${d}) (p.inputs-from or [ ]);
+      });
+  buildLocked =
+    ps: name: p:
+    let
       src = files.${p.file};
-      built = ps.buildPythonPackage (
+    in
+    ps.buildPythonPackage (
         {
           pname = name;
           inherit (p) version;
@@ -337,6 +362,11 @@ let
             }
         )
       );
+  mkPackage =
+    final: prev: name: p:
+    let
+      built =
+        if p.provider == "nixpkgs" then fromNixpkgs final prev name p else buildLocked final name p;
       build =
         if overrides ? ${name} then
           built.overridePythonAttrs (overrides.${name} final prev)
@@ -348,7 +378,7 @@ let
       # on its own still brings everything it needs into an environment.
       passthru = old.passthru // {
         requiredPythonModules =
-          old.passthru.requiredPythonModules ++ map (d: ps.${d}) (closure p.dependencies);
+          old.passthru.requiredPythonModules ++ map (d: final.${d}) (closure p.dependencies);
       };
     });
   # overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
