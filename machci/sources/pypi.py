@@ -24,6 +24,7 @@ from urllib.parse import urldefrag, urljoin
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from machci.defaults import DEFAULT_TIMEOUT
 from machci.dists import (
     DistFile,
     DistMetadata,
@@ -219,6 +220,8 @@ class PyPISource:
         http: Http,
         indexes: Sequence[str],
         snapshot: datetime | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.http = http
         self.indexes = [i.rstrip("/") for i in indexes]
@@ -227,7 +230,7 @@ class PyPISource:
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
         self.metadata_futures: dict[str, Future[DistMetadata]] = {}
-        self.build_environments = BuildEnvironments(self.indexes)
+        self.build_environments = BuildEnvironments(self.indexes, http.cache.root / "tmp", timeout)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
