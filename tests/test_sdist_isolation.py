@@ -254,3 +254,101 @@ def test_work_directories_of_a_killed_run_are_removed_by_the_next(
         assert sorted(p.name for p in scratch.iterdir()) == [live.name, young.name]
     finally:
         os.close(held)
+
+
+# Building off (`build: false`, `--no-build`) ---------------------------------------------------
+
+
+def _touch(marker: Path) -> str:
+    """Backend code that leaves `marker` behind: proof that the backend ran."""
+    return f"open({str(marker)!r}, 'a').close()"
+
+
+@pytest.mark.parametrize(
+    "dist, why",
+    [
+        ({"dynamic": ("Requires-Dist",)}, "PKG-INFO lists Requires-Dist as Dynamic"),
+        ({"dynamic": ("Requires-Python",)}, "PKG-INFO lists Requires-Python as Dynamic"),
+        ({"metadata_version": "2.1"}, "PKG-INFO is Metadata-Version 2.1, older than 2.2"),
+        ({"pkg_info": False}, "it has no PKG-INFO"),
+    ],
+)
+@pytest.mark.parametrize("how", ["build: false", "--no-build"])
+def test_with_building_off_an_sdist_without_static_metadata_is_refused(
+    index: Index, tmp_path: Path, dist: dict[str, Any], why: str, how: str
+) -> None:
+    ran = tmp_path / "ran"
+    index.publish("dyn", "1.0", kind="sdist", backend_prelude=_touch(ran), **dist)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "machci.yaml").write_text(f"{how if how.startswith('build') else ''}\n")
+    options = ("--config", "machci.yaml") + (("--no-build",) if how == "--no-build" else ())
+    result = lock(index, project, "dyn\n", *options)
+    assert result.code == 1
+    assert (
+        f"dyn 1.0: its metadata is not static ({why}), and building is off (build: false);"
+        " allow a wheel (providers), pin a version with static metadata, or turn building on"
+    ) in result.err
+    assert "Traceback" not in result.err
+    assert not ran.exists()
+
+
+def test_with_building_off_the_resolver_takes_the_next_version_with_static_metadata(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("pkg", "2.0", kind="sdist", dynamic=("Requires-Dist",))
+    index.publish("pkg", "1.0", kind="sdist")
+    assert lock(index, tmp_path / "off", "pkg\n", "--no-build").versions() == {"pkg": "1.0"}
+    assert lock(index, tmp_path / "on", "pkg\n").versions() == {"pkg": "2.0"}
+
+
+def test_with_building_off_static_metadata_locks_with_the_static_build_requirements_only(
+    index: Index, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    index.publish("helper-build", "1.0")
+    index.publish("zeta-tool", "1.0")
+    index.publish("leaf", "1.0")
+    index.publish(
+        "plain",
+        "1.0",
+        kind="sdist",
+        requires_dist=("leaf",),
+        build_requires=("helper-build",),
+        dynamic_build_requires=("zeta-tool",),
+        backend_prelude=_touch(ran),
+    )
+    project = tmp_path / "p"
+    built = lock(index, project, "plain\n")
+    assert built.packages()["plain"]["build_requires"] == ["helper-build", "zeta-tool"]
+    assert ran.exists()
+    ran.unlink()
+    before = len(index.requests)
+    unbuilt = lock(index, project, "plain\n", "--no-build")  # the same cache
+    packages = unbuilt.packages()
+    assert packages["plain"]["build_requires"] == ["helper-build"]
+    assert packages["plain"]["dependencies"] == ["leaf"]
+    assert "zeta-tool" not in packages
+    assert not ran.exists()
+    assert ("GET", "/files/helper_build-1.0-py3-none-any.whl") not in index.requests[before:]
+
+
+def test_build_in_machci_yaml_is_checked_and_part_of_the_settings(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("app", "1.0")
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "requirements.txt").write_text("app\n")
+    config = f"requirements: [requirements.txt]\ndata: {{index: {index.url}}}\n"
+    (project / "machci.yaml").write_text(config + "build: 'no'\n")
+    with contextlib.chdir(project):
+        bad = run("lock", "--cache-dir", ".cache")
+        assert bad.code == 2
+        assert "machci.yaml:3: build: expected true or false, got 'no'" in bad.err
+        (project / "machci.yaml").write_text(config + "build: true\n")
+        assert run("sync", "--cache-dir", ".cache").code == 1
+        assert run("check").code == 0
+        stale = run("check", "--no-build")
+        assert stale.code == 1
+        assert "the settings (machci.yaml or command-line options) changed" in stale.err

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.dists import metadata_is_static
+from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.native import build_needs
@@ -204,21 +204,51 @@ def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: 
         raise SourceError(f"{filename}: {exc.message}") from exc
 
 
-def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> SdistInfo:
+def sdist_info(data: bytes, filename: str, environments: BuildEnvironments | None) -> SdistInfo:
     """Complete metadata, build requirements (static, then the backend's own) and build needs
-    of an sdist."""
+    of an sdist. Without `environments` (building is off) no backend runs: the metadata must be
+    static, else InvalidMetadata, and the build requirements are the static ones alone."""
     archive = _Archive(data, filename)
     static, name, backend_path = _build_system(archive)
     pkg_info = archive.read("PKG-INFO")
+    dynamic_because = "it has no PKG-INFO" if pkg_info is None else why_not_static(pkg_info)
+    trusted = pkg_info if dynamic_because is None else None
+    if environments is not None:
+        metadata, requires = _ask_backend(
+            archive, static, name, backend_path, trusted, environments
+        )
+    elif trusted is not None:
+        metadata, requires = trusted, static
+    else:
+        parsed = classify(filename)
+        label = f"{parsed[0]} {parsed[1]}" if parsed is not None else filename
+        raise InvalidMetadata(
+            f"{label}: its metadata is not static ({dynamic_because}), and building is off"
+            " (build: false); allow a wheel (providers), pin a version with static metadata,"
+            " or turn building on"
+        )
+    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
+
+
+def _ask_backend(
+    archive: _Archive,
+    static: tuple[str, ...],
+    name: str,
+    backend_path: tuple[str, ...],
+    trusted: bytes | None,
+    environments: BuildEnvironments,
+) -> tuple[bytes, tuple[str, ...]]:
+    """(metadata, build requirements): `trusted` metadata or the backend's, and the static
+    requirements followed by the backend's own."""
+    filename = archive.filename
     work = environments.work.directory("sdist-")
     try:
         backend = _Backend(filename, name, work, archive.extract(work / "src"), backend_path)
         sandbox = environments.sandbox
         sites = [_site(environments, static, filename)]
         dynamic = _dynamic_requires(backend, sites, sandbox)
-        if pkg_info is not None and metadata_is_static(pkg_info):
-            metadata = pkg_info
-        else:
+        metadata = trusted
+        if metadata is None:
             # As pypa/build does: the backend's own requirements are installed before it builds.
             sites.insert(0, _site(environments, dynamic, filename))
             metadata = backend.call(
@@ -226,5 +256,4 @@ def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> S
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    requires = tuple(dict.fromkeys((*static, *dynamic)))
-    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
+    return metadata, tuple(dict.fromkeys((*static, *dynamic)))
