@@ -256,6 +256,18 @@ def test_work_directories_of_a_killed_run_are_removed_by_the_next(
         os.close(held)
 
 
+def test_a_work_area_that_cannot_be_made_is_one_error(index: Index, tmp_path: Path) -> None:
+    index.publish("needs", "1.0", kind="sdist")
+    scratch = tmp_path / "p" / ".cache" / "v2" / "tmp"
+    scratch.parent.mkdir(parents=True)
+    scratch.write_text("a file where the work area goes\n")
+    result = lock(index, tmp_path / "p", "needs\n")
+    assert result.code == 2
+    assert f"machci: error: cannot make a work directory in {scratch.resolve()}: File exists" in (
+        result.err
+    )
+
+
 # Building off (`build: false`, `--no-build`) ---------------------------------------------------
 
 

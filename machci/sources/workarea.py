@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from machci.errors import SourceError
+
 PREFIX = "machci-run-"
 LOCK = "lock"
 
@@ -36,13 +38,18 @@ class WorkArea:
     def directory(self, prefix: str) -> Path:
         """A new empty directory for one job of this run."""
         with self._lock:
-            if self._root is None:
-                self.parent.mkdir(parents=True, exist_ok=True)
-                root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.parent))
-                held = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(held, fcntl.LOCK_EX)
-                self._root, self._held = root, held
-            return Path(tempfile.mkdtemp(prefix=prefix, dir=self._root))
+            try:
+                if self._root is None:
+                    self.parent.mkdir(parents=True, exist_ok=True)
+                    root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.parent))
+                    held = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(held, fcntl.LOCK_EX)
+                    self._root, self._held = root, held
+                return Path(tempfile.mkdtemp(prefix=prefix, dir=self._root))
+            except OSError as exc:
+                raise SourceError(
+                    f"cannot make a work directory in {self.parent}: {exc.strerror or exc}"
+                ) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -56,7 +63,7 @@ def remove_stale(parent: Path, stale_after: float) -> None:
     """Remove the run directories under `parent` that no live run holds."""
     try:
         entries = list(os.scandir(parent))
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # no such directory yet, or none to read: nothing to remove
         return
     deadline = time.time() - stale_after
     for entry in entries:
