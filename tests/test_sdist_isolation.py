@@ -198,7 +198,9 @@ def test_pip_gets_the_index_credentials_through_its_environment_never_its_argv(
     with contextlib.chdir(project), _watch_processes() as seen:
         result = run(*argv)
     assert result.packages()["needs"]["build_requires"] == ["helper-build"]
-    pips = [(cmd, env) for cmd, env in seen if b"\0pip\0install\0" in cmd]
+    # This run's pip installs into the project's cache (other pips may run on the machine).
+    ours = str(project).encode()
+    pips = [(cmd, env) for cmd, env in seen if b"\0pip\0install\0" in cmd and ours in cmd]
     assert pips, "pip was never seen running"
     assert not [cmd for cmd, _env in seen if password.encode() in cmd]
     for _cmd, env in pips:
