@@ -100,6 +100,7 @@ class Sandbox:
             return self._prefix
 
     def run(self, command: Sequence[str], *, cwd: Path, scratch: Path) -> Outcome:
+        """Run untrusted `command` in `cwd`; its HOME, TMPDIR and output log go in `scratch`."""
         env = environment(scratch)
         return run_bounded(
             [*self.prefix(), *command],
