@@ -76,6 +76,12 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--glibc", help="newest manylinux glibc of Linux targets (default 2.42)")
     group.add_argument("--macos", help="macOS deployment target of Darwin targets (default 14.0)")
+    group.add_argument(
+        "--no-build",
+        action="store_true",
+        help="never run an sdist's build backend (build: false); refuse sdists without static"
+        " metadata",
+    )
     source = parser.add_argument_group("data access")
     source.add_argument("--cache-dir", type=Path, help="cache directory")
     source.add_argument("--offline", action="store_true", help="use only the cache")
@@ -203,6 +209,8 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     for key in ("glibc", "macos"):
         if getattr(args, key):
             changes[key] = parse_version_pair(getattr(args, key), key)
+    if args.no_build:
+        changes["build"] = False
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
@@ -290,6 +298,7 @@ _PROJECT_OVERRIDES = (
     "providers",
     "glibc",
     "macos",
+    "no_build",
 )
 
 

@@ -49,6 +49,7 @@ _TOP_KEYS = (
     "overridesPre",
     "overridesPost",
     "ignoreCollisions",
+    "build",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
@@ -155,6 +156,7 @@ class Config:
     overlays_pre: tuple[Path, ...] = ()  # overridesPre: Nix files, each a Python package overlay
     overlays_post: tuple[Path, ...] = ()
     ignore_collisions: bool = False
+    build: bool = True  # false: no sdist's build backend ever runs (see sources/sdist.py)
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -321,6 +323,13 @@ class _Loader:
                     self.at(document, "ignoreCollisions"),
                 )
             changes["ignore_collisions"] = value
+        if "build" in document:
+            value = document["build"]
+            if not isinstance(value, bool):
+                raise InputError(
+                    f"build: expected true or false, got {value!r}", self.at(document, "build")
+                )
+            changes["build"] = value
         return config.with_changes(**changes)
 
     def nixpkgs(self, document: CommentedMap, base: Path) -> NixpkgsData:
@@ -547,5 +556,7 @@ def settings_digest(config: Config, output: Path) -> str:
         "overridesPre": [rel(p) for p in config.overlays_pre],
         "overridesPost": [rel(p) for p in config.overlays_post],
         "ignoreCollisions": config.ignore_collisions,
+        # Only when off, so that files written before the key existed stay in sync.
+        **({} if config.build else {"build": False}),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())

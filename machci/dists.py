@@ -227,14 +227,18 @@ def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
     return tuple(requirements)
 
 
-def metadata_is_static(data: bytes) -> bool:
-    """PKG-INFO can be trusted only from Metadata 2.2 on, and only if deps are not Dynamic."""
-    raw = _raw_metadata(data)
+def why_not_static(pkg_info: bytes) -> str | None:
+    """Why a PKG-INFO cannot be trusted for the dependencies (None: it can). Only Metadata 2.2
+    on (PEP 643) says which fields the build may still change; those must not be among them."""
+    raw = _raw_metadata(pkg_info)
     version = raw.get("metadata_version", "1.0")
     try:
         if Version(version) < Version("2.2"):
-            return False
+            return f"PKG-INFO is Metadata-Version {version}, older than 2.2"
     except InvalidVersion:
-        return False
+        return f"PKG-INFO has an invalid Metadata-Version {version!r}"
     dynamic = {d.lower() for d in raw.get("dynamic", [])}
-    return "requires-dist" not in dynamic and "requires-python" not in dynamic
+    for field in ("Requires-Dist", "Requires-Python"):
+        if field.lower() in dynamic:
+            return f"PKG-INFO lists {field} as Dynamic"
+    return None

@@ -22,7 +22,13 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
     http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
-    source = PyPISource(http, spec.indexes, spec.config.data.snapshot)
+    source = PyPISource(
+        http,
+        spec.indexes,
+        spec.config.data.snapshot,
+        timeout=options.timeout,
+        build=spec.config.build,
+    )
     nixpkgs = nixpkgs_index(spec, options)
     if notices:
         _warn_without_nixpkgs(spec)

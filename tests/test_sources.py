@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -224,7 +223,9 @@ def test_sdist_build_requirement_missing_from_the_index(index: Index, tmp_path: 
     assert "cannot install build requirements ['not-published']" in result.err
 
 
-def test_static_build_requirements_come_first_then_the_backends_own(index: Index) -> None:
+def test_static_build_requirements_come_first_then_the_backends_own(
+    index: Index, tmp_path: Path
+) -> None:
     index.publish("helper-build", "1.0")
     dist = Dist(
         "ordered",
@@ -233,7 +234,7 @@ def test_static_build_requirements_come_first_then_the_backends_own(index: Index
         build_requires=("helper-build",),
         dynamic_build_requires=("zeta-tool", "helper-build", "alpha-tool"),
     )
-    environments = BuildEnvironments([index.url])
+    environments = BuildEnvironments([index.url], tmp_path, 30.0)
     try:
         info = sdist_info(build_bytes(dist), dist.filename, environments)
     finally:
@@ -241,12 +242,7 @@ def test_static_build_requirements_come_first_then_the_backends_own(index: Index
     assert info.build_requires == ("helper-build", "zeta-tool", "alpha-tool")
 
 
-def test_one_install_per_set_of_build_requirements(
-    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+def test_one_install_per_set_of_build_requirements(index: Index, tmp_path: Path) -> None:
     index.publish("helper-build", "1.0")
     for name in ("first", "second", "third"):
         index.publish(
@@ -254,7 +250,8 @@ def test_one_install_per_set_of_build_requirements(
         )
     assert lock(index, tmp_path / "p", "first\nsecond\nthird\n").code == 0
     assert index.requests.count(("GET", "/files/helper_build-1.0-py3-none-any.whl")) == 1
-    assert list(scratch.iterdir()) == []  # the installs go when the run ends
+    # The installs and extracted sdists go when the run ends.
+    assert list((tmp_path / "p" / ".cache" / "v2" / "tmp").iterdir()) == []
 
 
 def test_a_backend_without_the_hook_needs_only_its_static_requirements(

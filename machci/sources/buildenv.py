@@ -1,58 +1,61 @@
-"""Build requirements installed for running sdist backends, once per requirement set per run.
+"""What running sdist backends needs, once per run: build requirements, scratch space, a sandbox.
 
 Most sdists name the same few build requirements (`setuptools>=40.8.0` above all); installing
 each distinct set once instead of once per sdist saves a pip run per sdist. Each set is a pip
-`--target` directory filled from the run's indexes, shared read-only by every backend that needs
-it and removed when the run closes.
+`--target` directory filled from the run's indexes and shared read-only by every backend that
+needs it. pip is machci's own tool and may use the network, but it too gets only an allow-listed
+environment, and the index URLs (which may carry credentials) reach it through environment
+variables, never its command line, which every user of the machine can read.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import os
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from machci.errors import SourceError
+from machci.sources.sandbox import Sandbox, environment, run_bounded
+from machci.sources.workarea import WorkArea
 
 INSTALL_TIMEOUT = 600
+# What pip needs to reach an index through a proxy or with a private CA, besides the allow-list.
+PIP_NETWORK = (
+    *("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"),
+    *("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"),
+)
 
 
 @dataclass
 class _Install:
-    target: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
     path: Path | None = None
     error: str | None = None  # remembered, so a broken set fails every sdist without pip
 
 
 class BuildEnvironments:
-    """Directories with build requirements installed, keyed by the exact requirement tuple."""
+    """Directories with build requirements installed, keyed by the exact requirement tuple, plus
+    the run's work area and the sandbox its backends run in (both bounded by `timeout`)."""
 
-    def __init__(self, index_urls: Sequence[str]) -> None:
+    def __init__(self, index_urls: Sequence[str], scratch: Path, timeout: float) -> None:
         self.index_urls = tuple(index_urls)
+        self.timeout = timeout
+        self.work = WorkArea(scratch, timeout)
+        self.sandbox = Sandbox(timeout)
         self._lock = threading.Lock()
         self._installs: dict[tuple[str, ...], _Install] = {}
-        self._root: Path | None = None
 
     def site(self, requires: tuple[str, ...]) -> Path:
         """A directory with `requires` installed; concurrent callers wait for one install."""
         with self._lock:
-            if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="machci-build-"))
-            install = self._installs.get(requires)
-            if install is None:
-                install = _Install(self._root / str(len(self._installs)))
-                self._installs[requires] = install
+            install = self._installs.setdefault(requires, _Install())
         with install.lock:
             if install.path is None and install.error is None:
                 try:
-                    _pip_install(requires, install.target, self.index_urls)
-                    install.path = install.target
+                    install.path = self._pip_install(requires)
                 except SourceError as exc:
                     install.error = exc.message
             if install.error is not None:
@@ -62,33 +65,36 @@ class BuildEnvironments:
 
     def close(self) -> None:
         with self._lock:
-            if self._root is not None:
-                shutil.rmtree(self._root, ignore_errors=True)
-            self._root = None
+            self.work.close()
             self._installs.clear()
 
-
-def _pip_install(requires: Sequence[str], target: Path, index_urls: Sequence[str]) -> None:
-    target.mkdir(parents=True)
-    if not requires:
-        return
-    command = [sys.executable, "-m", "pip", "--isolated", "install", "--quiet", "--no-input"]
-    # No asking the index about pip itself, no bytecode for a directory that lives one run.
-    command += ["--disable-pip-version-check", "--no-compile"]
-    command += ["--target", str(target), "--only-binary", ":all:"]
-    command += ["--index-url", index_urls[0]]
-    for url in index_urls[1:]:
-        command += ["--extra-index-url", url]
-    try:
-        result = subprocess.run(
-            [*command, *requires],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-            check=False,
+    def _pip_install(self, requires: Sequence[str]) -> Path:
+        scratch = self.work.directory("pip-")
+        target = scratch / "site"
+        target.mkdir()
+        if not requires:
+            return target
+        # No configuration files and no asking the index about pip itself; no bytecode for a
+        # directory that lives one run, no cache in a HOME that lives one install.
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input"]
+        command += ["--disable-pip-version-check", "--no-compile", "--no-cache-dir"]
+        command += ["--timeout", str(self.timeout)]
+        command += ["--target", str(target), "--only-binary", ":all:", *requires]
+        env = environment(scratch)
+        env.update({key: os.environ[key] for key in PIP_NETWORK if key in os.environ})
+        env["PIP_CONFIG_FILE"] = os.devnull
+        env["PIP_INDEX_URL"] = self.index_urls[0]
+        if self.index_urls[1:]:
+            env["PIP_EXTRA_INDEX_URL"] = " ".join(self.index_urls[1:])
+        netrc = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+        if netrc.is_file():
+            env["NETRC"] = str(netrc)  # the HOME pip sees has none
+        outcome = run_bounded(
+            command, cwd=scratch, env=env, timeout=INSTALL_TIMEOUT, log=scratch / "pip.log"
         )
-    except subprocess.TimeoutExpired as exc:
-        raise SourceError(f"cannot install build requirements {list(requires)}: timed out") from exc
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["pip failed"]
-        raise SourceError(f"cannot install build requirements {list(requires)}: {tail[0]}")
+        if outcome.returncode is None:
+            raise SourceError(f"cannot install build requirements {list(requires)}: timed out")
+        if outcome.returncode != 0:
+            reason = outcome.last_line or "pip failed"
+            raise SourceError(f"cannot install build requirements {list(requires)}: {reason}")
+        return target

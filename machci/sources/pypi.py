@@ -24,6 +24,7 @@ from urllib.parse import urldefrag, urljoin
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from machci.defaults import DEFAULT_TIMEOUT
 from machci.dists import (
     DistFile,
     DistMetadata,
@@ -42,6 +43,8 @@ from machci.sources.sdist import sdist_info
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
 # backend's dynamic build requirements, v3: build needs), so older records are recomputed.
 SDIST_RECORD = "sdist-info-v3"
+# The same without running the backend (building is off): static build requirements only.
+SDIST_UNBUILT_RECORD = "sdist-unbuilt-v1"
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
@@ -219,6 +222,9 @@ class PyPISource:
         http: Http,
         indexes: Sequence[str],
         snapshot: datetime | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        build: bool = True,
     ) -> None:
         self.http = http
         self.indexes = [i.rstrip("/") for i in indexes]
@@ -227,7 +233,8 @@ class PyPISource:
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
         self.metadata_futures: dict[str, Future[DistMetadata]] = {}
-        self.build_environments = BuildEnvironments(self.indexes)
+        self.build_environments = BuildEnvironments(self.indexes, http.cache.root / "tmp", timeout)
+        self.build = build
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -344,19 +351,21 @@ class PyPISource:
     def _sdist_metadata(self, file: DistFile) -> DistMetadata:
         assert file.sha256 is not None
         cache = self.http.cache
-        cached = cache.derived(SDIST_RECORD, file.sha256)
+        record = SDIST_RECORD if self.build else SDIST_UNBUILT_RECORD
+        cached = cache.derived(record, file.sha256)
         if not _valid_sdist_record(cached):
-            with cache.derived_lock(SDIST_RECORD, file.sha256):
-                cached = cache.derived(SDIST_RECORD, file.sha256)
+            with cache.derived_lock(record, file.sha256):
+                cached = cache.derived(record, file.sha256)
                 if not _valid_sdist_record(cached):
                     data = self.http.file(file.url, file.sha256)
-                    info = sdist_info(data, file.filename, self.build_environments)
+                    environments = self.build_environments if self.build else None
+                    info = sdist_info(data, file.filename, environments)
                     cached = {
                         "metadata": info.metadata.decode("utf-8", errors="replace"),
                         "build_requires": list(info.build_requires),
                         "build_needs": list(info.build_needs),
                     }
-                    cache.put_derived(SDIST_RECORD, file.sha256, cached)
+                    cache.put_derived(record, file.sha256, cached)
         assert isinstance(cached, dict)
         metadata = parse_metadata(cached["metadata"])
         return metadata.with_build(

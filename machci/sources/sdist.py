@@ -3,8 +3,9 @@
 Every sdist's backend is asked for its dynamic build requirements (PEP 517
 `get_requires_for_build_wheel`), because pypa/build checks those too when nixpkgs builds the
 sdist. Metadata comes from a static PKG-INFO when it can be trusted, else from the backend's
-`prepare_metadata_for_build_wheel`. Each hook runs in a child interpreter (`python -I`) with only
-the build requirements on the path, installed by pip from the same index. Build needs are guessed
+`prepare_metadata_for_build_wheel`. Each hook runs in a child interpreter (`python -I`) in the
+sandbox (sandbox.py), with only the build requirements on the path, installed by pip from the
+same index, and the sdist extracted in the run's work area (workarea.py). Build needs are guessed
 from the archive's files (native.py). The result is cached by the sdist's sha256, so each sdist
 is asked once per cache.
 """
@@ -13,11 +14,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
+import shutil
 import sys
 import tarfile
-import tempfile
 import tomllib
 import zipfile
 from collections.abc import Sequence
@@ -26,15 +25,15 @@ from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.dists import metadata_is_static
+from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.native import build_needs
+from machci.sources.sandbox import Sandbox
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
-HOOK_TIMEOUT = 600
 
 # Runs inside the child interpreter: imports the backend named in argv and calls one hook,
 # "requires" (a JSON list; [] when the backend lacks the hook, as PEP 517 says) or "metadata".
@@ -144,45 +143,43 @@ def _build_system(archive: _Archive) -> tuple[tuple[str, ...], str, tuple[str, .
 
 @dataclass(frozen=True)
 class _Backend:
-    """An sdist's PEP 517 backend, extracted and ready to be called in a child interpreter."""
+    """An sdist's PEP 517 backend, extracted and ready to be called in the sandbox."""
 
     filename: str
     name: str
+    work: Path  # this sdist's scratch directory
     source: Path  # the extracted tree, the hooks' working directory
     backend_path: tuple[str, ...]
 
-    def call(self, hook: str, sites: Sequence[Path], doing: str) -> bytes:
+    def call(self, hook: str, sites: Sequence[Path], sandbox: Sandbox, doing: str) -> bytes:
         """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors."""
         paths = [str((self.source / p).resolve()) for p in self.backend_path]
         paths += [str(site) for site in sites]
-        out = self.source.parent / f"{hook}.out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        # -I ignores PYTHONPATH, so the path goes in through a tiny bootstrap instead.
+        out = self.work / f"{hook}.out"
+        # -I ignores PYTHONPATH (which the sandbox does not pass anyway), so the path goes in
+        # through a tiny bootstrap.
         bootstrap = (
             f"import sys; sys.path[:0] = {paths!r}; exec(compile({_HOOK!r}, 'hook', 'exec'))"
         )
-        try:
-            result = subprocess.run(
-                [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)],
-                cwd=self.source,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=HOOK_TIMEOUT,
-                check=False,
+        command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)]
+        outcome = sandbox.run(command, cwd=self.source, scratch=self.work)
+        if outcome.returncode is None:
+            raise SourceError(
+                f"{self.filename}: {doing} timed out after {sandbox.timeout:g} s (--timeout)"
             )
-        except subprocess.TimeoutExpired as exc:
-            raise SourceError(f"{self.filename}: {doing} timed out") from exc
-        if result.returncode != 0 or not out.exists():
-            tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise SourceError(f"{self.filename}: {doing} failed: {tail[0]}")
+        if outcome.returncode != 0 or not out.exists():
+            reason = outcome.last_line or "no output"
+            raise SourceError(f"{self.filename}: {doing} failed: {reason}")
         return out.read_bytes()
 
 
-def _dynamic_requires(backend: _Backend, sites: Sequence[Path]) -> tuple[str, ...]:
+def _dynamic_requires(
+    backend: _Backend, sites: Sequence[Path], sandbox: Sandbox
+) -> tuple[str, ...]:
     """What `get_requires_for_build_wheel({})` answers, checked to be requirement strings."""
-    raw = backend.call("requires", sites, "asking the build backend for its build requirements")
+    raw = backend.call(
+        "requires", sites, sandbox, "asking the build backend for its build requirements"
+    )
     answer = json.loads(raw)
     if not isinstance(answer, list) or not all(isinstance(r, str) for r in answer):
         raise SourceError(
@@ -207,21 +204,56 @@ def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: 
         raise SourceError(f"{filename}: {exc.message}") from exc
 
 
-def sdist_info(data: bytes, filename: str, environments: BuildEnvironments) -> SdistInfo:
+def sdist_info(data: bytes, filename: str, environments: BuildEnvironments | None) -> SdistInfo:
     """Complete metadata, build requirements (static, then the backend's own) and build needs
-    of an sdist."""
+    of an sdist. Without `environments` (building is off) no backend runs: the metadata must be
+    static, else InvalidMetadata, and the build requirements are the static ones alone."""
     archive = _Archive(data, filename)
     static, name, backend_path = _build_system(archive)
     pkg_info = archive.read("PKG-INFO")
-    with tempfile.TemporaryDirectory(prefix="machci-sdist-") as tmp:
-        backend = _Backend(filename, name, archive.extract(Path(tmp) / "src"), backend_path)
+    dynamic_because = "it has no PKG-INFO" if pkg_info is None else why_not_static(pkg_info)
+    trusted = pkg_info if dynamic_because is None else None
+    if environments is not None:
+        metadata, requires = _ask_backend(
+            archive, static, name, backend_path, trusted, environments
+        )
+    elif trusted is not None:
+        metadata, requires = trusted, static
+    else:
+        parsed = classify(filename)
+        label = f"{parsed[0]} {parsed[1]}" if parsed is not None else filename
+        raise InvalidMetadata(
+            f"{label}: its metadata is not static ({dynamic_because}), and building is off"
+            " (build: false); allow a wheel (providers), pin a version with static metadata,"
+            " or turn building on"
+        )
+    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
+
+
+def _ask_backend(
+    archive: _Archive,
+    static: tuple[str, ...],
+    name: str,
+    backend_path: tuple[str, ...],
+    trusted: bytes | None,
+    environments: BuildEnvironments,
+) -> tuple[bytes, tuple[str, ...]]:
+    """(metadata, build requirements): `trusted` metadata or the backend's, and the static
+    requirements followed by the backend's own."""
+    filename = archive.filename
+    work = environments.work.directory("sdist-")
+    try:
+        backend = _Backend(filename, name, work, archive.extract(work / "src"), backend_path)
+        sandbox = environments.sandbox
         sites = [_site(environments, static, filename)]
-        dynamic = _dynamic_requires(backend, sites)
-        if pkg_info is not None and metadata_is_static(pkg_info):
-            metadata = pkg_info
-        else:
+        dynamic = _dynamic_requires(backend, sites, sandbox)
+        metadata = trusted
+        if metadata is None:
             # As pypa/build does: the backend's own requirements are installed before it builds.
             sites.insert(0, _site(environments, dynamic, filename))
-            metadata = backend.call("metadata", sites, "preparing metadata with the build backend")
-    requires = tuple(dict.fromkeys((*static, *dynamic)))
-    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
+            metadata = backend.call(
+                "metadata", sites, sandbox, "preparing metadata with the build backend"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return metadata, tuple(dict.fromkeys((*static, *dynamic)))
