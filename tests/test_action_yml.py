@@ -2,8 +2,8 @@
 
 The composite steps are executed with bash in a temporary runner layout (RUNNER_TEMP,
 GITHUB_ACTION_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY); `${{ inputs.* }}` in `env:` is filled
-in the way GitHub does. The install step pip-installs this checkout offline from the wheelhouse
-that .ci/run prepares.
+in the way GitHub does. The install step pip-installs this checkout offline from the session's
+wheelhouse (tests/fixtures/wheelhouse.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tests.fixtures.index import Index
 from tests.fixtures.repos import Workspace, parse_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEELHOUSE = Path(os.environ.get("MACHCI_WHEELHOUSE", ROOT / ".ci" / "wheelhouse"))
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 
 
@@ -60,7 +59,7 @@ def evaluate(value: str, inputs: dict[str, str], steps: dict[str, dict[str, str]
 class Runner:
     """Runs the composite action's steps the way a GitHub runner does, in a temp layout."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, wheelhouse: Path) -> None:
         self.temp = root / "runner-temp"
         self.temp.mkdir()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "GITHUB_"))}
@@ -68,7 +67,7 @@ class Runner:
             RUNNER_TEMP=str(self.temp),
             GITHUB_ACTION_PATH=str(ROOT),
             PIP_NO_INDEX="1",
-            PIP_FIND_LINKS=str(WHEELHOUSE),
+            PIP_FIND_LINKS=str(wheelhouse),
             PIP_CONFIG_FILE=os.devnull,
         )
 
@@ -98,12 +97,8 @@ class Runner:
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    if not any(WHEELHOUSE.glob("PyGithub-*.whl")) and not any(WHEELHOUSE.glob("pygithub-*.whl")):
-        if os.environ.get("CI"):
-            raise RuntimeError(f"no wheelhouse at {WHEELHOUSE}: .ci/run should have built it")
-        pytest.skip(f"no wheelhouse with PyGithub at {WHEELHOUSE}")
-    runner = Runner(tmp_path_factory.mktemp("runner"))
+def runner(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Runner:
+    runner = Runner(tmp_path_factory.mktemp("runner"), wheelhouse)
     install = ACTION["runs"]["steps"][0]
     result, _, _ = runner.step(install, {"python": sys.executable}, ROOT, {})
     assert result.returncode == 0, result.stderr
