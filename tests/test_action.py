@@ -27,25 +27,22 @@ class ActionRun:
     summary: str
 
 
+TOKEN_NAMES = ("MACHCI_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "INPUT_TOKEN")
+
+
 @pytest.fixture
 def action(
     workspace: Workspace, github: GitHubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[object]:
-    def invoke(command: str = "bump", **inputs: str) -> ActionRun:
-        output, summary = tmp_path / "output.txt", tmp_path / "summary.md"
+    """Runs the action's steps in-process as action.yml does: the command without any token,
+    then, for bump, `publish` with the token and the first step's result."""
+
+    def step(argv: list[str], env: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        output = tmp_path / "output.txt"
         output.write_text("")
-        summary.write_text("")
-        env = {
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_REPOSITORY": "acme/app",
-            "GITHUB_API_URL": github.url,
-            "GITHUB_WORKSPACE": str(workspace.path),
-            "MACHCI_COMMAND": command,
-            "MACHCI_TOKEN": github.token,
-        }
-        env.update({f"MACHCI_{k.upper()}": v for k, v in inputs.items()})
-        for key, value in env.items():
+        for name in TOKEN_NAMES:
+            monkeypatch.delenv(name, raising=False)
+        for key, value in {**env, "GITHUB_OUTPUT": str(output)}.items():
             monkeypatch.setenv(key, value)
         stdout, stderr = io.StringIO(), io.StringIO()
         with (
@@ -53,13 +50,30 @@ def action(
             contextlib.redirect_stdout(stdout),
             contextlib.redirect_stderr(stderr),
         ):
-            code = action_main([])
-        seen.append(
-            stdout.getvalue() + stderr.getvalue() + output.read_text() + summary.read_text()
-        )
-        return ActionRun(
-            code, stdout.getvalue(), parse_outputs(output.read_text()), summary.read_text()
-        )
+            code = action_main(argv)
+        outputs = parse_outputs(output.read_text())
+        seen.append(stdout.getvalue() + stderr.getvalue() + output.read_text())
+        return code, stdout.getvalue(), outputs
+
+    def invoke(command: str = "bump", **inputs: str) -> ActionRun:
+        summary = tmp_path / "summary.md"
+        summary.write_text("")
+        env = {
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_REPOSITORY": "acme/app",
+            "GITHUB_API_URL": github.url,
+            "GITHUB_WORKSPACE": str(workspace.path),
+            "MACHCI_COMMAND": command,
+        }
+        env.update({f"MACHCI_{k.upper()}": v for k, v in inputs.items() if k != "token"})
+        code, stdout, outputs = step([], env)
+        if command == "bump" and code == 0:
+            token = inputs.get("token", github.token)
+            bump = {"MACHCI_TOKEN": token, "MACHCI_BUMP": outputs.pop("bump")}
+            code, published, outputs = step(["publish"], {**env, **bump})
+            stdout += published
+        seen.append(summary.read_text())
+        return ActionRun(code, stdout, outputs, summary.read_text())
 
     seen: list[str] = []
     yield invoke
@@ -242,6 +256,18 @@ def test_unknown_command(action: object) -> None:
     result = action("deploy")  # type: ignore[operator]
     assert result.code == 2
     assert "::error::unknown command 'deploy'" in result.stdout
+
+
+@pytest.mark.parametrize("result", ["", "{", '{"changes": [["app", 1, null, []]]}'])
+def test_publish_needs_the_result_of_the_bump_step(
+    result: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MACHCI_BUMP", result)
+    assert action_main(["publish"]) == 2
+    assert capsys.readouterr().out == (
+        "::error::the bump step left no readable result; publish runs only after"
+        " `command: bump` in the same action\n"
+    )
 
 
 def test_environment_without_github_files(monkeypatch: pytest.MonkeyPatch) -> None:
