@@ -1,8 +1,8 @@
 """`publish`, the bump's second step and the only one given the token: push, keep one pull request.
 
 One fixed branch per repository, updated in place; no pull request when nothing changes; the
-pull request is closed when the base branch no longer needs it; a branch someone else pushed to
-is never overwritten.
+pull request is closed when the base branch no longer needs it. machci never pushes to the base
+or the default branch, nor over a branch whose history it did not write.
 """
 
 from __future__ import annotations
@@ -39,11 +39,23 @@ def pull_request_body(result: BumpResult, index: str) -> str:
     )
 
 
+def refuse_shared_branch(branch: str, base: str, default: str) -> None:
+    """The bump's branch must be its own: never the base or the default branch."""
+    for name, role in ((base, "the base branch"), (default, "the repository's default branch")):
+        if branch.casefold() == name.casefold():
+            raise GitError(
+                f"branch {branch} is {role}: the bump needs a branch of its own (the `branch`"
+                f" input, default machci/bump-data); machci never pushes to {name}"
+            )
+
+
 def run(inputs: Inputs) -> int:
     result = decode(inputs.bump_result)
     author = Author.parse(inputs.author)
     github = PullRequests(inputs.token, inputs.api_url, inputs.repository)
-    base = inputs.base or github.default_branch
+    default = github.default_branch
+    base = inputs.base or default
+    refuse_shared_branch(inputs.branch, base, default)
     with contextlib.chdir(inputs.working_directory):
         config, project = inputs.project()
         repository = Repository(project, token=inputs.token, server=inputs.server_url)
@@ -67,15 +79,10 @@ def run(inputs: Inputs) -> int:
             return 0
         remote_sha = repository.remote_head(inputs.branch)
         if remote_sha is not None:
-            foreign = repository.foreign_authors(inputs.branch, remote_sha, author)
-            if foreign:
-                raise GitError(
-                    f"branch {inputs.branch} has commits by {', '.join(foreign)}; machci will not"
-                    " overwrite them (merge or close that pull request, or delete the branch)"
-                )
+            repository.refuse_foreign_history(inputs.branch, remote_sha)
         message = f"machci: bump dependency data to {result.new_revision}\n\n{result.report()}"
         written = [config.output] + ([config.path] if config.path else [])
-        repository.commit(inputs.branch, written, message, author)
+        repository.commit(inputs.branch, written, message, author, result.new_revision)
         repository.push(inputs.branch, remote_sha)
         pull = github.open_or_update(existing, inputs.branch, base, inputs.title, body)
         github.decorate(pull, inputs.labels, inputs.reviewers)
