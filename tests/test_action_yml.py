@@ -24,6 +24,7 @@ from ruamel.yaml import YAML
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.fixtures.repos import BRANCH, Workspace, git, parse_outputs
+from tests.nixtools import NIX_ENV, require, seed_store, stand_in
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
@@ -245,3 +246,44 @@ def test_the_resolving_step_never_holds_a_token(
     seen = json.loads(spy.read_text())
     assert github.token not in json.dumps(seen["environ"])
     assert github.token not in seen["parent"]
+
+
+def test_image_names_are_lowercased_by_the_action(
+    runner: Runner, workspace: Workspace, tmp_path: Path
+) -> None:
+    require("nix-build", "nix-bin")
+    seed_store(workspace.index, workspace.path / "default.nix")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    docker = tools / "docker"  # stands in for the docker CLI: records its arguments
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "docker.log"}\n')
+    docker.chmod(0o755)
+    inputs = {
+        "command": "build",
+        "systems": "x86_64-linux",
+        "image-name": "ghcr.io/Acme/App",
+        "nix-args": f"--arg pkgs '{stand_in()}'",
+    }
+    job = {"PATH": f"{tools}:{os.environ['PATH']}", "NIX_CONFIG": NIX_ENV["NIX_CONFIG"]}
+    result = runner.action(inputs, workspace.path, job)
+    assert result.code == 0, result.log
+    assert result.outputs["image"] == "ghcr.io/acme/app:latest-amd64"
+    image = workspace.path / "result-image-x86_64-linux"
+    assert (tmp_path / "docker.log").read_text().splitlines() == [
+        f"load --input {image}",
+        "tag machci-env:latest ghcr.io/acme/app:latest-amd64",
+    ]
+
+
+def test_image_names_are_lowercased_by_the_workflow_template(tmp_path: Path) -> None:
+    workflow = load(TEMPLATE)
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    naming = [step for step in steps if "github.repository" in json.dumps(step)]
+    assert len(naming) == 2  # in the build and the manifest job, nowhere else
+    output = tmp_path / "output"
+    for step in naming:
+        assert step["env"] == {"REPOSITORY": "${{ github.repository }}"}
+        output.write_text("")
+        env = {"PATH": os.environ["PATH"], "REPOSITORY": "Acme/App", "GITHUB_OUTPUT": str(output)}
+        subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, check=True)
+        assert output.read_text() == "name=ghcr.io/acme/app\n"
