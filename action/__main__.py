@@ -1,4 +1,8 @@
-"""`python -m machci.action`: the composite action's single entry point."""
+"""`python -m machci.action`: the composite action's entry point.
+
+Without arguments it runs the `command` input (check, build, or bump's resolving step); with
+`publish` it runs bump's second step, the only one action.yml gives the token.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,23 @@ from collections.abc import Sequence
 
 from machci.errors import MachciError
 
-from . import build, bump, check
+from . import build, bump, check, publish
 from .workflow import Inputs, error, workspace_path
+
+COMMANDS = {"check": check.run, "build": build.run, "bump": bump.run}
+STEPS = {"publish": publish.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     inputs = Inputs.from_environment()
-    commands = {"check": check.run, "build": build.run, "bump": bump.run}
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args else inputs.command
-    if command not in commands:
-        error(f"unknown command {command!r}: expected check, build or bump")
+    name, known = (args[0], STEPS) if args else (inputs.command, COMMANDS)
+    step = known.get(name)
+    if step is None:
+        error(f"unknown command {name!r}: expected {', '.join(known)}")
         return 2
     try:
-        return commands[command](inputs)
+        return step(inputs)
     except MachciError as exc:
         where = exc.location
         if where is not None and "://" not in where.where:  # a file of the project: annotate it

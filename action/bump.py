@@ -1,94 +1,28 @@
-"""`command: bump` — move the data pin, and keep one pull request showing what changed.
+"""`command: bump`, first step — move the data pin and re-resolve, without the token.
 
-One fixed branch per repository, updated in place; no pull request when nothing changes; the
-pull request is closed when the base branch no longer needs it; a branch someone else pushed to
-is never overwritten.
+Resolving may run sdist build backends, code from the index, so this step gets no token (see
+action.yml); it writes machci.yaml and default.nix and hands its result to `publish`, the step
+that pushes and opens the pull request.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 
-from github.PullRequest import PullRequest
-
-from machci.bump import BumpResult, bump, change_table
+from machci.bump import bump
 from machci.options import SourceOptions
 
-from .git import Author, GitError, Repository
-from .pull_request import PullRequests, ref
+from .result import encode
 from .workflow import Inputs, add_summary, set_output
-
-MARKER = "<!-- machci-bump:"
-
-
-def changes_digest(result: BumpResult) -> str:
-    """Identifies the set of changes, so an identical re-run leaves the pull request alone."""
-    text = "\n".join(f"{c.name} {c.old} {c.new} {','.join(c.systems)}" for c in result.changes)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def pull_request_body(result: BumpResult, index: str) -> str:
-    return (
-        "machci moved the pinned dependency data forward and re-resolved the requirements.\n\n"
-        f"**Data revision:** `{index}` snapshot `{result.old_revision}` →"
-        f" `{result.new_revision}`\n\n"
-        + change_table(result.changes)
-        + "\nMerge to take the new pins; the next scheduled run keeps this pull request current."
-        + f"\n\n{MARKER} {changes_digest(result)} -->\n"
-    )
 
 
 def run(inputs: Inputs) -> int:
-    author = Author.parse(inputs.author)
-    github = PullRequests(inputs.token, inputs.api_url, inputs.repository)
-    base = inputs.base or github.default_branch
     with contextlib.chdir(inputs.working_directory):
         config, project = inputs.project()
-        repository = Repository(project, token=inputs.token, server=inputs.server_url)
-        existing = github.find_open(inputs.branch, base)
         result = bump(config, project, SourceOptions())
-        index = config.data.index or "the index"
-        if not result.changed:
-            set_output("changed", "false")
-            if existing is not None:
-                github.close(
-                    existing,
-                    f"The data on `{base}` is already current ({result.old_revision}):"
-                    " this bump is no longer needed.",
-                )
-                add_summary(f"### machci: closed #{existing.number}, the bump is no longer needed")
-            else:
-                add_summary(f"### machci: the data revision {result.old_revision} is current")
-            return 0
-        body = pull_request_body(result, index)
+    set_output("bump", encode(result))
+    if result.changed:
         add_summary("### machci: data revision bump\n\n" + result.report())
-        if existing is not None and f"{MARKER} {changes_digest(result)} -->" in (
-            existing.body or ""
-        ):
-            # The open pull request already proposes exactly these changes: leave it as it is.
-            _outputs(changed=False, pull=existing)
-            return 0
-        remote_sha = repository.remote_head(inputs.branch)
-        if remote_sha is not None:
-            foreign = repository.foreign_authors(inputs.branch, remote_sha, author)
-            if foreign:
-                raise GitError(
-                    f"branch {inputs.branch} has commits by {', '.join(foreign)}; machci will not"
-                    " overwrite them (merge or close that pull request, or delete the branch)"
-                )
-        message = f"machci: bump dependency data to {result.new_revision}\n\n{result.report()}"
-        written = [config.output] + ([config.path] if config.path else [])
-        repository.commit(inputs.branch, written, message, author)
-        repository.push(inputs.branch, remote_sha)
-        pull = github.open_or_update(existing, inputs.branch, base, inputs.title, body)
-        github.decorate(pull, inputs.labels, inputs.reviewers)
-        _outputs(changed=True, pull=pull)
+    else:
+        add_summary(f"### machci: the data revision {result.old_revision} is current")
     return 0
-
-
-def _outputs(*, changed: bool, pull: PullRequest) -> None:
-    info = ref(pull)
-    set_output("changed", "true" if changed else "false")
-    set_output("pull-request-number", str(info.number))
-    set_output("pull-request-url", info.url)

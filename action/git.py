@@ -17,6 +17,9 @@ from pathlib import Path
 
 from machci.errors import MachciError
 
+# Marks the commits machci makes on the bump branch (a git trailer, valued with the new data
+# revision); a commit there without it is someone else's work.
+TRAILER = "Machci-Bump"
 _AUTHOR = re.compile(r"([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\Z")
 
 
@@ -100,17 +103,47 @@ class Repository:
                 return sha
         return None
 
-    def foreign_authors(self, branch: str, remote_sha: str, author: Author) -> list[str]:
-        """Authors other than machci of the commits the remote branch has beyond HEAD."""
-        self._run(["fetch", "--quiet", self.remote, f"+refs/heads/{branch}:refs/machci/remote"])
-        emails = self._run(["log", "--format=%ae", f"HEAD..{remote_sha}"]).split()
-        return sorted({e for e in emails if e != author.email})
+    def refuse_foreign_history(self, branch: str, remote_sha: str) -> None:
+        """Refuse to replace a remote branch that holds any commit machci did not make.
 
-    def commit(self, branch: str, files: Sequence[Path], message: str, author: Author) -> str:
-        """Commit `files` on `branch`, started fresh from the current HEAD."""
+        Those are the commits the branch has beyond HEAD or, when it has none (a branch at a
+        point of HEAD's history, such as a release branch), its tip; a merged bump branch is
+        machci's own commit either way.
+        """
+        self._run(["fetch", "--quiet", self.remote, f"+refs/heads/{branch}:refs/machci/remote"])
+        commits = self._commits(f"HEAD..{remote_sha}") or self._commits("-1", remote_sha)
+        foreign = [who for who, ours in commits if not ours]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (
+                f" and {len(foreign) - 3} more" if foreign[3:] else ""
+            )
+            raise GitError(
+                f"branch {branch} has commits machci did not make ({shown}); machci will not"
+                " overwrite them (merge or close its pull request and delete the branch, or give"
+                " the bump a branch of its own with the `branch` input)"
+            )
+
+    def _commits(self, *revisions: str) -> list[tuple[str, bool]]:
+        """("<short sha> by <email>", made by machci) for each commit `git log` lists.
+
+        machci's commits are how `commit` leaves them: one parent and the bump trailer.
+        """
+        fields = f"%h by %ae%x1f%P%x1f%(trailers:key={TRAILER},valueonly)"
+        out = self._run(["log", "-z", f"--format={fields}", *revisions])
+        commits = []
+        for record in filter(None, out.split("\0")):
+            who, parents, trailer = record.split("\x1f")
+            commits.append((who, len(parents.split()) == 1 and bool(trailer.strip())))
+        return commits
+
+    def commit(
+        self, branch: str, files: Sequence[Path], message: str, author: Author, revision: str
+    ) -> str:
+        """Commit `files` on `branch`, started fresh from the current HEAD, with the trailer."""
         self._run(["checkout", "--quiet", "-B", branch])
         self._run(["add", "--", *(str(f) for f in files)])
-        self._run(["commit", "--quiet", "--no-verify", "-m", message], author=author)
+        marked = f"{message.rstrip()}\n\n{TRAILER}: {revision}\n"
+        self._run(["commit", "--quiet", "--no-verify", "-m", marked], author=author)
         return self._run(["rev-parse", "HEAD"]).strip()
 
     def push(self, branch: str, expected: str | None) -> None:

@@ -49,6 +49,7 @@ class Inputs:
     repository: str
     api_url: str
     server_url: str
+    bump_result: str  # what the bump's resolving step handed to `publish` (result.py)
 
     @classmethod
     def from_environment(cls) -> Inputs:
@@ -71,6 +72,7 @@ class Inputs:
             repository=_env("GITHUB_REPOSITORY"),
             api_url=_env("GITHUB_API_URL") or "https://api.github.com",
             server_url=_env("GITHUB_SERVER_URL") or "https://github.com",
+            bump_result=_env("MACHCI_BUMP"),
         )
 
     def project(self) -> tuple[Config, Path]:

@@ -11,6 +11,7 @@ import pytest
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.fixtures.repos import Workspace, make_workspace
+from tests.fixtures.wheelhouse import build_wheelhouse
 
 
 @pytest.fixture
@@ -47,6 +48,16 @@ def github() -> Iterator[GitHubEmulator]:
 def workspace(index: Index, tmp_path: Path) -> Workspace:
     """A synced project on main, pushed to a bare `origin` (see tests/fixtures/repos.py)."""
     return make_workspace(index, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels to install this checkout offline (tests/fixtures/wheelhouse.py), kept in pytest's
+    cache, or for this run only when the cache plugin is off."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return build_wheelhouse(cache.mkdir("machci-wheelhouse"))
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,25 +29,22 @@ class ActionRun:
     summary: str
 
 
+TOKEN_NAMES = ("MACHCI_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "INPUT_TOKEN")
+
+
 @pytest.fixture
 def action(
     workspace: Workspace, github: GitHubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[object]:
-    def invoke(command: str = "bump", **inputs: str) -> ActionRun:
-        output, summary = tmp_path / "output.txt", tmp_path / "summary.md"
+    """Runs the action's steps in-process as action.yml does: the command without any token,
+    then, for bump, `publish` with the token and the first step's result."""
+
+    def step(argv: list[str], env: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        output = tmp_path / "output.txt"
         output.write_text("")
-        summary.write_text("")
-        env = {
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_REPOSITORY": "acme/app",
-            "GITHUB_API_URL": github.url,
-            "GITHUB_WORKSPACE": str(workspace.path),
-            "MACHCI_COMMAND": command,
-            "MACHCI_TOKEN": github.token,
-        }
-        env.update({f"MACHCI_{k.upper()}": v for k, v in inputs.items()})
-        for key, value in env.items():
+        for name in TOKEN_NAMES:
+            monkeypatch.delenv(name, raising=False)
+        for key, value in {**env, "GITHUB_OUTPUT": str(output)}.items():
             monkeypatch.setenv(key, value)
         stdout, stderr = io.StringIO(), io.StringIO()
         with (
@@ -53,13 +52,30 @@ def action(
             contextlib.redirect_stdout(stdout),
             contextlib.redirect_stderr(stderr),
         ):
-            code = action_main([])
-        seen.append(
-            stdout.getvalue() + stderr.getvalue() + output.read_text() + summary.read_text()
-        )
-        return ActionRun(
-            code, stdout.getvalue(), parse_outputs(output.read_text()), summary.read_text()
-        )
+            code = action_main(argv)
+        outputs = parse_outputs(output.read_text())
+        seen.append(stdout.getvalue() + stderr.getvalue() + output.read_text())
+        return code, stdout.getvalue(), outputs
+
+    def invoke(command: str = "bump", **inputs: str) -> ActionRun:
+        summary = tmp_path / "summary.md"
+        summary.write_text("")
+        env = {
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_REPOSITORY": "acme/app",
+            "GITHUB_API_URL": github.url,
+            "GITHUB_WORKSPACE": str(workspace.path),
+            "MACHCI_COMMAND": command,
+        }
+        env.update({f"MACHCI_{k.upper()}": v for k, v in inputs.items() if k != "token"})
+        code, stdout, outputs = step([], env)
+        if command == "bump" and code == 0:
+            token = inputs.get("token", github.token)
+            bump = {"MACHCI_TOKEN": token, "MACHCI_BUMP": outputs.pop("bump")}
+            code, published, outputs = step(["publish"], {**env, **bump})
+            stdout += published
+        seen.append(summary.read_text())
+        return ActionRun(code, stdout, outputs, summary.read_text())
 
     seen: list[str] = []
     yield invoke
@@ -91,6 +107,8 @@ def test_first_bump_opens_a_pull_request(
     assert git(workspace.remote, "log", "-1", "--format=%ae %s", head).startswith(
         "41898282+github-actions[bot]@users.noreply.github.com machci: bump dependency data"
     )
+    trailer = git(workspace.remote, "log", "-1", "--format=%(trailers:key=Machci-Bump)", head)
+    assert re.fullmatch(r"Machci-Bump: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", trailer)
     changed = git(workspace.remote, "diff", "--name-only", "main", head).split()
     assert changed == ["default.nix", "machci.yaml"]
     assert git(workspace.remote, "rev-parse", "main") == git(workspace.path, "rev-parse", "main")
@@ -160,8 +178,102 @@ def test_branch_changed_by_someone_else_is_not_clobbered(
     workspace.reset_to_main()
     result = action()  # type: ignore[operator]
     assert result.code == 2
-    assert "has commits by alice@example.com; machci will not overwrite them" in result.stdout
+    assert "has commits machci did not make (" in result.stdout
+    assert " by alice@example.com); machci will not overwrite them" in result.stdout
     assert workspace.remote_branch() == theirs
+
+
+def remote_refs(workspace: Workspace) -> str:
+    return git(workspace.remote, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+@pytest.mark.parametrize(
+    "inputs, role",
+    [
+        ({"branch": "main"}, "main is the base branch"),
+        ({"branch": "Main"}, "Main is the base branch"),
+        ({"branch": "develop", "base": "develop"}, "develop is the base branch"),
+        ({"branch": "main", "base": "develop"}, "main is the repository's default branch"),
+    ],
+)
+def test_bump_never_pushes_to_the_base_or_the_default_branch(
+    workspace: Workspace,
+    github: GitHubEmulator,
+    action: object,
+    inputs: dict[str, str],
+    role: str,
+) -> None:
+    git(workspace.path, "push", "--quiet", "origin", "main:develop")
+    before = remote_refs(workspace)
+    publish_v2(workspace.index)
+    result = action(**inputs)  # type: ignore[operator]
+    assert result.code == 2
+    assert f"::error::branch {role}: the bump needs a branch of its own" in result.stdout
+    assert remote_refs(workspace) == before
+    assert github.pulls == {}
+
+
+def test_an_existing_branch_machci_did_not_write_is_refused(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    # A branch at a commit of main's history: nothing beyond HEAD, but not machci's either.
+    git(workspace.path, "push", "--quiet", "origin", "main:release")
+    before = remote_refs(workspace)
+    publish_v2(workspace.index)
+    result = action(branch="release")  # type: ignore[operator]
+    assert result.code == 2
+    main = git(workspace.path, "rev-parse", "--short", "main")
+    assert (
+        f"::error::branch release has commits machci did not make ({main} by dev@example.com);"
+        " machci will not overwrite them" in result.stdout
+    )
+    assert remote_refs(workspace) == before
+    assert github.pulls == {}
+
+
+def test_a_commit_with_machcis_author_is_not_enough(
+    workspace: Workspace, github: GitHubEmulator, action: object, tmp_path: Path
+) -> None:
+    """Another job of the same bot pushed to the branch: its commit has no bump trailer."""
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(workspace.remote), str(other))
+    git(other, "checkout", "--quiet", "-b", BRANCH)
+    (other / "notes.txt").write_text("from another workflow\n")
+    git(other, "add", "notes.txt")
+    bot = ("-c", "user.name=github-actions[bot]", "-c", f"user.email={BOT.split('<')[1][:-1]}")
+    subprocess.run(["git", *bot, "commit", "--quiet", "-m", "notes"], cwd=other, check=True)
+    git(other, "push", "--quiet", "origin", BRANCH)
+    theirs = workspace.remote_branch()
+    publish_v2(workspace.index)
+    result = action()  # type: ignore[operator]
+    assert result.code == 2
+    assert "has commits machci did not make" in result.stdout
+    assert workspace.remote_branch() == theirs
+
+
+def test_a_merged_bump_branch_is_machcis_to_update(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    assert action().code == 0  # type: ignore[operator]
+    merged = workspace.remote_branch()
+    # The bump is merged, and main moves on: here it pins the data back.
+    workspace.reset_to_main()
+    git(workspace.path, "merge", "--quiet", "--ff-only", f"origin/{BRANCH}")
+    config = workspace.path / "machci.yaml"
+    config.write_text(
+        re.sub(r'snapshot: "[^"]*"', 'snapshot: "2025-01-01T00:00:00Z"', config.read_text())
+    )
+    git(workspace.path, "commit", "--quiet", "-am", "pin the data back")
+    git(workspace.path, "push", "--quiet", "origin", "main")
+    workspace.index.publish("app", "3.0", upload_time="2025-09-01T00:00:00Z")
+    result = action()  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    head = workspace.remote_branch()
+    assert head != merged
+    assert git(workspace.remote, "rev-parse", f"{head}^") == git(
+        workspace.remote, "rev-parse", "main"
+    )
 
 
 def test_push_race_is_refused_by_the_lease(
@@ -242,6 +354,18 @@ def test_unknown_command(action: object) -> None:
     result = action("deploy")  # type: ignore[operator]
     assert result.code == 2
     assert "::error::unknown command 'deploy'" in result.stdout
+
+
+@pytest.mark.parametrize("result", ["", "{", '{"changes": [["app", 1, null, []]]}'])
+def test_publish_needs_the_result_of_the_bump_step(
+    result: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MACHCI_BUMP", result)
+    assert action_main(["publish"]) == 2
+    assert capsys.readouterr().out == (
+        "::error::the bump step left no readable result; publish runs only after"
+        " `command: bump` in the same action\n"
+    )
 
 
 def test_environment_without_github_files(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from ruamel.yaml import YAML
 
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, run
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def machci(root: Path, *args: str) -> Run:
@@ -104,3 +107,13 @@ def test_init_reports_a_broken_pre_commit_config(tmp_path: Path) -> None:
     assert result.code == 2
     assert ".pre-commit-config.yaml:2: invalid YAML" in result.err
     assert (tmp_path / ".pre-commit-config.yaml").read_text() == "repos: [\n"
+
+
+def test_the_readme_shows_the_pre_commit_config_init_writes(tmp_path: Path) -> None:
+    section = README.read_text(encoding="utf-8").split("\n## pre-commit\n", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    (tmp_path / "requirements.txt").write_text("app\n")
+    assert machci(tmp_path, "init", "--snapshot", SNAPSHOT).code == 0
+    written = (tmp_path / ".pre-commit-config.yaml").read_text()
+    assert YAML(typ="safe").load(block.group(1)) == YAML(typ="safe").load(written)

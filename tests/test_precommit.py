@@ -1,7 +1,7 @@
 """The hooks under the real pre-commit framework (`pre-commit try-repo` on a scratch repo).
 
 pre-commit installs this repository into a virtualenv of its own. To keep that offline, pip is
-pointed at a local wheelhouse that .ci/run prepares (`pip wheel -w .ci/wheelhouse . setuptools`).
+pointed at the session's wheelhouse (tests/fixtures/wheelhouse.py) and nothing else.
 """
 
 from __future__ import annotations
@@ -17,12 +17,6 @@ from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEELHOUSE = Path(os.environ.get("MACHCI_WHEELHOUSE", ROOT / ".ci" / "wheelhouse"))
-
-if not any(WHEELHOUSE.glob("setuptools-*.whl")):  # pragma: no cover - .ci/run builds it
-    if os.environ.get("CI"):
-        raise RuntimeError(f"no wheelhouse at {WHEELHOUSE}: .ci/run should have built it")
-    pytest.skip(f"no wheelhouse at {WHEELHOUSE} (see module docstring)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,9 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-def try_repo(repo: Path, home: Path, hook: str) -> subprocess.CompletedProcess[str]:
+def try_repo(
+    repo: Path, home: Path, wheelhouse: Path, hook: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -44,7 +40,7 @@ def try_repo(repo: Path, home: Path, hook: str) -> subprocess.CompletedProcess[s
     env.update(
         PRE_COMMIT_HOME=str(home),
         PIP_NO_INDEX="1",
-        PIP_FIND_LINKS=str(WHEELHOUSE),
+        PIP_FIND_LINKS=str(wheelhouse),
         PIP_CONFIG_FILE=os.devnull,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         XDG_CACHE_HOME=str(home / "cache"),
@@ -59,7 +55,9 @@ def try_repo(repo: Path, home: Path, hook: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_hooks_under_pre_commit(index: Index, tmp_path: Path, pre_commit_home: Path) -> None:
+def test_hooks_under_pre_commit(
+    index: Index, tmp_path: Path, pre_commit_home: Path, wheelhouse: Path
+) -> None:
     index.publish("app", "1.0", requires_dist=("dep",))
     index.publish("dep", "1.0")
     index.publish("other", "1.0")
@@ -73,17 +71,17 @@ def test_hooks_under_pre_commit(index: Index, tmp_path: Path, pre_commit_home: P
     git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "add", ".")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init")
 
-    first = try_repo(repo, pre_commit_home, "machci-sync")
+    first = try_repo(repo, pre_commit_home, wheelhouse, "machci-sync")
     assert first.returncode == 1, first.stdout + first.stderr
     assert "created default.nix" in first.stdout
     assert (repo / "default.nix").is_file()
 
-    second = try_repo(repo, pre_commit_home, "machci-sync")
+    second = try_repo(repo, pre_commit_home, wheelhouse, "machci-sync")
     assert second.returncode == 0, second.stdout + second.stderr
-    check = try_repo(repo, pre_commit_home, "machci-check")
+    check = try_repo(repo, pre_commit_home, wheelhouse, "machci-check")
     assert check.returncode == 0, check.stdout + check.stderr
 
     (repo / "requirements.txt").write_text("app\nother\n")
-    stale = try_repo(repo, pre_commit_home, "machci-check")
+    stale = try_repo(repo, pre_commit_home, wheelhouse, "machci-check")
     assert stale.returncode == 1
     assert "requirements.txt changed since default.nix was generated" in stale.stdout

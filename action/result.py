@@ -1,0 +1,55 @@
+"""The bump's result as its resolving step hands it to the publishing step (a step output).
+
+The two steps are separate processes so that the one that resolves, and may run sdist build
+backends, never holds the token (see action.yml); this JSON is all that passes between them,
+besides the files the first step wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from machci.bump import BumpResult, Change
+from machci.errors import InputError
+
+
+def encode(result: BumpResult) -> str:
+    return json.dumps(
+        {
+            "old": result.old_revision,
+            "new": result.new_revision,
+            "written": result.written,
+            "changes": [[c.name, c.old, c.new, list(c.systems)] for c in result.changes],
+        },
+        sort_keys=True,
+    )
+
+
+def decode(text: str) -> BumpResult:
+    """The result `encode` wrote; anything else is refused with one message."""
+    try:
+        data: Any = json.loads(text)
+        changes = [
+            Change(_text(name), _optional(old), _optional(new), tuple(_text(s) for s in systems))
+            for name, old, new, systems in data["changes"]
+        ]
+        written = data["written"]
+        if not isinstance(written, bool):
+            raise TypeError(written)
+        return BumpResult(changes, _text(data["old"]), _text(data["new"]), written)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(
+            "the bump step left no readable result; publish runs only after `command: bump`"
+            " in the same action"
+        ) from exc
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else _text(value)
