@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
 from machci.errors import MachciError
+from machci.redaction import redact
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -380,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except MachciError as exc:
-        sys.stderr.write(f"machci: error: {exc}\n")
+        # Messages quote URLs and requirement lines from many places: hide secrets in them here.
+        sys.stderr.write(f"machci: error: {redact(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("machci: interrupted\n")

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from typing import TextIO
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
@@ -15,28 +15,14 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from machci import __version__
 from machci.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
+
+# Re-exported: the source modules take everything about URLs on the network from here.
+from machci.redaction import redact as redact
+from machci.redaction import strip_credentials as strip_credentials
 from machci.sources.cache import Cache, CachedPage
 
 DEFAULT_RETRIES = 3
 WORKERS = 8
-
-
-def _replace_credentials(url: str, replacement: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
-        parts = parts._replace(netloc=f"{replacement}{host}")
-    return urlunsplit(parts)
-
-
-def redact(url: str) -> str:
-    """The URL without credentials, for messages (private index URLs may carry tokens)."""
-    return _replace_credentials(url, "***@")
-
-
-def strip_credentials(url: str) -> str:
-    """The URL with user and password removed, for files written to disk (Nix uses netrc)."""
-    return _replace_credentials(url, "")
 
 
 class Progress:
@@ -131,7 +117,8 @@ class Http:
         if response.status != 200:
             raise SourceError(f"{redact(url)}: the index answered HTTP {response.status}")
         page = CachedPage(
-            url=urljoin(url, response.url or ""),  # urllib3 may give only the path
+            # urllib3 may give only the path; a redirect may have led to a signed URL
+            url=strip_credentials(urljoin(url, response.url or "")),
             content_type=response.headers.get("Content-Type", ""),
             body=response.data,
             etag=response.headers.get("ETag"),
@@ -168,7 +155,7 @@ class Http:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error)
+    text = redact(str(error))
     lowered = text.lower()
     if "timed out" in lowered or "timeout" in lowered:
         return "timed out"

@@ -19,7 +19,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from io import BytesIO
 from typing import TypeVar
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -382,7 +382,7 @@ def direct_file(requirement: Requirement, sha256: str | None) -> DistFile | None
     url, fragment = urldefrag(requirement.url)
     if fragment.startswith("sha256="):
         sha256 = fragment[len("sha256=") :].lower()
-    filename = url.rsplit("/", 1)[-1]
+    filename = urlsplit(url).path.rsplit("/", 1)[-1]  # a signed URL's query is not part of it
     parsed = classify(filename)
     if parsed is None:
         return None
