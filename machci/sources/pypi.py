@@ -38,6 +38,7 @@ from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.sdist import sdist_info
+from machci.sources.wheels import read_member
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
 # backend's dynamic build requirements, v3: build needs), so older records are recomputed.
@@ -337,7 +338,7 @@ class PyPISource:
                 ]
                 if len(names) != 1:
                     raise InvalidMetadata(f"{file.filename}: no single .dist-info/METADATA")
-                return archive.read(names[0])
+                return read_member(archive, names[0], file.filename, self.http.limits.metadata)
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{file.filename}: not a valid wheel ({exc})") from exc
 
