@@ -1,6 +1,7 @@
 """HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
 
-Every body is read under a size cap (sources/limits.py). URLs in messages go through `redact`.
+Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
+read under a size cap (sources/limits.py). URLs in messages go through `redact`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from machci.errors import SourceError
 # Re-exported: the source modules take everything about URLs on the network from here.
 from machci.redaction import redact as redact
 from machci.redaction import strip_credentials as strip_credentials
+from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
 from machci.sources.limits import Limit, Limits
 
@@ -64,11 +66,12 @@ class Progress:
 @dataclass(frozen=True)
 class _Reply:
     status: int
-    url: str  # where the answer came from (after redirects)
+    url: str  # where the answer came from (after redirects), without user-info
     content_type: str
     etag: str | None
     last_modified: str | None
     body: bytes  # empty unless the status is 200
+    authenticated: bool  # whether the request carried credentials
 
 
 class Http:
@@ -76,12 +79,14 @@ class Http:
         self,
         cache: Cache,
         *,
+        credentials: Credentials,
         offline: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         progress: Progress | None = None,
     ) -> None:
         self.cache = cache
+        self.credentials = credentials
         self.offline = offline
         self.limits = Limits.from_environment()
         self.progress = progress or Progress()
@@ -105,9 +110,9 @@ class Http:
             headers={"User-Agent": f"machci/{__version__}"},
         )
 
-    def _open(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    def _open(self, url: str, target: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         try:
-            response = self.pool.request("GET", url, headers=headers, preload_content=False)
+            response = self.pool.request("GET", target, headers=headers, preload_content=False)
         except MaxRetryError as exc:
             reason = exc.reason or exc
             raise SourceError(f"cannot fetch {redact(url)}: {_describe(reason)}") from exc
@@ -118,9 +123,10 @@ class Http:
 
     def _get(self, url: str, headers: dict[str, str], limit: Limit) -> _Reply:
         """One answer; a 200's body is read whole (under `limit`), any other is let go."""
+        target, auth = self.credentials.prepare(url)
         failure: HTTPError
         for _attempt in range(READ_ATTEMPTS):
-            response = self._open(url, headers)
+            response = self._open(url, target, {**headers, **auth})
             body = b""
             if response.status == 200:
                 try:
@@ -132,11 +138,12 @@ class Http:
                 _discard(response)
             return _Reply(
                 status=response.status,
-                url=urljoin(url, response.url or ""),  # urllib3 may give only the path
+                url=urljoin(target, response.url or ""),  # urllib3 may give only the path
                 content_type=response.headers.get("Content-Type", ""),
                 etag=response.headers.get("ETag"),
                 last_modified=response.headers.get("Last-Modified"),
                 body=body,
+                authenticated=bool(auth),
             )
         raise SourceError(f"cannot fetch {redact(url)}: {_describe(failure)}") from failure
 
@@ -158,7 +165,7 @@ class Http:
         if reply.status == 404:
             return None
         if reply.status != 200:
-            raise SourceError(f"{redact(url)}: the index answered HTTP {reply.status}")
+            raise _refusal(url, reply, "the index")
         page = CachedPage(
             url=strip_credentials(reply.url),  # a redirect may have led to a signed URL
             content_type=reply.content_type,
@@ -184,7 +191,7 @@ class Http:
             for _attempt in range(READ_ATTEMPTS):
                 reply = self._get(url, {}, limit)
                 if reply.status != 200:
-                    raise SourceError(f"{redact(url)}: the server answered HTTP {reply.status}")
+                    raise _refusal(url, reply, "the server")
                 data = reply.body
                 actual = hashlib.sha256(data).hexdigest()
                 if actual == sha256:
@@ -230,6 +237,18 @@ def _discard(response: urllib3.BaseHTTPResponse) -> None:
     else:
         response.close()
     response.release_conn()
+
+
+def _refusal(url: str, reply: _Reply, who: str) -> SourceError:
+    message = f"{redact(url)}: {who} answered HTTP {reply.status}"
+    if reply.status == 401 and reply.authenticated:
+        message += "; it refused the credentials"
+    elif reply.status == 401:
+        message += (
+            "; it needs credentials: put them in the index URL as user-info"
+            f" or in the netrc file ({netrc_path()})"
+        )
+    return SourceError(message)
 
 
 def _describe(error: BaseException) -> str:

@@ -12,13 +12,14 @@ import configparser
 import csv
 import io
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from machci.collisions import WheelContents, WheelEntry
 from machci.errors import SourceError
 from machci.lock import LockedFile
 from machci.options import SourceOptions
+from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress
 from machci.sources.limits import Limit
@@ -131,11 +132,20 @@ def wheel_contents(http: Http, file: LockedFile) -> WheelContents:
     return contents
 
 
-def fetch_contents(files: Iterable[LockedFile], options: SourceOptions) -> dict[str, WheelContents]:
-    """The contents of each wheel, by sha256 (downloaded, hash-checked, when not cached)."""
+def fetch_contents(
+    files: Iterable[LockedFile], indexes: Sequence[str], options: SourceOptions
+) -> dict[str, WheelContents]:
+    """The contents of each wheel, by sha256 (downloaded, hash-checked, when not cached), with
+    the credentials of the `indexes` the lock was made from."""
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
-    http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
+    http = Http(
+        cache,
+        credentials=Credentials(indexes),
+        offline=options.offline,
+        timeout=options.timeout,
+        progress=progress,
+    )
     wanted = {f.sha256: f for f in files}
     try:
         with ThreadPoolExecutor(READERS, thread_name_prefix="machci-wheel") as pool:
