@@ -13,6 +13,7 @@ import hashlib
 from github.PullRequest import PullRequest
 
 from machci.bump import BumpResult, change_table
+from machci.redaction import strip_credentials
 
 from .git import Author, GitError, Repository
 from .pull_request import PullRequests, ref
@@ -70,7 +71,8 @@ def run(inputs: Inputs) -> int:
                 )
                 add_summary(f"### machci: closed #{existing.number}, the bump is no longer needed")
             return 0
-        body = pull_request_body(result, config.data.index or "the index")
+        index = strip_credentials(config.data.index) if config.data.index else "the index"
+        body = pull_request_body(result, index)
         if existing is not None and f"{MARKER} {changes_digest(result)} -->" in (
             existing.body or ""
         ):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from machci.cli import build_parser, load_project
 from machci.config import Config
+from machci.redaction import redact
 
 DEFAULT_AUTHOR = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
@@ -109,14 +110,15 @@ def _escape_property(text: str) -> str:
 
 
 def error(message: str, file: str | None = None, line: int | None = None) -> None:
-    """An `::error` workflow command, shown as an annotation on the file (and line)."""
+    """An `::error` workflow command, shown as an annotation on the file (and line); index
+    credentials in the message are masked, as everywhere machci prints."""
     properties = []
     if file:
         properties.append(f"file={_escape_property(file)}")
     if line:
         properties.append(f"line={line}")
     head = "::error " + ",".join(properties) if properties else "::error"
-    sys.stdout.write(f"{head}::{_escape_data(message)}\n")
+    sys.stdout.write(f"{head}::{_escape_data(redact(message))}\n")
     sys.stdout.flush()
 
 

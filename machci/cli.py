@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
 from machci.errors import MachciError
+from machci.redaction import redact
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -222,14 +223,6 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
     return SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
 
 
-def _lock(args: argparse.Namespace) -> Lock:
-    from machci.locking import lock
-    from machci.spec import build_spec
-
-    config, base = load_project(args)
-    return lock(build_spec(config, base), _source_options(args))
-
-
 def _summary(result: Lock) -> str:
     lines = [f"data: {result.index} @ {result.snapshot or 'latest'}"]
     for system in result.systems:
@@ -241,8 +234,12 @@ def _summary(result: Lock) -> str:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from machci.files import atomic_write
+    from machci.locking import lock
+    from machci.spec import build_spec
 
-    result = _lock(args)
+    config, base = load_project(args)
+    spec = build_spec(config, base)
+    result = lock(spec, _source_options(args))
     text = result.dumps()
     if args.output:
         atomic_write(args.output, text.encode())
@@ -251,16 +248,16 @@ def cmd_lock(args: argparse.Namespace) -> int:
     elif not args.output:
         sys.stdout.write(_summary(result))
     if args.check_collisions:
-        return _check_collisions(result, args)
+        return _check_collisions(result, spec.indexes, args)
     return 0
 
 
-def _check_collisions(result: Lock, args: argparse.Namespace) -> int:
+def _check_collisions(result: Lock, indexes: Sequence[str], args: argparse.Namespace) -> int:
     """The report goes to stdout, or to stderr when stdout carries the JSON lock."""
     from machci.collisions import find_collisions, locked_wheels
     from machci.sources.wheels import fetch_contents
 
-    contents = fetch_contents(locked_wheels(result), _source_options(args))
+    contents = fetch_contents(locked_wheels(result), indexes, _source_options(args))
     report = find_collisions(result, lambda file: contents[file.sha256])
     (sys.stderr if args.json else sys.stdout).write(report.text())
     return 1 if report.found else 0
@@ -389,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except MachciError as exc:
-        sys.stderr.write(f"machci: error: {exc}\n")
+        # Messages quote URLs and requirement lines from many places: hide secrets in them here.
+        sys.stderr.write(f"machci: error: {redact(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("machci: interrupted\n")

@@ -515,6 +515,8 @@ def settings_digest(config: Config, output: Path) -> str:
 
     Paths are taken relative to the output's directory so the digest is the same on every machine.
     """
+    from machci.redaction import strip_credentials  # urllib.parse: not on check's quick path
+
     base = output.parent.resolve()
 
     def rel(path: Path) -> str:
@@ -529,8 +531,9 @@ def settings_digest(config: Config, output: Path) -> str:
         "systems": sorted(config.systems),
         "data": {
             "source": config.data.source,
-            "index": config.data.index,
-            "extra-indexes": list(config.data.extra_indexes),
+            # Without credentials: they are no setting, and the digest is committed.
+            "index": strip_credentials(config.data.index) if config.data.index else None,
+            "extra-indexes": [strip_credentials(u) for u in config.data.extra_indexes],
             "snapshot": config.data.snapshot_text,
         },
         "providers": {

@@ -17,6 +17,7 @@ from machci.config import DEFAULT_INDEX, format_snapshot
 from machci.defaults import CONFIG_NAME
 from machci.errors import InputError, Location
 from machci.files import atomic_write
+from machci.redaction import strip_credentials
 from machci.yamledit import RoundTrip
 
 HOOKS_REPO = "https://github.com/machci/action"
@@ -131,7 +132,8 @@ def init(
     chosen = requirements or find_requirements(root)
     pin = snapshot or format_snapshot(now())
     return [
-        write_config(root, chosen, python, systems, pin, index or DEFAULT_INDEX),
+        # machci.yaml is committed: credentials stay in netrc (see "Private indexes").
+        write_config(root, chosen, python, systems, pin, strip_credentials(index or DEFAULT_INDEX)),
         add_hooks(root),
         write_workflow(root),
     ]

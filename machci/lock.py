@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from machci.redaction import strip_credentials
+
 
 @dataclass(frozen=True, order=True)
 class LockedFile:
@@ -53,11 +55,15 @@ class LockedPackage:
 
 @dataclass(frozen=True)
 class Root:
-    """A top-level requirement as the user wrote it, and where."""
+    """A top-level requirement as the user wrote it (less any credentials in its URL), and where."""
 
     name: str
     requirement: str
     source: str
+
+    def __post_init__(self) -> None:
+        # The lock is written and printed: a `name @ https://user:token@host/…` must not be.
+        object.__setattr__(self, "requirement", strip_credentials(self.requirement))
 
 
 @dataclass(frozen=True)

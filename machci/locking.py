@@ -10,6 +10,7 @@ from machci.lock import Lock, SystemLock
 from machci.notices import warn
 from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
+from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
@@ -21,7 +22,13 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
     """Resolve every target; with `notices`, warn about what the lock cannot build unaided."""
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
-    http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
+    http = Http(
+        cache,
+        credentials=Credentials(spec.indexes),
+        offline=options.offline,
+        timeout=options.timeout,
+        progress=progress,
+    )
     source = PyPISource(
         http,
         spec.indexes,

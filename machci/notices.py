@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from machci.redaction import redact
+
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"machci: warning: {message}\n")
+    sys.stderr.write(f"machci: warning: {redact(message)}\n")

@@ -33,6 +33,12 @@ def _private_cache(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
+@pytest.fixture(autouse=True)
+def _no_netrc(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's ~/.netrc (tests that need one set NETRC)."""
+    monkeypatch.setenv("NETRC", str(tmp_path_factory.mktemp("netrc") / "absent"))
+
+
 @pytest.fixture
 def github() -> Iterator[GitHubEmulator]:
     """A started loopback GitHub REST emulator for ``acme/app``; stopped at teardown."""

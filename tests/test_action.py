@@ -418,3 +418,12 @@ def test_secondary_rate_limit_is_waited_out(
     assert list(github.pulls) == [1]
     posts = [r for r in github.requests if r[0] == "POST" and r[1].endswith("/pulls")]
     assert len(posts) == 2
+
+
+def test_annotations_never_show_index_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    from action.workflow import error
+
+    error("cannot reach https://user:hunter2@index.example/simple/pkg/?token=abc")
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "abc" not in out
+    assert out.startswith("::error::cannot reach https://")

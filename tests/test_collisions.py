@@ -18,12 +18,14 @@ from machci.collisions import (
     installed_files,
 )
 from machci.errors import SourceError
+from machci.sources.limits import Limits
 from machci.sources.wheels import DERIVED_KIND, read_contents
 from tests.fixtures.builders import Dist, build_bytes
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, run
 
 SITE = "lib/python3.12/site-packages"
+METADATA_LIMIT = Limits.from_environment().metadata
 
 
 def check(
@@ -237,7 +239,7 @@ def test_members_land_where_installer_puts_them() -> None:
             ("pkg-2.0.data/unknown/x", b"u"),
         ),
     )
-    contents = read_contents(build_bytes(dist), dist.filename)
+    contents = read_contents(build_bytes(dist), dist.filename, METADATA_LIMIT)
     paths = sorted(installed_files(contents, dist.filename, "pkg", "3.12"))
     assert paths == [
         "include/python3.12/pkg/pkg.h",
@@ -268,8 +270,8 @@ def _wheel(mode: int, record_name: str = "x-1.dist-info/RECORD") -> bytes:
 
 def test_the_mode_counts_as_buildenv_compares_it() -> None:
     name = "x-1-py3-none-any.whl"
-    plain = read_contents(_wheel(0o100644), name)
-    executable = read_contents(_wheel(0o100755), name)
+    plain = read_contents(_wheel(0o100644), name, METADATA_LIMIT)
+    executable = read_contents(_wheel(0o100755), name, METADATA_LIMIT)
     assert [(e.path, e.executable) for e in executable.entries] == [
         ("x/tool.sh", True),
         ("x-1.dist-info/RECORD", False),
@@ -292,6 +294,8 @@ def test_a_file_without_a_record_hash_is_never_the_same_as_another() -> None:
 
 def test_a_broken_archive_is_one_line() -> None:
     with pytest.raises(SourceError, match=r"^x-1-py3-none-any.whl: not a valid wheel \("):
-        read_contents(b"not a zip", "x-1-py3-none-any.whl")
+        read_contents(b"not a zip", "x-1-py3-none-any.whl", METADATA_LIMIT)
     with pytest.raises(SourceError, match=r"no single \.dist-info/RECORD"):
-        read_contents(_wheel(0o100644, "x-1.dist-info/RECORDS"), "x-1-py3-none-any.whl")
+        read_contents(
+            _wheel(0o100644, "x-1.dist-info/RECORDS"), "x-1-py3-none-any.whl", METADATA_LIMIT
+        )

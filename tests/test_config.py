@@ -18,6 +18,7 @@ from machci.config import (
     load_config,
     parse_providers,
     parse_snapshot,
+    settings_digest,
 )
 from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
 from machci.errors import InputError, Location
@@ -519,3 +520,12 @@ def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:
     assert changed.python == "3.13"
     assert config.python == "3.12"
     assert changed.systems == config.systems
+
+
+def test_settings_digest_leaves_index_credentials_out(tmp_path: Path) -> None:
+    plain = load(tmp_path, "data: {index: 'https://host/simple', extra-indexes: ['https://x/s']}\n")
+    secret = load(
+        tmp_path,
+        "data: {index: 'https://u:hunter2@host/simple', extra-indexes: ['https://x/s?token=t0']}\n",
+    )
+    assert settings_digest(plain, plain.output) == settings_digest(secret, secret.output)

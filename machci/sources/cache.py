@@ -3,7 +3,8 @@
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
 and fetched again instead of poisoning a lock. Every write goes to a temporary file that is then
 renamed, so concurrent runs (and interrupted ones) never see half-written entries; a file lock per
-key keeps two processes from downloading the same thing twice.
+key keeps two processes from downloading the same thing twice. No credentials are stored: pages
+are keyed by their URL without them, and the URLs recorded (sources/http.py) have none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import platformdirs
 from filelock import FileLock
 
 from machci.files import atomic_write
+from machci.redaction import strip_credentials
 
 CACHE_VERSION = "v2"
 
@@ -100,7 +102,7 @@ class Cache:
         return self._lock(kind, key)
 
     def _page_path(self, url: str) -> Path:
-        key = hashlib.sha256(url.encode()).hexdigest()
+        key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()
         return self.root / "pages" / key
 
     def page(self, url: str) -> CachedPage | None:

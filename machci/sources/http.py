@@ -1,4 +1,8 @@
-"""HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode."""
+"""HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
+
+Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
+read under a size cap (sources/limits.py). URLs in messages go through `redact`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import hashlib
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import TextIO
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
@@ -15,28 +20,19 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from machci import __version__
 from machci.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
+
+# Re-exported: the source modules take everything about URLs on the network from here.
+from machci.redaction import redact as redact
+from machci.redaction import strip_credentials as strip_credentials
+from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
+from machci.sources.limits import Limit, Limits
 
 DEFAULT_RETRIES = 3
 WORKERS = 8
-
-
-def _replace_credentials(url: str, replacement: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
-        parts = parts._replace(netloc=f"{replacement}{host}")
-    return urlunsplit(parts)
-
-
-def redact(url: str) -> str:
-    """The URL without credentials, for messages (private index URLs may carry tokens)."""
-    return _replace_credentials(url, "***@")
-
-
-def strip_credentials(url: str) -> str:
-    """The URL with user and password removed, for files written to disk (Nix uses netrc)."""
-    return _replace_credentials(url, "")
+CHUNK = 1 << 16
+DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection can be reused
+READ_ATTEMPTS = 2  # one more try: a proxy may have cut the body short
 
 
 class Progress:
@@ -67,18 +63,32 @@ class Progress:
             self.stream.flush()
 
 
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    url: str  # where the answer came from (after redirects), without user-info
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    body: bytes  # empty unless the status is 200
+    authenticated: bool  # whether the request carried credentials
+
+
 class Http:
     def __init__(
         self,
         cache: Cache,
         *,
+        credentials: Credentials,
         offline: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         progress: Progress | None = None,
     ) -> None:
         self.cache = cache
+        self.credentials = credentials
         self.offline = offline
+        self.limits = Limits.from_environment()
         self.progress = progress or Progress()
         retry = urllib3.Retry(
             total=retries,
@@ -100,9 +110,9 @@ class Http:
             headers={"User-Agent": f"machci/{__version__}"},
         )
 
-    def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    def _open(self, url: str, target: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         try:
-            response = self.pool.request("GET", url, headers=headers)
+            response = self.pool.request("GET", target, headers=headers, preload_content=False)
         except MaxRetryError as exc:
             reason = exc.reason or exc
             raise SourceError(f"cannot fetch {redact(url)}: {_describe(reason)}") from exc
@@ -110,6 +120,32 @@ class Http:
             raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
         self.progress.tick()
         return response
+
+    def _get(self, url: str, headers: dict[str, str], limit: Limit) -> _Reply:
+        """One answer; a 200's body is read whole (under `limit`), any other is let go."""
+        target, auth = self.credentials.prepare(url)
+        failure: HTTPError
+        for _attempt in range(READ_ATTEMPTS):
+            response = self._open(url, target, {**headers, **auth})
+            body = b""
+            if response.status == 200:
+                try:
+                    body = _read(response, limit, url)
+                except HTTPError as exc:  # cut short, or too slow, after the headers
+                    failure = exc
+                    continue
+            else:
+                _discard(response)
+            return _Reply(
+                status=response.status,
+                url=urljoin(target, response.url or ""),  # urllib3 may give only the path
+                content_type=response.headers.get("Content-Type", ""),
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+                body=body,
+                authenticated=bool(auth),
+            )
+        raise SourceError(f"cannot fetch {redact(url)}: {_describe(failure)}") from failure
 
     def page(self, url: str, accept: str) -> CachedPage | None:
         """An index page (revalidated with ETag/Last-Modified), or None when the index says 404."""
@@ -123,19 +159,19 @@ class Http:
             headers["If-None-Match"] = cached.etag
         if cached is not None and cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
-        response = self._get(url, headers)
-        if response.status == 304 and cached is not None:
+        reply = self._get(url, headers, self.limits.page)
+        if reply.status == 304 and cached is not None:
             return cached
-        if response.status == 404:
+        if reply.status == 404:
             return None
-        if response.status != 200:
-            raise SourceError(f"{redact(url)}: the index answered HTTP {response.status}")
+        if reply.status != 200:
+            raise _refusal(url, reply, "the index")
         page = CachedPage(
-            url=urljoin(url, response.url or ""),  # urllib3 may give only the path
-            content_type=response.headers.get("Content-Type", ""),
-            body=response.data,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
+            url=strip_credentials(reply.url),  # a redirect may have led to a signed URL
+            content_type=reply.content_type,
+            body=reply.body,
+            etag=reply.etag,
+            last_modified=reply.last_modified,
         )
         self.cache.put_page(url, page)
         return page
@@ -143,18 +179,20 @@ class Http:
     def file(self, url: str, sha256: str, *, small: bool = False) -> bytes:
         """The file at url, verified against sha256 (hex), from the cache when possible.
 
-        `small` files (metadata) are fetched without taking the cache's file lock.
+        `small` files (metadata) are fetched without taking the cache's file lock, under the
+        metadata size limit instead of the distribution one.
         """
+        limit = self.limits.metadata if small else self.limits.distribution
 
         def fetch() -> bytes:
             if self.offline:
                 raise SourceError(f"offline: {redact(url)} is not in the cache")
             last = ""
-            for _attempt in range(2):  # one more try: a proxy may have cut the body short
-                response = self._get(url, {})
-                if response.status != 200:
-                    raise SourceError(f"{redact(url)}: the server answered HTTP {response.status}")
-                data = response.data
+            for _attempt in range(READ_ATTEMPTS):
+                reply = self._get(url, {}, limit)
+                if reply.status != 200:
+                    raise _refusal(url, reply, "the server")
+                data = reply.body
                 actual = hashlib.sha256(data).hexdigest()
                 if actual == sha256:
                     return data
@@ -167,8 +205,54 @@ class Http:
         return self.cache.blob_or_fetch(sha256, fetch, lock=not small)
 
 
+def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str) -> bytes:
+    """The body, refused past `limit`: by its declared length before reading, else as it
+    arrives, so no more than the limit is ever held."""
+    complete = False
+    try:
+        declared = response.length_remaining  # Content-Length, when the server sent one
+        if declared is not None and declared > limit.size:
+            raise limit.refuse(redact(url), declared)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.stream(CHUNK):
+            size += len(chunk)
+            if size > limit.size:
+                raise limit.refuse(redact(url))
+            chunks.append(chunk)
+        complete = True
+    finally:
+        if not complete:
+            response.close()  # the rest is never read: the connection cannot be reused
+        response.release_conn()
+    return b"".join(chunks)
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Let go of an unwanted body: a small one is read so the connection is reused, a large or
+    unknown one closes the connection instead."""
+    remaining = response.length_remaining
+    if remaining is not None and remaining <= DRAIN:
+        response.drain_conn()
+    else:
+        response.close()
+    response.release_conn()
+
+
+def _refusal(url: str, reply: _Reply, who: str) -> SourceError:
+    message = f"{redact(url)}: {who} answered HTTP {reply.status}"
+    if reply.status == 401 and reply.authenticated:
+        message += "; it refused the credentials"
+    elif reply.status == 401:
+        message += (
+            "; it needs credentials: put them in the index URL as user-info"
+            f" or in the netrc file ({netrc_path()})"
+        )
+    return SourceError(message)
+
+
 def _describe(error: BaseException) -> str:
-    text = str(error)
+    text = redact(str(error))
     lowered = text.lower()
     if "timed out" in lowered or "timeout" in lowered:
         return "timed out"

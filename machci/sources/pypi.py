@@ -19,7 +19,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from io import BytesIO
 from typing import TypeVar
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -39,6 +39,7 @@ from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.sdist import sdist_info
+from machci.sources.wheels import read_member
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
 # backend's dynamic build requirements, v3: build needs), so older records are recomputed.
@@ -344,7 +345,7 @@ class PyPISource:
                 ]
                 if len(names) != 1:
                     raise InvalidMetadata(f"{file.filename}: no single .dist-info/METADATA")
-                return archive.read(names[0])
+                return read_member(archive, names[0], file.filename, self.http.limits.metadata)
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{file.filename}: not a valid wheel ({exc})") from exc
 
@@ -391,7 +392,7 @@ def direct_file(requirement: Requirement, sha256: str | None) -> DistFile | None
     url, fragment = urldefrag(requirement.url)
     if fragment.startswith("sha256="):
         sha256 = fragment[len("sha256=") :].lower()
-    filename = url.rsplit("/", 1)[-1]
+    filename = urlsplit(url).path.rsplit("/", 1)[-1]  # a signed URL's query is not part of it
     parsed = classify(filename)
     if parsed is None:
         return None

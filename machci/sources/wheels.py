@@ -2,7 +2,8 @@
 
 Wheels come through the cache by sha256, so a wheel already fetched (for its metadata, or by an
 earlier check) is not downloaded again; what is read from it is kept as a derived cache entry,
-so a later check does not even reread the archive.
+so a later check does not even reread the archive. Members are read under the metadata size
+limit: a small archive can hold a member that inflates to gigabytes.
 """
 
 from __future__ import annotations
@@ -11,22 +12,33 @@ import configparser
 import csv
 import io
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from machci.collisions import WheelContents, WheelEntry
 from machci.errors import SourceError
 from machci.lock import LockedFile
 from machci.options import SourceOptions
+from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress
+from machci.sources.limits import Limit
 
 DERIVED_KIND = "wheel-contents-v1"
 # Whole wheels are held in memory while read (Http.file returns bytes): a few at a time.
 READERS = 4
 
 
-def read_contents(data: bytes, filename: str) -> WheelContents:
+def read_member(archive: zipfile.ZipFile, name: str, filename: str, limit: Limit) -> bytes:
+    """One member of a wheel, refused when its declared size is over `limit` (zipfile never
+    inflates a member past its declared size)."""
+    size = archive.getinfo(name).file_size
+    if size > limit.size:
+        raise limit.refuse(f"{filename}: {name}", size)
+    return archive.read(name)
+
+
+def read_contents(data: bytes, filename: str, limit: Limit) -> WheelContents:
     """The file members with their RECORD hashes and modes, and the entry-point scripts."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -39,10 +51,14 @@ def read_contents(data: bytes, filename: str) -> WheelContents:
             if len(records) != 1:
                 raise SourceError(f"{filename}: not a valid wheel (no single .dist-info/RECORD)")
             dist_info = records[0].rpartition("/")[0]
-            hashes = _record_hashes(archive.read(records[0]))
+            hashes = _record_hashes(read_member(archive, records[0], filename, limit))
             names = {i.filename for i in infos}
             entry_points = f"{dist_info}/entry_points.txt"
-            scripts = _scripts(archive.read(entry_points)) if entry_points in names else ()
+            scripts = (
+                _scripts(read_member(archive, entry_points, filename, limit))
+                if entry_points in names
+                else ()
+            )
     except zipfile.BadZipFile as exc:
         raise SourceError(f"{filename}: not a valid wheel ({exc})") from exc
     entries = tuple(
@@ -110,16 +126,26 @@ def wheel_contents(http: Http, file: LockedFile) -> WheelContents:
     cache = http.cache
     contents = _from_json(cache.derived(DERIVED_KIND, file.sha256))
     if contents is None:
-        contents = read_contents(http.file(file.url, file.sha256), file.filename)
+        data = http.file(file.url, file.sha256)
+        contents = read_contents(data, file.filename, http.limits.metadata)
         cache.put_derived(DERIVED_KIND, file.sha256, _to_json(contents))
     return contents
 
 
-def fetch_contents(files: Iterable[LockedFile], options: SourceOptions) -> dict[str, WheelContents]:
-    """The contents of each wheel, by sha256 (downloaded, hash-checked, when not cached)."""
+def fetch_contents(
+    files: Iterable[LockedFile], indexes: Sequence[str], options: SourceOptions
+) -> dict[str, WheelContents]:
+    """The contents of each wheel, by sha256 (downloaded, hash-checked, when not cached), with
+    the credentials of the `indexes` the lock was made from."""
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
-    http = Http(cache, offline=options.offline, timeout=options.timeout, progress=progress)
+    http = Http(
+        cache,
+        credentials=Credentials(indexes),
+        offline=options.offline,
+        timeout=options.timeout,
+        progress=progress,
+    )
     wanted = {f.sha256: f for f in files}
     try:
         with ThreadPoolExecutor(READERS, thread_name_prefix="machci-wheel") as pool:

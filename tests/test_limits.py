@@ -1,0 +1,132 @@
+"""Size caps: oversized pages, metadata and distributions are refused with one line, and never
+read past the cap (the index counts what it managed to send)."""
+
+from __future__ import annotations
+
+import io
+import re
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from machci.errors import SourceError
+from machci.sources.limits import Limit
+from machci.sources.wheels import read_contents
+from tests.fixtures.builders import core_metadata
+from tests.fixtures.index import Index
+from tests.helpers import lock
+
+MIB = 1 << 20
+PAD = 256 * MIB  # far more than any socket buffer holds, so bytes sent show what was read
+
+
+def refused(index: Index, tmp_path: Path, requirements: str = "big\n") -> str:
+    result = lock(index, tmp_path, requirements)
+    assert result.code == 2, result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    return result.err
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+def test_an_oversized_page_is_refused_before_it_is_read(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declare_length: bool
+) -> None:
+    monkeypatch.setenv("MACHCI_MAX_PAGE_BYTES", str(MIB))
+    index.publish("big", "1.0")
+    index.fault("/simple/big/", pad=PAD, declare_length=declare_length)
+    tracemalloc.start()
+    try:
+        err = refused(index, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    declared = r" \(\d+ bytes\)" if declare_length else ""
+    assert re.fullmatch(
+        f"machci: error: {re.escape(index.url)}/big/: index page larger than the limit of 1 MiB"
+        f"{declared}; set MACHCI_MAX_PAGE_BYTES to raise it\n",
+        err,
+    )
+    assert index.bytes_sent("/simple/big/") < 32 * MIB
+    assert peak < 16 * MIB
+
+
+def test_an_oversized_metadata_file_is_refused(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", str(MIB))
+    dist = index.publish("big", "1.0")
+    path = f"/files/{dist.filename}.metadata"
+    index.fault(path, pad=PAD, declare_length=False)
+    err = refused(index, tmp_path)
+    assert err == (
+        f"machci: error: {index.files_url}/{dist.filename}.metadata: metadata file larger than"
+        " the limit of 1 MiB; set MACHCI_MAX_METADATA_BYTES to raise it\n"
+    )
+    assert index.bytes_sent(path) < 32 * MIB
+
+
+def test_the_metadata_limit_is_inclusive(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist = index.publish("big", "1.0")
+    size = len(core_metadata(dist))
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", str(size))
+    assert lock(index, tmp_path / "exact", "big\n").versions() == {"big": "1.0"}
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", str(size - 1))
+    err = refused(index, tmp_path / "over")
+    assert (
+        f".metadata: metadata file larger than the limit of {size - 1} bytes ({size} bytes)" in err
+    )
+
+
+def test_an_oversized_distribution_is_refused(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MACHCI_MAX_DISTRIBUTION_BYTES", str(MIB))
+    dist = index.publish("big", "1.0", serve_metadata=False)
+    path = f"/files/{dist.filename}"
+    index.fault(path, pad=PAD)
+    err = refused(index, tmp_path)
+    assert err == (
+        f"machci: error: {index.files_url}/{dist.filename}: distribution file larger than the"
+        f" limit of 1 MiB ({PAD + len(index.path_of(dist.filename).read_bytes())} bytes);"
+        " set MACHCI_MAX_DISTRIBUTION_BYTES to raise it\n"
+    )
+    assert index.bytes_sent(path) < 32 * MIB
+
+
+def test_a_wheels_metadata_member_is_checked_before_it_is_inflated(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extras = tuple(f"extra-{i:04}" for i in range(500))
+    dist = index.publish("big", "1.0", provides_extra=extras, serve_metadata=False)
+    size = len(core_metadata(dist))
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", "4096")
+    err = refused(index, tmp_path)
+    assert err == (
+        f"machci: error: {dist.filename}: big-1.0.dist-info/METADATA: metadata file larger"
+        f" than the limit of 4 KiB ({size} bytes); set MACHCI_MAX_METADATA_BYTES to raise it\n"
+    )
+
+
+def test_a_wheels_record_is_checked_before_it_is_inflated() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x-1.dist-info/RECORD", b"\n" * (2 * MIB))  # 2 KiB compressed
+    limit = Limit("metadata file", "MACHCI_MAX_METADATA_BYTES", MIB)
+    with pytest.raises(SourceError, match=r"^x-1-py3-none-any.whl: x-1.dist-info/RECORD: "):
+        read_contents(buffer.getvalue(), "x-1-py3-none-any.whl", limit)
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5", "1e6", "٣"])
+def test_a_bad_limit_setting_is_one_line(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MACHCI_MAX_PAGE_BYTES", value)
+    result = lock(index, tmp_path, "anything\n")
+    assert result.code == 2
+    assert result.err == (
+        f"machci: error: MACHCI_MAX_PAGE_BYTES={value!r}: expected a positive number of bytes\n"
+    )
