@@ -26,6 +26,7 @@ from machci.defaults import (
     parse_version_pair,
 )
 from machci.errors import InputError, Location
+from machci.files import read_text
 from machci.header import digest
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -486,11 +487,9 @@ class _Loader:
 def load_config(path: Path) -> Config:
     """Load and validate a machci.yaml file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError as exc:
         raise InputError(f"config file {str(path)!r} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read config: {exc}", Location.of(path)) from exc
     try:
         document = YAML(typ="rt").load(text)
     except YAMLError as exc:

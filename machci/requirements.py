@@ -27,6 +27,7 @@ from packaging.utils import (
 )
 
 from machci.errors import InputError, Location
+from machci.files import read_text
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -259,11 +260,9 @@ class _FileReader:
             cycle = " -> ".join(str(p) for p in [*self.stack[self.stack.index(resolved) :], path])
             raise InputError(f"include cycle: {cycle}", included_from)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError as exc:
             raise InputError(f"requirements file {str(path)!r} not found", included_from) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read requirements file: {exc}", included_from) from exc
         self.out.files.append(path)
         self.stack.append(resolved)
         for number, line in _logical_lines(text):
@@ -321,12 +320,10 @@ def read_pyproject(
 ) -> RequirementSet:
     """[project].dependencies, the selected optional-dependencies and PEP 735 groups."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         data = tomllib.loads(text)
     except FileNotFoundError as exc:
         raise InputError(f"{str(path)!r} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", Location.of(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", Location.of(path)) from exc
 

@@ -508,9 +508,10 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_undecodable_config_file(tmp_path: Path) -> None:
     path = tmp_path / "machci.yaml"
-    path.write_bytes(b"python: '3.1\xff'\n")
-    with pytest.raises(InputError, match=r"cannot read config"):
+    path.write_bytes(b"systems: [x86_64-linux]\npython: '3.1\xff'\n")
+    with pytest.raises(InputError) as info:
         load_config(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xff cannot be decoded)"
 
 
 def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:

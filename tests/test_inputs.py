@@ -1,0 +1,105 @@
+"""Bad inputs on the command line and on disk: one message naming what is wrong, exit 2, nothing
+written, no traceback, and nothing that hangs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Run, run
+
+
+def lock_in(project: Path, *args: str) -> Run:
+    """`machci lock` in `project` with its requirements.txt, before any index is asked."""
+    project.mkdir(exist_ok=True)
+    if not (project / "requirements.txt").exists():
+        (project / "requirements.txt").write_text("app\n")
+    with contextlib.chdir(project):
+        return run(
+            "lock", "-r", "requirements.txt", "--index-url", "http://127.0.0.1:9/simple", *args
+        )
+
+
+@contextlib.contextmanager
+def fifo(path: Path) -> Iterator[Path]:
+    """A FIFO whose blocked reader, if any, gets an end of file after a few seconds, so a
+    regression fails the test instead of hanging the suite."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def release() -> None:
+        deadline = time.monotonic() + 3
+        while not done.wait(0.1):
+            if time.monotonic() < deadline:
+                continue
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader is waiting
+                continue
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_special_files_as_requirements_are_refused_without_reading(
+    tmp_path: Path, kind: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    target = project / "requirements.txt"
+    with contextlib.ExitStack() as stack:
+        if kind == "fifo":
+            stack.enter_context(fifo(target))
+        elif kind == "device":
+            target.symlink_to("/dev/null")  # /dev/zero would never end
+        else:
+            target.mkdir()
+        start = time.monotonic()
+        result = lock_in(project)
+    assert time.monotonic() - start < 2
+    described = {"fifo": "a FIFO", "device": "a character device", "directory": "a directory"}
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: requirements.txt: cannot read: it is {described[kind]}, not a regular"
+        " file\n",
+    )
+
+
+def test_an_included_fifo_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("app\n-r more.txt\n")
+    with fifo(tmp_path / "more.txt"):
+        result = lock_in(tmp_path)
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: {Path('more.txt')}: cannot read: it is a FIFO, not a regular file\n",
+    )
+
+
+def test_a_fifo_as_machci_yaml_is_refused(tmp_path: Path) -> None:
+    with fifo(tmp_path / "machci.yaml"), contextlib.chdir(tmp_path):
+        result = run("lock", "--config", "machci.yaml")
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: machci.yaml: cannot read: it is a FIFO, not a regular file\n",
+    )
+
+
+def test_a_nul_in_a_requirements_file_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("app\n-r more\0.txt\n")
+    result = lock_in(tmp_path)
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: requirements.txt:2: contains a NUL character\n",
+    )
