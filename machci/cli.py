@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from machci import __version__
 from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
-from machci.errors import MachciError
+from machci.errors import InputError, MachciError
+from machci.untrusted import url_problem
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -185,8 +186,11 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     if args.index_url or args.extra_index_urls or args.snapshot:
         data = config.data
         changes["data"] = DataRevision(
-            index=args.index_url.rstrip("/") if args.index_url else data.index,
-            extra_indexes=(*data.extra_indexes, *args.extra_index_urls),
+            index=_index_url("--index-url", args.index_url) if args.index_url else data.index,
+            extra_indexes=(
+                *data.extra_indexes,
+                *(_index_url("--extra-index-url", url) for url in args.extra_index_urls),
+            ),
             snapshot=parse_snapshot(args.snapshot) if args.snapshot else data.snapshot,
         )
     if args.providers:
@@ -206,6 +210,13 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
+
+
+def _index_url(option: str, url: str) -> str:
+    problem = url_problem(url)
+    if problem:
+        raise InputError(f"{option} {url!r} is not an index URL: {problem}")
+    return url.rstrip("/")
 
 
 def _source_options(args: argparse.Namespace) -> SourceOptions:
@@ -343,7 +354,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     parse_version_pair(args.python, "Python version")
     systems = args.systems or ["x86_64-linux", "aarch64-linux"]
     pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot else None
-    index = args.index_url.rstrip("/") if args.index_url else None
+    index = _index_url("--index-url", args.index_url) if args.index_url else None
     for step in init(Path(), args.requirement, args.python, systems, pin, index):
         sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
     sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")

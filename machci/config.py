@@ -28,6 +28,7 @@ from machci.defaults import (
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.header import digest
+from machci.untrusted import url_problem
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Attribute names an override may set (Nix identifiers, as buildPythonPackage's arguments are).
@@ -452,10 +453,10 @@ class _Loader:
         urls = [("index", index)] if index else []
         urls += [("extra-indexes", url) for url in extra]
         for key, url in urls:
-            if not url.startswith(("http://", "https://")):
+            problem = url_problem(url)
+            if problem:
                 raise InputError(
-                    f"data: index URL {url!r} must start with http:// or https://",
-                    self.at(node, key),
+                    f"data: index URL {url!r} is not usable: {problem}", self.at(node, key)
                 )
         snapshot = None
         if node.get("snapshot") is not None:

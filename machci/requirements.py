@@ -28,10 +28,12 @@ from packaging.utils import (
 
 from machci.errors import InputError, Location
 from machci.files import read_text
+from machci.untrusted import url_problem
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _HASH = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 _T = TypeVar("_T")
 
@@ -205,7 +207,6 @@ def _parse_hashes(tokens: list[str], where: Location) -> frozenset[str]:
 def _parse_requirement(text: str, where: Location) -> Requirement:
     """Parse a PEP 508 line, or a bare wheel/sdist URL whose name comes from its file name."""
     if "://" in text and "@" not in text.split("://", 1)[0]:
-        _check_url(text, where)
         text = _named_url(text, where)
     try:
         requirement = Requirement(text)
@@ -220,6 +221,7 @@ def _parse_requirement(text: str, where: Location) -> Requirement:
 def _named_url(text: str, where: Location) -> str:
     url, _, marker = text.partition(" ;")  # pip needs whitespace before a URL's marker
     url = url.strip()
+    _check_url(url, where)
     filename = urlsplit(url).path.rsplit("/", 1)[-1]
     try:
         name = (
@@ -244,6 +246,14 @@ def _check_url(url: str, where: Location) -> None:
     if urlsplit(url).scheme not in ("http", "https"):
         raise InputError(
             f"direct reference {url!r} is not an http(s) URL; local paths cannot be pinned", where
+        )
+    problem = url_problem(url)
+    if problem:
+        raise InputError(f"direct reference {url!r} is not a usable URL: {problem}", where)
+    fragment = urlsplit(url).fragment
+    if fragment.startswith("sha256=") and not _SHA256.fullmatch(fragment[len("sha256=") :]):
+        raise InputError(
+            f"direct reference {url!r}: expected #sha256=<64 hex digits> after the URL", where
         )
 
 
@@ -296,9 +306,16 @@ class _FileReader:
             elif option in ("-i", "--index-url"):
                 if self.out.index_url and self.out.index_url != value:
                     raise InputError(f"a second --index-url {value!r}", where)
-                self.out.index_url = value
+                self.out.index_url = _index_url(option, value, where)
             elif option == "--extra-index-url":
-                self.out.extra_index_urls.append(value)
+                self.out.extra_index_urls.append(_index_url(option, value, where))
+
+
+def _index_url(option: str, value: str, where: Location) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise InputError(f"{option} {value!r} is not an index URL: {problem}", where)
+    return value
 
 
 def read_requirements_file(path: Path) -> RequirementSet:

@@ -446,7 +446,9 @@ def test_index_without_http_scheme_rejected(tmp_path: Path, url: str) -> None:
 
 def test_extra_index_without_http_scheme_rejected(tmp_path: Path) -> None:
     message, _ = load_error(tmp_path, "data:\n  extra-indexes: [mirror.example/simple]\n")
-    assert "'mirror.example/simple' must start with http:// or https://" in message
+    assert (
+        "'mirror.example/simple' is not usable: it must start with http:// or https://" in message
+    )
 
 
 def test_extra_index_error_points_at_its_line(tmp_path: Path) -> None:
@@ -520,3 +522,10 @@ def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:
     assert changed.python == "3.13"
     assert config.python == "3.12"
     assert changed.systems == config.systems
+
+
+def test_an_index_url_with_a_newline_is_refused(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, 'data:\n  index: "https://x.example/\\n# pwned"\n')
+    assert message == (
+        f"{path}:2: data: index URL 'https://x.example/\\n# pwned' is not usable: it contains '\\n'"
+    )

@@ -52,6 +52,39 @@ def fifo(path: Path) -> Iterator[Path]:
         thread.join()
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("pypi.org/simple", "it must start with http:// or https://"),
+        ("ftp://mirror.example/simple", "it must start with http:// or https://"),
+        ("http://", "it names no host"),
+        ("https://pypi.org:99999/simple", "Port out of range 0-65535"),
+        ("http://[::1/simple", "Invalid IPv6 URL"),
+        ("https://pypi.org/sim ple", "it contains ' '"),
+        ("https://pypi.org/simple\n", "it contains '\\n'"),
+    ],
+)
+def test_index_urls_that_are_not_urls(tmp_path: Path, url: str, problem: str) -> None:
+    for option in ("--index-url", "--extra-index-url"):
+        with contextlib.chdir(tmp_path):
+            (tmp_path / "requirements.txt").write_text("app\n")
+            result = run("lock", "-r", "requirements.txt", option, url)
+        assert (result.code, result.err) == (
+            2,
+            f"machci: error: {option} {url!r} is not an index URL: {problem}\n",
+        )
+
+
+def test_an_index_url_in_a_requirements_file(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("app\n--extra-index-url pypi.org/simple\n")
+    result = lock_in(tmp_path)
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: requirements.txt:2: --extra-index-url 'pypi.org/simple' is not an"
+        " index URL: it must start with http:// or https://\n",
+    )
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
 def test_special_files_as_requirements_are_refused_without_reading(
     tmp_path: Path, kind: str

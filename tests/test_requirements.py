@@ -464,6 +464,25 @@ def test_editable_rejected(tmp_path: Path, line: str) -> None:
     assert f"{tmp_path / 'req.txt'}:2" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "pkg @ https://x.example/pkg-1.0.tar.gz#sha256=../../etc",
+            "expected #sha256=<64 hex digits>",
+        ),
+        ("pkg @ https://x.example/pkg-1.0.tar.gz#sha256=abc", "expected #sha256=<64 hex digits>"),
+        ("https://x.example/pkg-1.0.tar.gz#sha256=zz", "expected #sha256=<64 hex digits>"),
+        ("pkg @ https:///pkg-1.0.tar.gz", "is not a usable URL: it names no host"),
+        ("https://x.example:0x50/pkg-1.0.tar.gz", "is not a usable URL: Port could not be cast"),
+    ],
+)
+def test_direct_references_must_be_usable_urls(tmp_path: Path, text: str, problem: str) -> None:
+    message = read_error(tmp_path, text + "\n")
+    assert message.startswith(f"{tmp_path / 'req.txt'}:1: direct reference ")
+    assert problem in message
+
+
 # --- options -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,29 @@
+"""Checks for strings from files, command lines and indexes, before anything relies on them.
+
+A URL with a control character or a space is cut or reinterpreted by whatever reads it next, so
+such URLs are refused where they are read, with the file, line or page they came from. Kept free
+of third-party imports: `machci check` uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+_URL_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a plain http(s) URL with a host, or None when it is one."""
+    if match := _URL_BREAK.search(url):
+        return f"it contains {match.group()!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it names no host"
+    return None
