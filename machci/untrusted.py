@@ -1,8 +1,8 @@
 """Checks for strings from files, command lines and indexes, before anything relies on them.
 
-A URL with a control character or a space is cut or reinterpreted by whatever reads it next, so
-such URLs are refused where they are read, with the file, line or page they came from. Kept free
-of third-party imports: `machci check` uses it.
+A control character ends a line of default.nix's header (a Nix comment) or a URL, and a NUL
+cannot be written into Nix at all, so such strings are refused where they are read, with the
+file, line or URL they came from. Kept free of third-party imports: `machci check` uses it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+# C0 and C1 controls (NUL, tab, LF, CR, …) and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _URL_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control or line-breaking character in `text`, or None."""
+    match = _CONTROL.search(text)
+    return match.group() if match else None
 
 
 def url_problem(url: str) -> str | None:
