@@ -59,6 +59,7 @@ class Finder(Protocol):
     ) -> None: ...
     def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+    def skipped(self, file: DistFile, reason: str) -> None: ...
 
 
 def identifier_of(name: str, extras: frozenset[str]) -> str:
@@ -424,15 +425,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             yield candidate
 
     def _metadata_ok(self, candidate: Candidate) -> bool:
+        """Whether the candidate's metadata can be used; a version whose metadata cannot be read
+        or prepared is skipped with a warning, and resolution goes on with the next one."""
         try:
             metadata = self.finder.metadata(candidate.file)
-        except InvalidMetadata as exc:
-            self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
-            return False
-        try:
             metadata.requirements(extras=bool(candidate.extras))
         except InvalidMetadata as exc:
             self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
+            self.finder.skipped(candidate.file, str(exc))
             return False
         python = metadata.requires_python
         if python is not None and not python.contains(

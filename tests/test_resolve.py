@@ -411,3 +411,36 @@ def test_version_with_broken_metadata_is_skipped(index: Index, tmp_path: Path) -
     pinned = lock(index, tmp_path / "b", "fragile==2.0\n")
     assert pinned.code == 1
     assert "fragile-2.0-py3-none-any.whl: invalid requirement 'dep >>> 1'" in pinned.err
+
+
+def test_a_version_whose_metadata_cannot_be_prepared_is_skipped_with_one_warning(
+    index: Index, tmp_path: Path
+) -> None:
+    failing = b"def prepare_metadata_for_build_wheel(d, c=None):\n    raise RuntimeError('boom')\n"
+    index.publish("flaky", "1.0", kind="sdist", dynamic=("Requires-Dist",))
+    index.publish(
+        "flaky",
+        "2.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        extra_files=(("_backend/backend.py", failing),),
+    )
+    result = lock(index, tmp_path, "flaky\n", systems=LINUX)
+    assert result.versions("x86_64-linux") == result.versions("aarch64-linux") == {"flaky": "1.0"}
+    assert result.err == (
+        "machci: warning: skipping flaky 2.0 (flaky-2.0.tar.gz): preparing metadata with the"
+        " build backend failed: RuntimeError: boom\n"
+    )
+
+
+def test_a_version_whose_metadata_does_not_parse_is_skipped_with_a_warning(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("fragile", "1.0")
+    index.publish("fragile", "2.0", requires_dist=("dep >>> 1",))
+    result = lock(index, tmp_path, "fragile\n", systems=LINUX)
+    assert result.versions() == {"fragile": "1.0"}
+    assert result.err == (
+        "machci: warning: skipping fragile 2.0 (fragile-2.0-py3-none-any.whl): invalid"
+        " requirement 'dep >>> 1'\n"
+    )

@@ -35,6 +35,7 @@ from machci.dists import (
     parse_requires_python,
 )
 from machci.errors import SourceError
+from machci.notices import warn
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
@@ -308,6 +309,7 @@ class PyPISource:
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
         self.metadata_futures: dict[str, Future[DistMetadata]] = {}
+        self.warned: set[str] = set()  # files whose versions were skipped, warned about once
         self.build_environments = BuildEnvironments(self.indexes)
 
     def close(self) -> None:
@@ -385,6 +387,15 @@ class PyPISource:
         """Metadata of one file; InvalidMetadata if the file's metadata is unusable."""
         return self._metadata_future(file).result()
 
+    def skipped(self, file: DistFile, reason: str) -> None:
+        """Warn, once per run whichever target asks, that a file's version was passed over
+        because its metadata is unusable."""
+        with self.lock:
+            if file.filename in self.warned:
+                return
+            self.warned.add(file.filename)
+        warn(f"skipping {file.name} {file.version} ({file.filename}): {reason}")
+
     def _load_metadata(self, file: DistFile) -> DistMetadata:
         if file.sha256 is None:
             raise SourceError(f"{redact(file.url)}: the index gives no sha256 for this file")
@@ -393,9 +404,7 @@ class PyPISource:
         else:
             metadata = self._sdist_metadata(file)
         if metadata.name != file.name or metadata.version != file.version:
-            raise InvalidMetadata(
-                f"{file.filename} declares {metadata.name} {metadata.version} in its metadata"
-            )
+            raise InvalidMetadata(f"its metadata declares {metadata.name} {metadata.version}")
         return metadata
 
     def _wheel_metadata(self, file: DistFile) -> bytes:
@@ -417,10 +426,10 @@ class PyPISource:
                     if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
                 ]
                 if len(names) != 1:
-                    raise InvalidMetadata(f"{file.filename}: no single .dist-info/METADATA")
+                    raise InvalidMetadata("the wheel has no single .dist-info/METADATA")
                 return archive.read(names[0])
         except zipfile.BadZipFile as exc:
-            raise SourceError(f"{file.filename}: not a valid wheel ({exc})") from exc
+            raise InvalidMetadata(f"not a valid wheel ({exc})") from exc
 
     def _sdist_metadata(self, file: DistFile) -> DistMetadata:
         assert file.sha256 is not None
@@ -431,7 +440,11 @@ class PyPISource:
                 cached = cache.derived(SDIST_RECORD, file.sha256)
                 if not _valid_sdist_record(cached):
                     data = self.http.file(file.url, file.sha256)
-                    info = sdist_info(data, file.filename, self.build_environments)
+                    try:
+                        info = sdist_info(data, file.filename, self.build_environments)
+                    except SourceError as exc:  # the sdist, not the index: try other versions
+                        reason = exc.message.removeprefix(f"{file.filename}: ")
+                        raise InvalidMetadata(reason) from exc
                     cached = {
                         "metadata": info.metadata.decode("utf-8", errors="replace"),
                         "build_requires": list(info.build_requires),
