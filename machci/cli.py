@@ -219,6 +219,13 @@ def _index_url(option: str, url: str) -> str:
     return url.rstrip("/")
 
 
+def _check_data_access(args: argparse.Namespace) -> None:
+    """--cache-dir, before anything writes into it."""
+    cache_dir: Path | None = getattr(args, "cache_dir", None)
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError(f"--cache-dir {cache_dir} is not a directory")
+
+
 def _source_options(args: argparse.Namespace) -> SourceOptions:
     from machci.options import SourceOptions
 
@@ -389,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_data_access(args)
         return COMMANDS[args.command](args)
     except MachciError as exc:
         sys.stderr.write(f"machci: error: {exc}\n")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Run, run
+from tests.fixtures.index import Index
+from tests.helpers import Run, lock, run
 
 
 def lock_in(project: Path, *args: str) -> Run:
@@ -50,6 +51,32 @@ def fifo(path: Path) -> Iterator[Path]:
     finally:
         done.set()
         thread.join()
+
+
+def test_a_cache_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("")
+    result = lock_in(tmp_path, "--cache-dir", "notes.txt")
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: --cache-dir notes.txt is not a directory\n",
+    )
+
+
+@pytest.mark.parametrize("entries", ["pages", "blobs"])
+def test_a_cache_entry_of_the_wrong_kind_is_named(
+    index: Index, tmp_path: Path, entries: str
+) -> None:
+    index.publish("app", "1.0")
+    assert lock(index, tmp_path, "app\n").code == 0
+    replaced = sorted((tmp_path / ".cache").rglob(f"{entries}/*"))
+    assert replaced
+    for path in replaced:
+        path.unlink()
+        path.mkdir()
+    result = lock(index, tmp_path, "app\n")
+    assert result.code == 2
+    assert any(str(path.relative_to(tmp_path)) in result.err for path in replaced), result.err
+    assert result.err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,10 +349,26 @@ class PyPISource:
         # First index that knows the project wins (no mixing across indexes: that is how
         # dependency-confusion attacks work).
         for index in self.indexes:
-            page = self.http.page(f"{index}/{name}/", ACCEPT)
+            with self._file_errors():
+                page = self.http.page(f"{index}/{name}/", ACCEPT)
             if page is not None:
                 return self._snapshot_files(name, index, parse_page(page))
         return ProjectFiles(name, None, ())
+
+    @contextlib.contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """A file that cannot be read or written, most likely a cache entry (a directory where
+        a file belongs, no permission), is named rather than ending the run with a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            name, problem = str(exc.filename or ""), exc.strerror or str(exc)
+            if name.startswith(str(self.http.cache.root)):
+                raise SourceError(
+                    f"cannot use the cache entry {name}: {problem}"
+                    " (remove it, or pass another --cache-dir)"
+                ) from exc
+            raise SourceError(f"{name or 'a file'}: {problem}") from exc
 
     def _snapshot_files(
         self, name: NormalizedName, index: str, files: list[DistFile]
@@ -399,10 +415,11 @@ class PyPISource:
     def _load_metadata(self, file: DistFile) -> DistMetadata:
         if file.sha256 is None:
             raise SourceError(f"{redact(file.url)}: the index gives no sha256 for this file")
-        if file.kind == "wheel":
-            metadata = parse_metadata(self._wheel_metadata(file))
-        else:
-            metadata = self._sdist_metadata(file)
+        with self._file_errors():
+            if file.kind == "wheel":
+                metadata = parse_metadata(self._wheel_metadata(file))
+            else:
+                metadata = self._sdist_metadata(file)
         if metadata.name != file.name or metadata.version != file.version:
             raise InvalidMetadata(f"its metadata declares {metadata.name} {metadata.version}")
         return metadata
@@ -461,10 +478,11 @@ class PyPISource:
 def _valid_sdist_record(value: object) -> bool:
     if not isinstance(value, dict):
         return False
-    needs = value.get("build_needs")
+    requires, needs = value.get("build_requires"), value.get("build_needs")
     return (
         isinstance(value.get("metadata"), str)
-        and isinstance(value.get("build_requires"), list)
+        and isinstance(requires, list)
+        and all(isinstance(r, str) for r in requires)
         and isinstance(needs, list)
         and all(isinstance(n, str) for n in needs)
     )
