@@ -458,9 +458,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         parent = f"{candidate.name} {candidate.version}"
         deps: list[Req] = []
         if candidate.extras:
-            # An extra of a direct reference needs the same file as its base, not the index's.
+            # The base package uses the extra's own file: the one a direct reference names, or
+            # the index file its --hash values allowed (nixpkgs builds its own, so no hash).
             file = candidate.file
+            assert file.sha256 is not None  # its metadata was read, so it has one
             pin = f"{file.url}#sha256={file.sha256}" if candidate.direct else None
+            same_file = frozenset() if candidate.nixpkgs else frozenset({file.sha256})
             deps.append(
                 Req(
                     candidate.name,
@@ -469,6 +472,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                     pin,
                     f"{candidate.name}=={candidate.version}",
                     parent,
+                    same_file,
                 )
             )
             wanted = [str(e) for e in candidate.extras]

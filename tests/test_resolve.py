@@ -444,3 +444,20 @@ def test_a_version_whose_metadata_does_not_parse_is_skipped_with_a_warning(
         "machci: warning: skipping fragile 2.0 (fragile-2.0-py3-none-any.whl): invalid"
         " requirement 'dep >>> 1'\n"
     )
+
+
+def test_the_hashes_of_an_extra_hold_for_its_base_package(index: Index, tmp_path: Path) -> None:
+    for tag in ("py3-none-any", X86_2_28):  # the binary wheel ranks first on x86_64-linux
+        index.publish(
+            "tool",
+            "1.0",
+            tag=tag,
+            provides_extra=("cli",),
+            requires_dist=('click; extra == "cli"',),
+        )
+    index.publish("click", "8.0")
+    pure = "tool-1.0-py3-none-any.whl"
+    result = lock(index, tmp_path, f"tool[cli]==1.0 --hash=sha256:{index.sha256(pure)}\n")
+    assert result.packages()["tool"]["file"]["filename"] == pure
+    assert result.packages()["tool"]["extras"] == ["cli"]
+    assert set(result.versions()) == {"tool", "click"}
