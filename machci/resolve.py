@@ -16,7 +16,7 @@ import operator
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -60,6 +60,7 @@ class Finder(Protocol):
     def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
     def skipped(self, file: DistFile, reason: str) -> None: ...
+    def direct_sha256(self, url: str, hashes: frozenset[str]) -> str: ...
 
 
 def identifier_of(name: str, extras: frozenset[str]) -> str:
@@ -414,10 +415,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         url: str,
         bad: set[Candidate],
     ) -> Iterator[Candidate]:
-        hashes = frozenset().union(*(r.hashes for r in reqs))
-        file = direct_file(Requirement(f"{name} @ {url}"), next(iter(sorted(hashes)), None))
-        if file is None or file.sha256 is None or not self.file_usable(file):
+        hashes: frozenset[str] = frozenset().union(*(r.hashes for r in reqs))
+        file = direct_file(Requirement(f"{name} @ {url}"), None)
+        if file is None or not self.file_usable(file):
             return
+        if file.sha256 is None:
+            if not hashes:
+                return
+            file = replace(file, sha256=self.finder.direct_sha256(file.url, hashes))
         if not all(r.allows(file.version) for r in reqs):
             return
         candidate = Candidate(name, file.version, extras, file.kind, file, direct=True)

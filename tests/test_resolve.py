@@ -461,3 +461,25 @@ def test_the_hashes_of_an_extra_hold_for_its_base_package(index: Index, tmp_path
     assert result.packages()["tool"]["file"]["filename"] == pure
     assert result.packages()["tool"]["extras"] == ["cli"]
     assert set(result.versions()) == {"tool", "click"}
+
+
+def test_every_hash_of_a_direct_reference_is_accepted(index: Index, tmp_path: Path) -> None:
+    index.publish("direct", "3.0")
+    filename = "direct-3.0-py3-none-any.whl"
+    url = f"{index.files_url}/{filename}"
+    right, wrong = index.sha256(filename), "0" * 64  # the wrong one sorts first
+    result = lock(
+        index, tmp_path / "a", f"direct @ {url} --hash=sha256:{wrong} --hash=sha256:{right}\n"
+    )
+    assert result.packages()["direct"]["file"] == {
+        "filename": filename,
+        "url": url,
+        "sha256": right,
+    }
+    neither = lock(
+        index, tmp_path / "b", f"direct @ {url} --hash=sha256:{wrong} --hash=sha256:{'1' * 64}\n"
+    )
+    assert (neither.code, neither.err) == (
+        2,
+        f"machci: error: {url}: the file's sha256 is none of its 2 --hash values\n",
+    )

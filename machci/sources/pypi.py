@@ -412,6 +412,25 @@ class PyPISource:
             self.warned.add(file.filename)
         warn(f"skipping {file.name} {file.version} ({file.filename}): {reason}")
 
+    def direct_sha256(self, url: str, hashes: frozenset[str]) -> str:
+        """Which of a direct reference's --hash values its file has: the only one, or the one
+        the file (from the cache, else downloaded) turns out to match."""
+        ordered = sorted(hashes)
+        if len(ordered) == 1:
+            return ordered[0]
+        for sha256 in ordered:
+            try:
+                with self._file_errors():
+                    self.http.file(url, sha256)
+            except SourceError as exc:
+                if "hash mismatch" in exc.message:
+                    continue
+                raise
+            return sha256
+        raise SourceError(
+            f"{redact(url)}: the file's sha256 is none of its {len(ordered)} --hash values"
+        )
+
     def _load_metadata(self, file: DistFile) -> DistMetadata:
         if file.sha256 is None:
             raise SourceError(f"{redact(file.url)}: the index gives no sha256 for this file")
