@@ -483,3 +483,19 @@ def test_every_hash_of_a_direct_reference_is_accepted(index: Index, tmp_path: Pa
         2,
         f"machci: error: {url}: the file's sha256 is none of its 2 --hash values\n",
     )
+
+
+def test_a_dependency_for_any_extra_but_one_belongs_to_the_base_package(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("dep", "1.0")
+    index.publish("testdep", "1.0")
+    index.publish(
+        "lib",
+        "1.0",
+        provides_extra=("test",),
+        requires_dist=('dep; extra != "test"', 'testdep; extra == "test"'),
+    )
+    result = lock(index, tmp_path, "lib\n")
+    assert result.versions() == {"lib": "1.0", "dep": "1.0"}
+    assert result.packages()["lib"]["dependencies"] == ["dep"]
