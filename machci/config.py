@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -164,8 +164,19 @@ class Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+# Snapshots before PyPI's upload times begin cannot select anything; later than a day from now
+# (clocks differ) they would let files that do not exist yet into a later lock.
+OLDEST_SNAPSHOT = datetime(2000, 1, 1, tzinfo=UTC)
+SNAPSHOT_CLOCK_SKEW = timedelta(days=1)
+# Python keeps microseconds: a seventh digit would be dropped, and the pin would not be exact.
+_FRACTION_DIGITS = re.compile(r":\d\d[.,](\d+)")
+
+
 def format_snapshot(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC; fractional seconds only when there are any, so the pin stays exact."""
+    moment = moment.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 def parse_snapshot(value: object, where: Location | None = None) -> datetime:
@@ -173,6 +184,13 @@ def parse_snapshot(value: object, where: Location | None = None) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        digits = _FRACTION_DIGITS.search(value)
+        if digits and len(digits.group(1)) > 6:
+            raise InputError(
+                f"snapshot {value!r} has more than 6 fractional digits; machci keeps"
+                " snapshots to the microsecond",
+                where,
+            )
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
@@ -188,7 +206,18 @@ def parse_snapshot(value: object, where: Location | None = None) -> datetime:
             f"snapshot {value!s} has no time zone: add 'Z' for UTC, e.g. '2026-11-01T00:00:00Z'",
             where,
         )
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        in_range = OLDEST_SNAPSHOT <= moment <= datetime.now(UTC) + SNAPSHOT_CLOCK_SKEW
+    except OverflowError:  # the first or last day datetime can hold, moved to UTC
+        in_range = False
+    if not in_range:
+        raise InputError(
+            f"snapshot {value!s} is out of range: expected a time from"
+            f" {format_snapshot(OLDEST_SNAPSHOT)} to now (at most a day ahead of this clock)",
+            where,
+        )
+    return moment
 
 
 def parse_providers(value: str, where: Location | None = None) -> tuple[str, ...]:

@@ -529,3 +529,26 @@ def test_an_index_url_with_a_newline_is_refused(tmp_path: Path) -> None:
     assert message == (
         f"{path}:2: data: index URL 'https://x.example/\\n# pwned' is not usable: it contains '\\n'"
     )
+
+
+@pytest.mark.parametrize(
+    "value", ["'0001-01-01T00:00:00Z'", "'9999-01-01T00:00:00Z'", "'1999-12-31T23:59:59Z'"]
+)
+def test_out_of_range_snapshot_names_its_line(tmp_path: Path, value: str) -> None:
+    message, path = load_error(tmp_path, f"data:\n  snapshot: {value}\n")
+    assert message.startswith(f"{path}:2: snapshot {value.strip(chr(39))} is out of range")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("2026-11-01T00:00:00.5Z", "2026-11-01T00:00:00.5Z"),
+        ("2026-11-01T00:00:00.000001Z", "2026-11-01T00:00:00.000001Z"),
+        ("2026-11-01T01:00:00.250+01:00", "2026-11-01T00:00:00.25Z"),
+        ("2026-11-01T00:00:00.000Z", "2026-11-01T00:00:00Z"),
+    ],
+)
+def test_fractional_seconds_are_kept(tmp_path: Path, value: str, text: str) -> None:
+    config = load(tmp_path, f"data:\n  snapshot: '{value}'\n")
+    assert config.data.snapshot_text == text
+    assert parse_snapshot(text) == config.data.snapshot

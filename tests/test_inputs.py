@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,39 @@ def test_an_index_url_in_a_requirements_file(tmp_path: Path) -> None:
         2,
         "machci: error: requirements.txt:2: --extra-index-url 'pypi.org/simple' is not an"
         " index URL: it must start with http:// or https://\n",
+    )
+
+
+def _in_days(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "9999-01-01T00:00:00Z",
+        "1999-12-31T23:59:59Z",
+        _in_days(2),
+    ],
+)
+def test_out_of_range_snapshots(tmp_path: Path, snapshot: str) -> None:
+    result = lock_in(tmp_path, "--snapshot", snapshot)
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: snapshot {snapshot} is out of range: expected a time from"
+        " 2000-01-01T00:00:00Z to now (at most a day ahead of this clock)\n",
+    )
+
+
+def test_a_snapshot_with_nanoseconds_is_refused(tmp_path: Path) -> None:
+    result = lock_in(tmp_path, "--snapshot", "2025-01-01T00:00:00.123456789Z")
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: snapshot '2025-01-01T00:00:00.123456789Z' has more than 6 fractional"
+        " digits; machci keeps snapshots to the microsecond\n",
     )
 
 

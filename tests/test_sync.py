@@ -227,3 +227,28 @@ def test_custom_output_location(project: Path) -> None:
     assert machci(project, "check").code == 0
     config.write_text(config.read_text() + "python: '3.13'\n")
     assert machci(project, "check").code == 1
+
+
+def test_a_fractional_snapshot_is_kept_in_the_lock_and_the_header(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("app", "1.0", upload_time="2024-12-31T23:59:59.25Z")
+    index.publish("app", "2.0", upload_time="2024-12-31T23:59:59.75Z")
+    project = make_project(tmp_path / "project", index)
+    config = project / "machci.yaml"
+    config.write_text(config.read_text().replace(SNAPSHOT, "2024-12-31T23:59:59.5Z"))
+    assert machci(project, "sync").code == 1
+    text = (project / "default.nix").read_text()
+    assert f"# machci-data: pypi {index.url} 2024-12-31T23:59:59.5Z\n" in text
+    assert '"app-1.0-py3-none-any.whl"' in text and "app-2.0" not in text
+    with contextlib.chdir(project):
+        locked = run("lock", "--json", "--cache-dir", ".cache").lock
+    assert locked["data"]["snapshot"] == "2024-12-31T23:59:59.5Z"
+    bump = machci(project, "bump", "--to", "2024-12-31T23:59:59.750001Z")
+    assert bump.code == 0, bump.err
+    assert "2024-12-31T23:59:59.5Z → 2024-12-31T23:59:59.750001Z" in bump.out
+    assert "snapshot: '2024-12-31T23:59:59.750001Z'" in config.read_text()
+    assert (
+        f"# machci-data: pypi {index.url} 2024-12-31T23:59:59.750001Z\n"
+        in (project / "default.nix").read_text()
+    )
