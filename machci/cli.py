@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
-from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
+from machci.defaults import (
+    CONFIG_NAME,
+    NIXPKGS_INDEX_NAME,
+    SYSTEMS,
+    parse_glibc,
+    parse_macos,
+    parse_python,
+)
 from machci.errors import InputError, MachciError
 from machci.untrusted import url_problem
 
@@ -179,8 +186,7 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             for r in config.requirements
         )
     if args.python:
-        parse_version_pair(args.python, "Python version")
-        changes["python"] = args.python
+        changes["python"] = parse_python(args.python)
     if args.systems:
         changes["systems"] = tuple(dict.fromkeys(args.systems))
     if args.index_url or args.extra_index_urls or args.snapshot:
@@ -204,9 +210,9 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             else:
                 default = parse_providers(order)
         changes["providers"] = Providers(default, per_package)
-    for key in ("glibc", "macos"):
+    for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
         if getattr(args, key):
-            changes[key] = parse_version_pair(getattr(args, key), key)
+            changes[key] = parse(getattr(args, key))
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
@@ -358,7 +364,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from machci.config import format_snapshot, parse_snapshot
     from machci.init import init
 
-    parse_version_pair(args.python, "Python version")
+    parse_python(args.python)
     systems = args.systems or ["x86_64-linux", "aarch64-linux"]
     pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot else None
     index = _index_url("--index-url", args.index_url) if args.index_url else None
@@ -372,7 +378,7 @@ def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
     from machci.files import atomic_write
     from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
 
-    index = evaluate_tree(args.nixpkgs, args.python, args.cache_dir)
+    index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)
     atomic_write(args.output, dumps_index(index).encode())
     sys.stderr.write(
         f"machci: wrote {args.output}: {len(index)} packages from {args.nixpkgs}"

@@ -23,7 +23,9 @@ from machci.defaults import (
     DEFAULT_MACOS,
     DEFAULT_OUTPUT,
     SYSTEMS,
-    parse_version_pair,
+    parse_glibc,
+    parse_macos,
+    parse_python,
 )
 from machci.errors import InputError, Location
 from machci.files import read_text
@@ -296,7 +298,7 @@ class _Loader:
         if "python" in document:
             python = self.string(document, "python")
             try:
-                parse_version_pair(python, "Python version")
+                parse_python(python)
             except InputError as exc:
                 raise InputError(exc.message, self.at(document, "python")) from None
             changes["python"] = python
@@ -321,11 +323,11 @@ class _Loader:
             changes["output"] = base / self.string(document, "output")
         else:
             changes["output"] = base / config.output
-        for key in ("glibc", "macos"):
+        for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
             if key in document:
                 text = self.string(document, key)
                 try:
-                    changes[key] = parse_version_pair(text, key)
+                    changes[key] = parse(text)
                 except InputError as exc:
                     raise InputError(exc.message, self.at(document, key)) from None
         if "image" in document:

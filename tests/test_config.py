@@ -531,6 +531,29 @@ def test_an_index_url_with_a_newline_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("python", ["3.10", "3.15"])
+def test_unsupported_python_names_its_line(tmp_path: Path, python: str) -> None:
+    message, path = load_error(tmp_path, f'systems: [x86_64-linux]\npython: "{python}"\n')
+    assert message == (
+        f"{path}:2: unsupported Python version {python!r}: machci targets the CPython versions"
+        " nixpkgs ships, 3.11, 3.12, 3.13, 3.14"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('glibc: "2.9999"\n', "glibc 2.9999 is out of range: expected 2.17 to 2.99"),
+        ('macos: "99.0"\n', "macos 99.0 is out of range: expected 11.0 to 40.99"),
+    ],
+)
+def test_absurd_glibc_or_macos_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    assert load_error(tmp_path, f"python: '3.12'\n{text}") == (
+        f"{tmp_path / 'machci.yaml'}:2: {message}",
+        tmp_path / "machci.yaml",
+    )
+
+
 @pytest.mark.parametrize(
     "value", ["'0001-01-01T00:00:00Z'", "'9999-01-01T00:00:00Z'", "'1999-12-31T23:59:59Z'"]
 )

@@ -113,6 +113,34 @@ def test_an_index_url_in_a_requirements_file(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("python", ["3.10", "3.15", "2.7"])
+def test_unsupported_pythons(tmp_path: Path, python: str) -> None:
+    message = (
+        f"machci: error: unsupported Python version {python!r}: machci targets the CPython"
+        " versions nixpkgs ships, 3.11, 3.12, 3.13, 3.14\n"
+    )
+    assert (
+        lock_in(tmp_path, "--python", python).code,
+        lock_in(tmp_path, "--python", python).err,
+    ) == (2, message)
+    with contextlib.chdir(tmp_path):
+        init = run("init", "--python", python)
+    assert (init.code, init.err) == (2, message)
+    assert not (tmp_path / "machci.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--glibc", "2.9999", "glibc 2.9999 is out of range: expected 2.17 to 2.99"),
+        ("--macos", "99.0", "macos 99.0 is out of range: expected 11.0 to 40.99"),
+    ],
+)
+def test_absurd_glibc_and_macos(tmp_path: Path, option: str, value: str, message: str) -> None:
+    result = lock_in(tmp_path, option, value)
+    assert (result.code, result.err) == (2, f"machci: error: {message}\n")
+
+
 def _in_days(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
