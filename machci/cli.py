@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.defaults import (
     CONFIG_NAME,
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
     NIXPKGS_INDEX_NAME,
     SYSTEMS,
     parse_glibc,
@@ -87,7 +90,9 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("data access")
     source.add_argument("--cache-dir", type=Path, help="cache directory")
     source.add_argument("--offline", action="store_true", help="use only the cache")
-    source.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    source.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds"
+    )
 
 
 def _project_command(
@@ -226,7 +231,13 @@ def _index_url(option: str, url: str) -> str:
 
 
 def _check_data_access(args: argparse.Namespace) -> None:
-    """--cache-dir, before anything writes into it."""
+    """--timeout and --cache-dir, before anything waits on the one or writes into the other."""
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise InputError(
+            f"--timeout {timeout:g}: expected a number of seconds above 0 and at most"
+            f" {MAX_TIMEOUT:g}"
+        )
     cache_dir: Path | None = getattr(args, "cache_dir", None)
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise InputError(f"--cache-dir {cache_dir} is not a directory")

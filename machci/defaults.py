@@ -11,6 +11,7 @@ CONFIG_NAME = "machci.yaml"
 DEFAULT_OUTPUT = "default.nix"
 NIXPKGS_INDEX_NAME = "nixpkgs-python.json"  # what `machci nixpkgs-index` writes by default
 DEFAULT_TIMEOUT = 30.0  # seconds, for every network operation
+MAX_TIMEOUT = 3600.0  # a longer wait is a mistake, and huge values overflow the socket layer
 
 SYSTEMS: tuple[str, ...] = ("aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux")
 

@@ -54,6 +54,19 @@ def fifo(path: Path) -> Iterator[Path]:
         thread.join()
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-inf", "1e300", "3601"])
+def test_bad_timeouts(tmp_path: Path, value: str) -> None:
+    result = lock_in(tmp_path, f"--timeout={value}")
+    assert result.code == 2
+    assert result.err.startswith(f"machci: error: --timeout {float(value):g}: expected a number")
+    assert result.err.endswith("of seconds above 0 and at most 3600\n")
+
+
+def test_the_largest_timeout_is_accepted(index: Index, tmp_path: Path) -> None:
+    index.publish("app", "1.0")
+    assert lock(index, tmp_path, "app\n", "--timeout", "3600").versions() == {"app": "1.0"}
+
+
 def test_a_cache_dir_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("")
     result = lock_in(tmp_path, "--cache-dir", "notes.txt")
