@@ -20,7 +20,7 @@ from machci.defaults import (
     parse_macos,
     parse_python,
 )
-from machci.errors import InputError, MachciError
+from machci.errors import EXIT_INPUT, InputError, MachciError
 from machci.untrusted import url_problem
 
 if TYPE_CHECKING:
@@ -409,6 +409,11 @@ COMMANDS = {
 }
 
 
+# `sync` exits 1 when it wrote the file (pre-commit then retries the commit) and `bump` knows
+# only 0 and 2: for them every error, a resolution failure included, exits 2.
+_EVERY_ERROR_EXITS_2 = frozenset({"sync", "bump"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -417,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except MachciError as exc:
         sys.stderr.write(f"machci: error: {exc}\n")
-        return exc.exit_code
+        return EXIT_INPUT if args.command in _EVERY_ERROR_EXITS_2 else exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("machci: interrupted\n")
         return 130

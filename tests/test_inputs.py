@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.index import Index
-from tests.helpers import Run, lock, run
+from tests.helpers import SNAPSHOT, Run, lock, run
 
 
 def lock_in(project: Path, *args: str) -> Run:
@@ -238,3 +239,22 @@ def test_a_nul_in_a_requirements_file_names_its_line(tmp_path: Path) -> None:
         2,
         "machci: error: requirements.txt:2: contains a NUL character\n",
     )
+
+
+def test_bad_input_exits_2_with_nothing_written(index: Index, tmp_path: Path) -> None:
+    """The same holds for `machci sync`: the previous file stays."""
+    index.publish("app", "1.0")
+    (tmp_path / "requirements.txt").write_text("app\n")
+    (tmp_path / "machci.yaml").write_text(
+        f"requirements: [requirements.txt]\ndata: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+    )
+    with contextlib.chdir(tmp_path):
+        assert run("sync", "--cache-dir", ".cache").code == 1
+        before = Path("default.nix").read_bytes()
+        for bad in (("--timeout", "nan"), ("--python", "3.9"), ("--macos", "99.0")):
+            result = run("sync", "--cache-dir", ".cache", *bad)
+            assert result.code == 2 and result.err.count("\n") == 1, result.err
+        shutil.rmtree(".cache")
+        (tmp_path / "requirements.txt").write_text("app\nnot-there\n")
+        assert run("sync", "--cache-dir", ".cache").code == 2
+        assert Path("default.nix").read_bytes() == before

@@ -204,7 +204,7 @@ def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:
     before = (project / "default.nix").read_bytes()
     (project / "requirements.txt").write_text("app\nnot-there\n")
     result = machci(project, "sync")
-    assert result.code == 1 and "no package named 'not-there'" in result.err
+    assert result.code == 2 and "no package named 'not-there'" in result.err  # 1 is "changed"
     assert (project / "default.nix").read_bytes() == before
     assert not list(project.glob(".default.nix.*"))
 
