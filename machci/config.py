@@ -272,17 +272,31 @@ class _Loader:
             raise InputError(
                 f"{section}{key}: expected a string, got {value!r}", self.at(node, key)
             )
-        return value
+        return self.without_nul(value, node, key, section)
 
     def string_list(self, node: CommentedMap, key: str, section: str = "") -> list[str]:
         value = node[key]
         if isinstance(value, str):
-            return [value]
+            return [self.without_nul(value, node, key, section)]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InputError(
                 f"{section}{key}: expected a list of strings, got {value!r}", self.at(node, key)
             )
-        return list(value)
+        return [self.without_nul(v, node, key, section) for v in value]
+
+    def without_nul(self, value: str, node: CommentedMap, key: object, section: str) -> str:
+        """A NUL cannot be a file name, a URL or a Nix string: YAML's "\\0" is refused."""
+        if "\0" in value:
+            raise InputError(
+                f"{section}{key}: {value!r} contains a NUL character", self.at(node, key)
+            )
+        return value
+
+    def name(self, node: CommentedMap, key: object, section: str) -> str:
+        """A mapping key that names a package."""
+        if "\0" in str(key):
+            raise InputError(f"{section}{str(key)!r} contains a NUL character", self.at(node, key))
+        return str(key)
 
     def load(self, document: object) -> Config:
         if document is None:
@@ -395,7 +409,7 @@ class _Loader:
             items = []
             for attribute in attributes:
                 items.append(self.attribute_override(attributes, str(attribute), section))
-            name = canonicalize_name(str(package))
+            name = canonicalize_name(self.name(node, package, "overrides: "))
             if name in found:
                 raise InputError(f"{section}{name} is overridden twice", self.at(node, package))
             found[name] = PackageOverride(name, tuple(items), self.at(node, package))
@@ -448,6 +462,7 @@ class _Loader:
         found: list[RequirementInput] = []
         for item in items:
             if isinstance(item, str):
+                item = self.without_nul(item, document, "requirements", "")
                 found.append(RequirementInput(base / item))
             elif isinstance(item, CommentedMap):
                 self.check_keys(item, _INPUT_KEYS, "requirements: ")
@@ -512,7 +527,7 @@ class _Loader:
                 # Imported here: packaging.utils pulls in packaging.tags, which `check` avoids.
                 from packaging.utils import canonicalize_name
 
-                per_package[canonicalize_name(str(key))] = names
+                per_package[canonicalize_name(self.name(node, key, "providers: "))] = names
         return Providers(default, per_package)
 
 

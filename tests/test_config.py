@@ -524,6 +524,32 @@ def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:
     assert changed.systems == config.systems
 
 
+# --- hostile and out-of-range values --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "prefix"),
+    [
+        ('image: {name: "a\\0b"}\n', 1, "image: name: 'a\\x00b'"),
+        ('image:\n  cmd: [python, "-c\\0"]\n', 2, "image: cmd: '-c\\x00'"),
+        ('requirements: ["req\\0.txt"]\n', 1, "requirements: 'req\\x00.txt'"),
+        ('ignore-missing-libraries: ["lib\\0.so"]\n', 1, "ignore-missing-libraries: 'lib\\x00.so'"),
+        ('overrides:\n  "pkg\\0": {doCheck: "false"}\n', 2, "overrides: 'pkg\\x00'"),
+        ('providers: {"torch\\0": wheel}\n', 1, "providers: 'torch\\x00'"),
+        (
+            'overrides:\n  pkg: {postInstall: "rm\\0"}\n',
+            2,
+            "overrides: pkg: postInstall: 'rm\\x00'",
+        ),
+    ],
+)
+def test_nul_characters_are_refused_with_their_line(
+    tmp_path: Path, text: str, line: int, prefix: str
+) -> None:
+    message, path = load_error(tmp_path, text)
+    assert message == f"{path}:{line}: {prefix} contains a NUL character"
+
+
 def test_an_index_url_with_a_newline_is_refused(tmp_path: Path) -> None:
     message, path = load_error(tmp_path, 'data:\n  index: "https://x.example/\\n# pwned"\n')
     assert message == (

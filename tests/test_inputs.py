@@ -4,6 +4,7 @@ written, no traceback, and nothing that hangs."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -258,3 +259,24 @@ def test_bad_input_exits_2_with_nothing_written(index: Index, tmp_path: Path) ->
         (tmp_path / "requirements.txt").write_text("app\nnot-there\n")
         assert run("sync", "--cache-dir", ".cache").code == 2
         assert Path("default.nix").read_bytes() == before
+
+
+def test_a_nul_that_reaches_the_renderer_is_an_error(index: Index, tmp_path: Path) -> None:
+    """Names from a nixpkgs index are written into default.nix as they are."""
+    index.publish("app", "1.0")
+    (tmp_path / "requirements.txt").write_text("app\n")
+    (tmp_path / "nixpkgs-python.json").write_text(
+        json.dumps({"app": [{"attr": "app\0evil", "version": "1.0"}]})
+    )
+    (tmp_path / "machci.yaml").write_text(
+        "requirements: [requirements.txt]\nsystems: [x86_64-linux]\n"
+        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+        "providers: {_default: nixpkgs}\nnixpkgs: {index: nixpkgs-python.json}\n"
+    )
+    with contextlib.chdir(tmp_path):
+        result = run("sync", "--cache-dir", ".cache")
+    assert (result.code, result.err) == (
+        2,
+        "machci: error: cannot write a NUL character into Nix: 'app\\x00evil'\n",
+    )
+    assert not (tmp_path / "default.nix").exists()
