@@ -229,6 +229,26 @@ def test_custom_output_location(project: Path) -> None:
     assert machci(project, "check").code == 1
 
 
+def test_an_input_file_name_with_a_newline_is_refused(index: Index, tmp_path: Path) -> None:
+    """In the header the rest of the name would be Nix code, run on every import."""
+    index.publish("app", "1.0")
+    project = tmp_path / "project"
+    project.mkdir()
+    evil = 'req\nbuiltins.abort "pwned" #.txt'
+    (project / evil).write_text("app\n")
+    (project / "machci.yaml").write_text(
+        'requirements: ["req\\nbuiltins.abort \\"pwned\\" #.txt"]\n'
+        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+    )
+    result = machci(project, "sync")
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: input file name {evil!r} contains the control character '\\n', which"
+        " the generated file's header (Nix comments) cannot hold; rename the file\n",
+    )
+    assert not (project / "default.nix").exists()
+
+
 def test_a_fractional_snapshot_is_kept_in_the_lock_and_the_header(
     index: Index, tmp_path: Path
 ) -> None:
