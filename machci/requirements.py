@@ -30,7 +30,6 @@ from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.untrusted import url_problem
 
-_COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _HASH = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -133,6 +132,16 @@ class _Builder:
         )
 
 
+def _strip_comment(line: str) -> str:
+    """The line without its comment: from a `#` at its start or after whitespace, with that
+    whitespace. A scan, not a regular expression: `\\s+#` backtracks quadratically over a long
+    run of spaces."""
+    at = line.find("#")
+    while at > 0 and not line[at - 1].isspace():
+        at = line.find("#", at + 1)
+    return line if at < 0 else line[:at].rstrip()
+
+
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (first line number, line): continuations joined, comments dropped."""
     start: int | None = None
@@ -140,7 +149,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if start is None:
             start = number
-        line = _COMMENT.sub("", raw)
+        line = _strip_comment(raw)
         if line.endswith("\\") and not raw.lstrip().startswith("#"):
             parts.append(line[:-1])
             continue

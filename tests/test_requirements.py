@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 from machci.errors import InputError, Location
@@ -877,3 +882,36 @@ def test_requirement_set_merged_keeps_order_and_deduplicates(tmp_path: Path) -> 
     assert merged.extra_index_urls == ("https://e1", "https://e2", "https://e3")
     assert merged.files == (tmp_path / "x.txt", tmp_path / "y.txt")
     assert merged.pre is True
+
+
+# --- cost ----------------------------------------------------------------------------------------
+
+
+def test_a_line_of_millions_of_spaces_parses_in_linear_time(tmp_path: Path) -> None:
+    """The parse runs in a child, so a regression fails on the timeout instead of hanging."""
+    path = tmp_path / "req.txt"
+    path.write_text("app" + " " * 3_000_000 + "\n" + " " * 3_000_000 + "x\n" + "# " * 1_000_000)
+    code = (
+        "import sys, time; from pathlib import Path;"
+        " from machci.requirements import read_requirements_file as read;"
+        " start = time.perf_counter(); result = read(Path(sys.argv[1]));"
+        " print(time.perf_counter() - start, *(str(r.requirement) for r in result.requirements))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seconds, *names = child.stdout.split()
+    assert names == ["app", "x"]
+    assert float(seconds) < 1.0
+
+
+@given(st.text(alphabet=" \t#a\\", max_size=30))
+def test_comments_are_stripped_as_pip_strips_them(line: str) -> None:
+    """The scan is what pip's regular expression `(^|\\s+)#.*$` does, without its backtracking."""
+    from machci.requirements import _strip_comment
+
+    assert _strip_comment(line) == re.sub(r"(^|\s+)#.*$", "", line)
