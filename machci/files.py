@@ -4,6 +4,8 @@ content."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import stat
 import tempfile
@@ -90,12 +92,16 @@ def atomic_write(path: Path, data: bytes, *, cache: bool = False) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def _prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
 def _temporary(path: Path) -> tuple[int, str]:
     try:
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
     except FileNotFoundError:  # creating directories only when missing saves system calls
         path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
 
 
 def _replace(path: Path, data: bytes, cache: bool) -> None:
@@ -109,13 +115,37 @@ def _replace(path: Path, data: bytes, cache: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             if mode is not None:
+                # Held until the rename: remove_leftovers() takes only unlocked files.
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 os.fchmod(handle.fileno(), mode)
             handle.write(data)
             if not cache:
                 handle.flush()
                 os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+            Path(tmp).replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
+
+
+def remove_leftovers(path: Path) -> None:
+    """Remove the temporary files of `path` that a killed write left behind.
+
+    A writer locks its temporary file until the rename, so a file whose lock can be taken has no
+    writer any more; one still being written is left alone.
+    """
+    pattern = glob.escape(_prefix(path)) + "*.tmp"
+    for leftover in path.parent.glob(pattern):
+        try:
+            fd = os.open(leftover, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                leftover.unlink(missing_ok=True)
+        except OSError:  # locked: a write in progress
+            continue
+        finally:
+            os.close(fd)

@@ -15,7 +15,7 @@ from machci import __version__
 from machci.check import inspect
 from machci.config import Config, settings_digest
 from machci.errors import InputError, Location
-from machci.files import atomic_write, read_regular
+from machci.files import atomic_write, read_regular, remove_leftovers
 from machci.header import Header, Input, compose, digest, relative_input
 from machci.options import SourceOptions
 
@@ -104,6 +104,7 @@ def generate(config: Config, base: Path, options: SourceOptions) -> str:
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
     output = config.output
+    remove_leftovers(output)  # of a run that was killed while writing
     settings = settings_digest(config, output)
     existing: bytes | None = None
     if output.exists():

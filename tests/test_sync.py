@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -272,3 +273,18 @@ def test_a_fractional_snapshot_is_kept_in_the_lock_and_the_header(
         f"# machci-data: pypi {index.url} 2024-12-31T23:59:59.750001Z\n"
         in (project / "default.nix").read_text()
     )
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_next_sync(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    leftover = project / ".default.nix.k1ll3d00.tmp"
+    leftover.write_text("half a file")
+    busy = project / ".default.nix.wr1t1ng0.tmp"
+    busy.write_text("being written")
+    other = project / ".machci.yaml.k1ll3d00.tmp"
+    other.write_text("not ours")
+    with busy.open("rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # as atomic_write holds it while writing
+        assert machci(project, "sync").code == 0  # the fast path cleans up too
+    assert not leftover.exists()
+    assert busy.exists() and other.exists()
