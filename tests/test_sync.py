@@ -288,3 +288,22 @@ def test_leftovers_of_a_killed_write_are_removed_by_the_next_sync(project: Path)
         assert machci(project, "sync").code == 0  # the fast path cleans up too
     assert not leftover.exists()
     assert busy.exists() and other.exists()
+
+
+def test_a_write_in_progress_is_not_taken_for_a_leftover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run cleaning up while this one writes (here: just before the rename) must leave
+    the temporary file alone."""
+    from machci.files import atomic_write, remove_leftovers
+
+    target = tmp_path / "default.nix"
+    sync_to_disk = os.fsync
+
+    def clean_then_sync(fd: int) -> None:
+        remove_leftovers(target)
+        sync_to_disk(fd)
+
+    monkeypatch.setattr(os, "fsync", clean_then_sync)
+    atomic_write(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
