@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 from machci import __version__
 from machci.defaults import DEFAULT_OUTPUT
 from machci.errors import InputError
+from machci.files import read_regular
 from machci.header import Header, digest, relative_input, split
 
 
@@ -46,10 +47,12 @@ def newer_than_us(version: str) -> bool:
 def read_generated(output: Path) -> tuple[Header, str] | None:
     """Header and body of an existing generated file; None if there is no such file."""
     try:
-        text = output.read_bytes().decode("utf-8")
+        text = read_regular(output).decode("utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"cannot read {output}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read {output}: {exc}") from exc
     parsed = split(text)
     if parsed is None:
@@ -74,7 +77,7 @@ def quick_inspect(config_path: Path) -> Finding | None:
     slowest part of a check — is skipped. None means: take the full path.
     """
     try:
-        config_bytes = config_path.read_bytes()
+        config_bytes = read_regular(config_path)
     except OSError:
         return None
     if b"output" in config_bytes:  # a custom output location needs the real parse
@@ -111,13 +114,13 @@ def inspect(
     for entry in header.inputs:
         path = output.parent / entry.path
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except FileNotFoundError:
             message = f"{entry.path} is listed as an input but no longer exists"
             problems.append(Problem(message, path))
             continue
         except OSError as exc:
-            problems.append(Problem(f"{entry.path} cannot be read: {exc}", path))
+            problems.append(Problem(f"{entry.path} cannot be read: {exc.strerror or exc}", path))
             continue
         if digest(data) != entry.digest:
             message = f"{entry.path} changed since {output.name} was generated"

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
-from machci.defaults import CONFIG_NAME, NIXPKGS_INDEX_NAME, SYSTEMS, parse_version_pair
-from machci.errors import MachciError
+from machci.defaults import (
+    CONFIG_NAME,
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    NIXPKGS_INDEX_NAME,
+    SYSTEMS,
+    parse_glibc,
+    parse_macos,
+    parse_python,
+)
+from machci.errors import EXIT_INPUT, InputError, MachciError
 from machci.redaction import redact
+from machci.untrusted import url_problem
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -86,7 +97,9 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("data access")
     source.add_argument("--cache-dir", type=Path, help="cache directory")
     source.add_argument("--offline", action="store_true", help="use only the cache")
-    source.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    source.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds"
+    )
 
 
 def _project_command(
@@ -185,15 +198,17 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             for r in config.requirements
         )
     if args.python:
-        parse_version_pair(args.python, "Python version")
-        changes["python"] = args.python
+        changes["python"] = parse_python(args.python)
     if args.systems:
         changes["systems"] = tuple(dict.fromkeys(args.systems))
     if args.index_url or args.extra_index_urls or args.snapshot:
         data = config.data
         changes["data"] = DataRevision(
-            index=args.index_url.rstrip("/") if args.index_url else data.index,
-            extra_indexes=(*data.extra_indexes, *args.extra_index_urls),
+            index=_index_url("--index-url", args.index_url) if args.index_url else data.index,
+            extra_indexes=(
+                *data.extra_indexes,
+                *(_index_url("--extra-index-url", url) for url in args.extra_index_urls),
+            ),
             snapshot=parse_snapshot(args.snapshot) if args.snapshot else data.snapshot,
         )
     if args.providers:
@@ -207,14 +222,34 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             else:
                 default = parse_providers(order)
         changes["providers"] = Providers(default, per_package)
-    for key in ("glibc", "macos"):
+    for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
         if getattr(args, key):
-            changes[key] = parse_version_pair(getattr(args, key), key)
+            changes[key] = parse(getattr(args, key))
     if args.no_build:
         changes["build"] = False
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
+
+
+def _index_url(option: str, url: str) -> str:
+    problem = url_problem(url)
+    if problem:
+        raise InputError(f"{option} {url!r} is not an index URL: {problem}")
+    return url.rstrip("/")
+
+
+def _check_data_access(args: argparse.Namespace) -> None:
+    """--timeout and --cache-dir, before anything waits on the one or writes into the other."""
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise InputError(
+            f"--timeout {timeout:g}: expected a number of seconds above 0 and at most"
+            f" {MAX_TIMEOUT:g}"
+        )
+    cache_dir: Path | None = getattr(args, "cache_dir", None)
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError(f"--cache-dir {cache_dir} is not a directory")
 
 
 def _source_options(args: argparse.Namespace) -> SourceOptions:
@@ -346,10 +381,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from machci.config import format_snapshot, parse_snapshot
     from machci.init import init
 
-    parse_version_pair(args.python, "Python version")
+    parse_python(args.python)
     systems = args.systems or ["x86_64-linux", "aarch64-linux"]
     pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot else None
-    index = args.index_url.rstrip("/") if args.index_url else None
+    index = _index_url("--index-url", args.index_url) if args.index_url else None
     for step in init(Path(), args.requirement, args.python, systems, pin, index):
         sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
     sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")
@@ -360,7 +395,7 @@ def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
     from machci.files import atomic_write
     from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
 
-    index = evaluate_tree(args.nixpkgs, args.python, args.cache_dir)
+    index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)
     atomic_write(args.output, dumps_index(index).encode())
     sys.stderr.write(
         f"machci: wrote {args.output}: {len(index)} packages from {args.nixpkgs}"
@@ -380,15 +415,21 @@ COMMANDS = {
 }
 
 
+# `sync` exits 1 when it wrote the file (pre-commit then retries the commit) and `bump` knows
+# only 0 and 2: for them every error, a resolution failure included, exits 2.
+_EVERY_ERROR_EXITS_2 = frozenset({"sync", "bump"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_data_access(args)
         return COMMANDS[args.command](args)
     except MachciError as exc:
         # Messages quote URLs and requirement lines from many places: hide secrets in them here.
         sys.stderr.write(f"machci: error: {redact(str(exc))}\n")
-        return exc.exit_code
+        return EXIT_INPUT if args.command in _EVERY_ERROR_EXITS_2 else exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("machci: interrupted\n")
         return 130

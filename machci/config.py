@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -23,10 +23,14 @@ from machci.defaults import (
     DEFAULT_MACOS,
     DEFAULT_OUTPUT,
     SYSTEMS,
-    parse_version_pair,
+    parse_glibc,
+    parse_macos,
+    parse_python,
 )
 from machci.errors import InputError, Location
+from machci.files import read_text
 from machci.header import digest
+from machci.untrusted import url_problem
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Attribute names an override may set (Nix identifiers, as buildPythonPackage's arguments are).
@@ -164,8 +168,19 @@ class Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+# Snapshots before PyPI's upload times begin cannot select anything; later than a day from now
+# (clocks differ) they would let files that do not exist yet into a later lock.
+OLDEST_SNAPSHOT = datetime(2000, 1, 1, tzinfo=UTC)
+SNAPSHOT_CLOCK_SKEW = timedelta(days=1)
+# Python keeps microseconds: a seventh digit would be dropped, and the pin would not be exact.
+_FRACTION_DIGITS = re.compile(r":\d\d[.,](\d+)")
+
+
 def format_snapshot(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC; fractional seconds only when there are any, so the pin stays exact."""
+    moment = moment.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 def parse_snapshot(value: object, where: Location | None = None) -> datetime:
@@ -173,6 +188,13 @@ def parse_snapshot(value: object, where: Location | None = None) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        digits = _FRACTION_DIGITS.search(value)
+        if digits and len(digits.group(1)) > 6:
+            raise InputError(
+                f"snapshot {value!r} has more than 6 fractional digits; machci keeps"
+                " snapshots to the microsecond",
+                where,
+            )
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
@@ -188,7 +210,18 @@ def parse_snapshot(value: object, where: Location | None = None) -> datetime:
             f"snapshot {value!s} has no time zone: add 'Z' for UTC, e.g. '2026-11-01T00:00:00Z'",
             where,
         )
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        in_range = OLDEST_SNAPSHOT <= moment <= datetime.now(UTC) + SNAPSHOT_CLOCK_SKEW
+    except OverflowError:  # the first or last day datetime can hold, moved to UTC
+        in_range = False
+    if not in_range:
+        raise InputError(
+            f"snapshot {value!s} is out of range: expected a time from"
+            f" {format_snapshot(OLDEST_SNAPSHOT)} to now (at most a day ahead of this clock)",
+            where,
+        )
+    return moment
 
 
 def parse_providers(value: str, where: Location | None = None) -> tuple[str, ...]:
@@ -241,17 +274,31 @@ class _Loader:
             raise InputError(
                 f"{section}{key}: expected a string, got {value!r}", self.at(node, key)
             )
-        return value
+        return self.without_nul(value, node, key, section)
 
     def string_list(self, node: CommentedMap, key: str, section: str = "") -> list[str]:
         value = node[key]
         if isinstance(value, str):
-            return [value]
+            return [self.without_nul(value, node, key, section)]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InputError(
                 f"{section}{key}: expected a list of strings, got {value!r}", self.at(node, key)
             )
-        return list(value)
+        return [self.without_nul(v, node, key, section) for v in value]
+
+    def without_nul(self, value: str, node: CommentedMap, key: object, section: str) -> str:
+        """A NUL cannot be a file name, a URL or a Nix string: YAML's "\\0" is refused."""
+        if "\0" in value:
+            raise InputError(
+                f"{section}{key}: {value!r} contains a NUL character", self.at(node, key)
+            )
+        return value
+
+    def name(self, node: CommentedMap, key: object, section: str) -> str:
+        """A mapping key that names a package."""
+        if "\0" in str(key):
+            raise InputError(f"{section}{str(key)!r} contains a NUL character", self.at(node, key))
+        return str(key)
 
     def load(self, document: object) -> Config:
         if document is None:
@@ -267,7 +314,7 @@ class _Loader:
         if "python" in document:
             python = self.string(document, "python")
             try:
-                parse_version_pair(python, "Python version")
+                parse_python(python)
             except InputError as exc:
                 raise InputError(exc.message, self.at(document, "python")) from None
             changes["python"] = python
@@ -292,11 +339,11 @@ class _Loader:
             changes["output"] = base / self.string(document, "output")
         else:
             changes["output"] = base / config.output
-        for key in ("glibc", "macos"):
+        for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
             if key in document:
                 text = self.string(document, key)
                 try:
-                    changes[key] = parse_version_pair(text, key)
+                    changes[key] = parse(text)
                 except InputError as exc:
                     raise InputError(exc.message, self.at(document, key)) from None
         if "image" in document:
@@ -371,7 +418,7 @@ class _Loader:
             items = []
             for attribute in attributes:
                 items.append(self.attribute_override(attributes, str(attribute), section))
-            name = canonicalize_name(str(package))
+            name = canonicalize_name(self.name(node, package, "overrides: "))
             if name in found:
                 raise InputError(f"{section}{name} is overridden twice", self.at(node, package))
             found[name] = PackageOverride(name, tuple(items), self.at(node, package))
@@ -424,6 +471,7 @@ class _Loader:
         found: list[RequirementInput] = []
         for item in items:
             if isinstance(item, str):
+                item = self.without_nul(item, document, "requirements", "")
                 found.append(RequirementInput(base / item))
             elif isinstance(item, CommentedMap):
                 self.check_keys(item, _INPUT_KEYS, "requirements: ")
@@ -460,10 +508,10 @@ class _Loader:
         urls = [("index", index)] if index else []
         urls += [("extra-indexes", url) for url in extra]
         for key, url in urls:
-            if not url.startswith(("http://", "https://")):
+            problem = url_problem(url)
+            if problem:
                 raise InputError(
-                    f"data: index URL {url!r} must start with http:// or https://",
-                    self.at(node, key),
+                    f"data: index URL {url!r} is not usable: {problem}", self.at(node, key)
                 )
         snapshot = None
         if node.get("snapshot") is not None:
@@ -488,18 +536,16 @@ class _Loader:
                 # Imported here: packaging.utils pulls in packaging.tags, which `check` avoids.
                 from packaging.utils import canonicalize_name
 
-                per_package[canonicalize_name(str(key))] = names
+                per_package[canonicalize_name(self.name(node, key, "providers: "))] = names
         return Providers(default, per_package)
 
 
 def load_config(path: Path) -> Config:
     """Load and validate a machci.yaml file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError as exc:
         raise InputError(f"config file {str(path)!r} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read config: {exc}", Location.of(path)) from exc
     try:
         document = YAML(typ="rt").load(text)
     except YAMLError as exc:

@@ -77,15 +77,20 @@ def _only_for_extras(text: str) -> bool:
     """A Requires-Dist entry that can apply only when one of its package's extras is asked for.
 
     Such entries (test and docs dependencies, mostly) are most of many packages' lists; they are
-    left unparsed until an extra is requested. An `or` in the marker could make it apply anyway,
-    so those entries are always parsed.
+    left unparsed until an extra is requested. That is when the marker is a conjunction (no
+    `or`) with a term `extra == "name"`, which no package without extras satisfies; anything
+    else (`extra != "test"` holds for the base package) is always parsed.
     """
-    marker = _QUOTED.sub('""', text.partition(";")[2])  # words inside strings do not count
-    return _EXTRA.search(marker) is not None and _OR.search(marker) is None
+    marker = _QUOTED.sub(_placeholder, text.partition(";")[2])  # words in strings do not count
+    return _OR.search(marker) is None and _EXTRA_IS.search(marker) is not None
+
+
+def _placeholder(quoted: re.Match[str]) -> str:
+    return '""' if len(quoted.group()) == 2 else '"x"'
 
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
-_EXTRA = re.compile(r"\bextra\b")
+_EXTRA_IS = re.compile(r'\bextra\s*==\s*"x"|"x"\s*==\s*extra\b')
 _OR = re.compile(r"\bor\b")
 
 

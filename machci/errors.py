@@ -1,7 +1,9 @@
 """Errors that reach the user as one readable line, never as a traceback.
 
 Exit codes follow the CLI contract: 2 for usage and input problems (bad config, malformed
-requirements, unreachable index), 1 for resolution failures (no version, conflicts).
+requirements, unreachable index), 1 for resolution failures (no version, conflicts) in `lock`
+and `why`. `sync` and `bump` exit 2 for every error, resolution failures included: to
+pre-commit, `sync`'s 1 means "changed" (see cli.main).
 """
 
 from __future__ import annotations

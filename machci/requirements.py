@@ -27,10 +27,12 @@ from packaging.utils import (
 )
 
 from machci.errors import InputError, Location
+from machci.files import read_text
+from machci.untrusted import url_problem
 
-_COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _HASH = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 _T = TypeVar("_T")
 
@@ -130,6 +132,16 @@ class _Builder:
         )
 
 
+def _strip_comment(line: str) -> str:
+    """The line without its comment: from a `#` at its start or after whitespace, with that
+    whitespace. A scan, not a regular expression: `\\s+#` backtracks quadratically over a long
+    run of spaces."""
+    at = line.find("#")
+    while at > 0 and not line[at - 1].isspace():
+        at = line.find("#", at + 1)
+    return line if at < 0 else line[:at].rstrip()
+
+
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (first line number, line): continuations joined, comments dropped."""
     start: int | None = None
@@ -137,7 +149,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if start is None:
             start = number
-        line = _COMMENT.sub("", raw)
+        line = _strip_comment(raw)
         if line.endswith("\\") and not raw.lstrip().startswith("#"):
             parts.append(line[:-1])
             continue
@@ -204,7 +216,6 @@ def _parse_hashes(tokens: list[str], where: Location) -> frozenset[str]:
 def _parse_requirement(text: str, where: Location) -> Requirement:
     """Parse a PEP 508 line, or a bare wheel/sdist URL whose name comes from its file name."""
     if "://" in text and "@" not in text.split("://", 1)[0]:
-        _check_url(text, where)
         text = _named_url(text, where)
     try:
         requirement = Requirement(text)
@@ -219,6 +230,7 @@ def _parse_requirement(text: str, where: Location) -> Requirement:
 def _named_url(text: str, where: Location) -> str:
     url, _, marker = text.partition(" ;")  # pip needs whitespace before a URL's marker
     url = url.strip()
+    _check_url(url, where)
     filename = urlsplit(url).path.rsplit("/", 1)[-1]
     try:
         name = (
@@ -244,6 +256,14 @@ def _check_url(url: str, where: Location) -> None:
         raise InputError(
             f"direct reference {url!r} is not an http(s) URL; local paths cannot be pinned", where
         )
+    problem = url_problem(url)
+    if problem:
+        raise InputError(f"direct reference {url!r} is not a usable URL: {problem}", where)
+    fragment = urlsplit(url).fragment
+    if fragment.startswith("sha256=") and not _SHA256.fullmatch(fragment[len("sha256=") :]):
+        raise InputError(
+            f"direct reference {url!r}: expected #sha256=<64 hex digits> after the URL", where
+        )
 
 
 class _FileReader:
@@ -259,11 +279,9 @@ class _FileReader:
             cycle = " -> ".join(str(p) for p in [*self.stack[self.stack.index(resolved) :], path])
             raise InputError(f"include cycle: {cycle}", included_from)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError as exc:
             raise InputError(f"requirements file {str(path)!r} not found", included_from) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read requirements file: {exc}", included_from) from exc
         self.out.files.append(path)
         self.stack.append(resolved)
         for number, line in _logical_lines(text):
@@ -297,9 +315,16 @@ class _FileReader:
             elif option in ("-i", "--index-url"):
                 if self.out.index_url and self.out.index_url != value:
                     raise InputError(f"a second --index-url {value!r}", where)
-                self.out.index_url = value
+                self.out.index_url = _index_url(option, value, where)
             elif option == "--extra-index-url":
-                self.out.extra_index_urls.append(value)
+                self.out.extra_index_urls.append(_index_url(option, value, where))
+
+
+def _index_url(option: str, value: str, where: Location) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise InputError(f"{option} {value!r} is not an index URL: {problem}", where)
+    return value
 
 
 def read_requirements_file(path: Path) -> RequirementSet:
@@ -321,12 +346,10 @@ def read_pyproject(
 ) -> RequirementSet:
     """[project].dependencies, the selected optional-dependencies and PEP 735 groups."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         data = tomllib.loads(text)
     except FileNotFoundError as exc:
         raise InputError(f"{str(path)!r} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", Location.of(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", Location.of(path)) from exc
 

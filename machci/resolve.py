@@ -16,7 +16,7 @@ import operator
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.markers import Marker
@@ -59,6 +59,8 @@ class Finder(Protocol):
     ) -> None: ...
     def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+    def skipped(self, file: DistFile, reason: str) -> None: ...
+    def direct_sha256(self, url: str, hashes: frozenset[str]) -> str: ...
 
 
 def identifier_of(name: str, extras: frozenset[str]) -> str:
@@ -413,10 +415,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         url: str,
         bad: set[Candidate],
     ) -> Iterator[Candidate]:
-        hashes = frozenset().union(*(r.hashes for r in reqs))
-        file = direct_file(Requirement(f"{name} @ {url}"), next(iter(sorted(hashes)), None))
-        if file is None or file.sha256 is None or not self.file_usable(file):
+        hashes: frozenset[str] = frozenset().union(*(r.hashes for r in reqs))
+        file = direct_file(Requirement(f"{name} @ {url}"), None)
+        if file is None or not self.file_usable(file):
             return
+        if file.sha256 is None:
+            if not hashes:
+                return
+            file = replace(file, sha256=self.finder.direct_sha256(file.url, hashes))
         if not all(r.allows(file.version) for r in reqs):
             return
         candidate = Candidate(name, file.version, extras, file.kind, file, direct=True)
@@ -424,15 +430,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             yield candidate
 
     def _metadata_ok(self, candidate: Candidate) -> bool:
+        """Whether the candidate's metadata can be used; a version whose metadata cannot be read
+        or prepared is skipped with a warning, and resolution goes on with the next one."""
         try:
             metadata = self.finder.metadata(candidate.file)
-        except InvalidMetadata as exc:
-            self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
-            return False
-        try:
             metadata.requirements(extras=bool(candidate.extras))
         except InvalidMetadata as exc:
             self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
+            self.finder.skipped(candidate.file, str(exc))
             return False
         python = metadata.requires_python
         if python is not None and not python.contains(
@@ -458,9 +463,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         parent = f"{candidate.name} {candidate.version}"
         deps: list[Req] = []
         if candidate.extras:
-            # An extra of a direct reference needs the same file as its base, not the index's.
+            # The base package uses the extra's own file: the one a direct reference names, or
+            # the index file its --hash values allowed (nixpkgs builds its own, so no hash).
             file = candidate.file
+            assert file.sha256 is not None  # its metadata was read, so it has one
             pin = f"{file.url}#sha256={file.sha256}" if candidate.direct else None
+            same_file = frozenset() if candidate.nixpkgs else frozenset({file.sha256})
             deps.append(
                 Req(
                     candidate.name,
@@ -469,6 +477,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                     pin,
                     f"{candidate.name}=={candidate.version}",
                     parent,
+                    same_file,
                 )
             )
             wanted = [str(e) for e in candidate.extras]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.check import inspect
 from machci.config import Config, settings_digest
-from machci.files import atomic_write
+from machci.errors import InputError, Location
+from machci.files import atomic_write, read_regular, remove_leftovers
 from machci.header import Header, Input, compose, digest, relative_input
 from machci.options import SourceOptions
 
@@ -54,9 +55,16 @@ def input_digests(
     seen: dict[str, Input] = {}
     for path in paths:
         name = relative_input(path, config.output)
-        data = replaced[path] if path in replaced else path.read_bytes()
+        data = replaced[path] if path in replaced else _read_input(path)
         seen.setdefault(name, Input(name, digest(data)))
     return tuple(seen[name] for name in sorted(seen))
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", Location.of(path)) from exc
 
 
 def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
@@ -96,6 +104,7 @@ def generate(config: Config, base: Path, options: SourceOptions) -> str:
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
     output = config.output
+    remove_leftovers(output)  # of a run that was killed while writing
     settings = settings_digest(config, output)
     existing: bytes | None = None
     if output.exists():
@@ -104,7 +113,7 @@ def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = Fa
             assert finding.header is not None
             if not finding.problems and finding.header.version == __version__:
                 return SyncResult(False, f"{output} is up to date")
-        existing = output.read_bytes()
+        existing = _read_input(output)
     data = generate(config, base, options).encode()
     if existing == data:
         return SyncResult(False, f"{output} is up to date")

@@ -11,12 +11,15 @@ from functools import cached_property
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 
-from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.defaults import (
+    DEFAULT_GLIBC,
+    DEFAULT_MACOS,
+    NIXPKGS_PATCH_RELEASES,
+    SYSTEMS,
+    parse_python,
+    parse_version_pair,
+)
 from machci.errors import InputError
-
-# Patch releases of nixpkgs' CPython interpreters, so `python_full_version` markers see what the
-# environment will really run. Unknown minors fall back to X.Y.0.
-NIXPKGS_PATCH_RELEASES = {"3.11": "3.11.15", "3.12": "3.12.13", "3.13": "3.13.14", "3.14": "3.14.6"}
 
 # The oldest glibc each architecture's manylinux wheels can target (PEP 600 / PEP 599).
 _OLDEST_MANYLINUX = {"x86_64": 5, "aarch64": 17}
@@ -50,7 +53,7 @@ class Target:
             raise InputError(
                 f"unknown system {self.system!r}: expected one of {', '.join(SYSTEMS)}"
             )
-        parse_version_pair(self.python, "Python version")
+        parse_python(self.python)
 
     @property
     def arch(self) -> str:
@@ -66,7 +69,7 @@ class Target:
 
     @cached_property
     def python_full_version(self) -> str:
-        return NIXPKGS_PATCH_RELEASES.get(self.python, f"{self.python}.0")
+        return NIXPKGS_PATCH_RELEASES[self.python]
 
     @cached_property
     def environment(self) -> dict[str, str]:

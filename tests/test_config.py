@@ -447,7 +447,9 @@ def test_index_without_http_scheme_rejected(tmp_path: Path, url: str) -> None:
 
 def test_extra_index_without_http_scheme_rejected(tmp_path: Path) -> None:
     message, _ = load_error(tmp_path, "data:\n  extra-indexes: [mirror.example/simple]\n")
-    assert "'mirror.example/simple' must start with http:// or https://" in message
+    assert (
+        "'mirror.example/simple' is not usable: it must start with http:// or https://" in message
+    )
 
 
 def test_extra_index_error_points_at_its_line(tmp_path: Path) -> None:
@@ -509,9 +511,10 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_undecodable_config_file(tmp_path: Path) -> None:
     path = tmp_path / "machci.yaml"
-    path.write_bytes(b"python: '3.1\xff'\n")
-    with pytest.raises(InputError, match=r"cannot read config"):
+    path.write_bytes(b"systems: [x86_64-linux]\npython: '3.1\xff'\n")
+    with pytest.raises(InputError) as info:
         load_config(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xff cannot be decoded)"
 
 
 def test_config_with_changes_returns_new_config(tmp_path: Path) -> None:
@@ -529,3 +532,82 @@ def test_settings_digest_leaves_index_credentials_out(tmp_path: Path) -> None:
         "data: {index: 'https://u:hunter2@host/simple', extra-indexes: ['https://x/s?token=t0']}\n",
     )
     assert settings_digest(plain, plain.output) == settings_digest(secret, secret.output)
+
+
+# --- hostile and out-of-range values --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "prefix"),
+    [
+        ('image: {name: "a\\0b"}\n', 1, "image: name: 'a\\x00b'"),
+        ('image:\n  cmd: [python, "-c\\0"]\n', 2, "image: cmd: '-c\\x00'"),
+        ('requirements: ["req\\0.txt"]\n', 1, "requirements: 'req\\x00.txt'"),
+        ('ignore-missing-libraries: ["lib\\0.so"]\n', 1, "ignore-missing-libraries: 'lib\\x00.so'"),
+        ('overrides:\n  "pkg\\0": {doCheck: "false"}\n', 2, "overrides: 'pkg\\x00'"),
+        ('providers: {"torch\\0": wheel}\n', 1, "providers: 'torch\\x00'"),
+        (
+            'overrides:\n  pkg: {postInstall: "rm\\0"}\n',
+            2,
+            "overrides: pkg: postInstall: 'rm\\x00'",
+        ),
+    ],
+)
+def test_nul_characters_are_refused_with_their_line(
+    tmp_path: Path, text: str, line: int, prefix: str
+) -> None:
+    message, path = load_error(tmp_path, text)
+    assert message == f"{path}:{line}: {prefix} contains a NUL character"
+
+
+def test_an_index_url_with_a_newline_is_refused(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, 'data:\n  index: "https://x.example/\\n# pwned"\n')
+    assert message == (
+        f"{path}:2: data: index URL 'https://x.example/\\n# pwned' is not usable: it contains '\\n'"
+    )
+
+
+@pytest.mark.parametrize("python", ["3.10", "3.15"])
+def test_unsupported_python_names_its_line(tmp_path: Path, python: str) -> None:
+    message, path = load_error(tmp_path, f'systems: [x86_64-linux]\npython: "{python}"\n')
+    assert message == (
+        f"{path}:2: unsupported Python version {python!r}: machci targets the CPython versions"
+        " nixpkgs ships, 3.11, 3.12, 3.13, 3.14"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('glibc: "2.9999"\n', "glibc 2.9999 is out of range: expected 2.17 to 2.99"),
+        ('macos: "99.0"\n', "macos 99.0 is out of range: expected 11.0 to 40.99"),
+    ],
+)
+def test_absurd_glibc_or_macos_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    assert load_error(tmp_path, f"python: '3.12'\n{text}") == (
+        f"{tmp_path / 'machci.yaml'}:2: {message}",
+        tmp_path / "machci.yaml",
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["'0001-01-01T00:00:00Z'", "'9999-01-01T00:00:00Z'", "'1999-12-31T23:59:59Z'"]
+)
+def test_out_of_range_snapshot_names_its_line(tmp_path: Path, value: str) -> None:
+    message, path = load_error(tmp_path, f"data:\n  snapshot: {value}\n")
+    assert message.startswith(f"{path}:2: snapshot {value.strip(chr(39))} is out of range")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("2026-11-01T00:00:00.5Z", "2026-11-01T00:00:00.5Z"),
+        ("2026-11-01T00:00:00.000001Z", "2026-11-01T00:00:00.000001Z"),
+        ("2026-11-01T01:00:00.250+01:00", "2026-11-01T00:00:00.25Z"),
+        ("2026-11-01T00:00:00.000Z", "2026-11-01T00:00:00Z"),
+    ],
+)
+def test_fractional_seconds_are_kept(tmp_path: Path, value: str, text: str) -> None:
+    config = load(tmp_path, f"data:\n  snapshot: '{value}'\n")
+    assert config.data.snapshot_text == text
+    assert parse_snapshot(text) == config.data.snapshot

@@ -77,6 +77,10 @@ def test_missing_name_or_bad_version() -> None:
         ('tomli ; python_version < "3.11" or extra == "test"', False),
         ('win ; sys_platform == "extraterrestrial"', False),
         ('odd ; extra == "or"', True),
+        ('reversed ; "test" == extra', True),
+        ('base ; extra != "test"', False),
+        ('base ; python_version >= "3" and extra != "docs"', False),
+        ('base ; extra == ""', False),
         ("plain", False),
     ],
 )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 from machci.errors import InputError, Location
@@ -269,9 +274,10 @@ def test_missing_top_level_file(tmp_path: Path) -> None:
 
 def test_undecodable_file_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "req.txt"
-    path.write_bytes(b"caf\xe9==1\n")
-    with pytest.raises(InputError, match=r"cannot read requirements file"):
+    path.write_bytes(b"ok\ncaf\xe9==1\n")
+    with pytest.raises(InputError) as info:
         read_requirements_file(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xe9 cannot be decoded)"
 
 
 # --- hashes --------------------------------------------------------------------------------------
@@ -461,6 +467,25 @@ def test_editable_rejected(tmp_path: Path, line: str) -> None:
     message = read_error(tmp_path, f"\n{line}\n")
     assert "editable installs cannot be pinned" in message
     assert f"{tmp_path / 'req.txt'}:2" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "pkg @ https://x.example/pkg-1.0.tar.gz#sha256=../../etc",
+            "expected #sha256=<64 hex digits>",
+        ),
+        ("pkg @ https://x.example/pkg-1.0.tar.gz#sha256=abc", "expected #sha256=<64 hex digits>"),
+        ("https://x.example/pkg-1.0.tar.gz#sha256=zz", "expected #sha256=<64 hex digits>"),
+        ("pkg @ https:///pkg-1.0.tar.gz", "is not a usable URL: it names no host"),
+        ("https://x.example:0x50/pkg-1.0.tar.gz", "is not a usable URL: Port could not be cast"),
+    ],
+)
+def test_direct_references_must_be_usable_urls(tmp_path: Path, text: str, problem: str) -> None:
+    message = read_error(tmp_path, text + "\n")
+    assert message.startswith(f"{tmp_path / 'req.txt'}:1: direct reference ")
+    assert problem in message
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -857,3 +882,37 @@ def test_requirement_set_merged_keeps_order_and_deduplicates(tmp_path: Path) -> 
     assert merged.extra_index_urls == ("https://e1", "https://e2", "https://e3")
     assert merged.files == (tmp_path / "x.txt", tmp_path / "y.txt")
     assert merged.pre is True
+
+
+# --- cost ----------------------------------------------------------------------------------------
+
+
+def test_a_line_of_millions_of_spaces_parses_in_linear_time(tmp_path: Path) -> None:
+    """The parse runs in a child, so a regression fails on the timeout instead of hanging."""
+    path = tmp_path / "req.txt"
+    path.write_text("app" + " " * 3_000_000 + "\n" + " " * 3_000_000 + "x\n" + "# " * 1_000_000)
+    code = (
+        "import sys, time; from pathlib import Path;"
+        " from machci.requirements import read_requirements_file as read;"
+        " start = time.perf_counter(); result = read(Path(sys.argv[1]));"
+        " print(time.perf_counter() - start, *(str(r.requirement) for r in result.requirements))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        cwd=Path(__file__).resolve().parents[1],  # this checkout's machci, whatever is installed
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seconds, *names = child.stdout.split()
+    assert names == ["app", "x"]
+    assert float(seconds) < 1.0
+
+
+@given(st.text(alphabet=" \t#a\\", max_size=30))
+def test_comments_are_stripped_as_pip_strips_them(line: str) -> None:
+    """The scan is what pip's regular expression `(^|\\s+)#.*$` does, without its backtracking."""
+    from machci.requirements import _strip_comment
+
+    assert _strip_comment(line) == re.sub(r"(^|\s+)#.*$", "", line)

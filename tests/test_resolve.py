@@ -411,3 +411,91 @@ def test_version_with_broken_metadata_is_skipped(index: Index, tmp_path: Path) -
     pinned = lock(index, tmp_path / "b", "fragile==2.0\n")
     assert pinned.code == 1
     assert "fragile-2.0-py3-none-any.whl: invalid requirement 'dep >>> 1'" in pinned.err
+
+
+def test_a_version_whose_metadata_cannot_be_prepared_is_skipped_with_one_warning(
+    index: Index, tmp_path: Path
+) -> None:
+    failing = b"def prepare_metadata_for_build_wheel(d, c=None):\n    raise RuntimeError('boom')\n"
+    index.publish("flaky", "1.0", kind="sdist", dynamic=("Requires-Dist",))
+    index.publish(
+        "flaky",
+        "2.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        extra_files=(("_backend/backend.py", failing),),
+    )
+    result = lock(index, tmp_path, "flaky\n", systems=LINUX)
+    assert result.versions("x86_64-linux") == result.versions("aarch64-linux") == {"flaky": "1.0"}
+    assert result.err == (
+        "machci: warning: skipping flaky 2.0 (flaky-2.0.tar.gz): preparing metadata with the"
+        " build backend failed: RuntimeError: boom\n"
+    )
+
+
+def test_a_version_whose_metadata_does_not_parse_is_skipped_with_a_warning(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("fragile", "1.0")
+    index.publish("fragile", "2.0", requires_dist=("dep >>> 1",))
+    result = lock(index, tmp_path, "fragile\n", systems=LINUX)
+    assert result.versions() == {"fragile": "1.0"}
+    assert result.err == (
+        "machci: warning: skipping fragile 2.0 (fragile-2.0-py3-none-any.whl): invalid"
+        " requirement 'dep >>> 1'\n"
+    )
+
+
+def test_the_hashes_of_an_extra_hold_for_its_base_package(index: Index, tmp_path: Path) -> None:
+    for tag in ("py3-none-any", X86_2_28):  # the binary wheel ranks first on x86_64-linux
+        index.publish(
+            "tool",
+            "1.0",
+            tag=tag,
+            provides_extra=("cli",),
+            requires_dist=('click; extra == "cli"',),
+        )
+    index.publish("click", "8.0")
+    pure = "tool-1.0-py3-none-any.whl"
+    result = lock(index, tmp_path, f"tool[cli]==1.0 --hash=sha256:{index.sha256(pure)}\n")
+    assert result.packages()["tool"]["file"]["filename"] == pure
+    assert result.packages()["tool"]["extras"] == ["cli"]
+    assert set(result.versions()) == {"tool", "click"}
+
+
+def test_every_hash_of_a_direct_reference_is_accepted(index: Index, tmp_path: Path) -> None:
+    index.publish("direct", "3.0")
+    filename = "direct-3.0-py3-none-any.whl"
+    url = f"{index.files_url}/{filename}"
+    right, wrong = index.sha256(filename), "0" * 64  # the wrong one sorts first
+    result = lock(
+        index, tmp_path / "a", f"direct @ {url} --hash=sha256:{wrong} --hash=sha256:{right}\n"
+    )
+    assert result.packages()["direct"]["file"] == {
+        "filename": filename,
+        "url": url,
+        "sha256": right,
+    }
+    neither = lock(
+        index, tmp_path / "b", f"direct @ {url} --hash=sha256:{wrong} --hash=sha256:{'1' * 64}\n"
+    )
+    assert (neither.code, neither.err) == (
+        2,
+        f"machci: error: {url}: the file's sha256 is none of its 2 --hash values\n",
+    )
+
+
+def test_a_dependency_for_any_extra_but_one_belongs_to_the_base_package(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("dep", "1.0")
+    index.publish("testdep", "1.0")
+    index.publish(
+        "lib",
+        "1.0",
+        provides_extra=("test",),
+        requires_dist=('dep; extra != "test"', 'testdep; extra == "test"'),
+    )
+    result = lock(index, tmp_path, "lib\n")
+    assert result.versions() == {"lib": "1.0", "dep": "1.0"}
+    assert result.packages()["lib"]["dependencies"] == ["dep"]

@@ -219,8 +219,11 @@ def test_sdist_build_requirement_missing_from_the_index(index: Index, tmp_path: 
         build_requires=("not-published",),
     )
     result = lock(index, tmp_path, "brokenbuild\n")
-    assert result.code == 2
-    assert "cannot install build requirements ['not-published']" in result.err
+    assert result.code == 1  # the version is skipped, and no other one exists
+    assert result.err.startswith(
+        "machci: warning: skipping brokenbuild 1.0 (brokenbuild-1.0.tar.gz): cannot install"
+        " build requirements ['not-published']"
+    )
 
 
 def test_static_build_requirements_come_first_then_the_backends_own(
@@ -292,7 +295,8 @@ def test_a_failing_requirements_hook_names_the_sdist(
     extra = (("_backend/backend.py", backend),) if backend is not None else ()
     index.publish("failing", "1.0", kind="sdist", dynamic_build_requires=asks, extra_files=extra)
     result = lock(index, tmp_path, "failing\n")
-    assert result.code == 2
+    assert result.code == 1  # the version is skipped, and no other one exists
+    assert f"skipping failing 1.0 (failing-1.0.tar.gz): {message}\n" in result.err
     assert f"failing-1.0.tar.gz: {message}" in result.err
     assert "Traceback" not in result.err
 

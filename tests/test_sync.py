@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -204,7 +205,7 @@ def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:
     before = (project / "default.nix").read_bytes()
     (project / "requirements.txt").write_text("app\nnot-there\n")
     result = machci(project, "sync")
-    assert result.code == 1 and "no package named 'not-there'" in result.err
+    assert result.code == 2 and "no package named 'not-there'" in result.err  # 1 is "changed"
     assert (project / "default.nix").read_bytes() == before
     assert not list(project.glob(".default.nix.*"))
 
@@ -227,3 +228,82 @@ def test_custom_output_location(project: Path) -> None:
     assert machci(project, "check").code == 0
     config.write_text(config.read_text() + "python: '3.13'\n")
     assert machci(project, "check").code == 1
+
+
+def test_an_input_file_name_with_a_newline_is_refused(index: Index, tmp_path: Path) -> None:
+    """In the header the rest of the name would be Nix code, run on every import."""
+    index.publish("app", "1.0")
+    project = tmp_path / "project"
+    project.mkdir()
+    evil = 'req\nbuiltins.abort "pwned" #.txt'
+    (project / evil).write_text("app\n")
+    (project / "machci.yaml").write_text(
+        'requirements: ["req\\nbuiltins.abort \\"pwned\\" #.txt"]\n'
+        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+    )
+    result = machci(project, "sync")
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: input file name {evil!r} contains the control character '\\n', which"
+        " the generated file's header (Nix comments) cannot hold; rename the file\n",
+    )
+    assert not (project / "default.nix").exists()
+
+
+def test_a_fractional_snapshot_is_kept_in_the_lock_and_the_header(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("app", "1.0", upload_time="2024-12-31T23:59:59.25Z")
+    index.publish("app", "2.0", upload_time="2024-12-31T23:59:59.75Z")
+    project = make_project(tmp_path / "project", index)
+    config = project / "machci.yaml"
+    config.write_text(config.read_text().replace(SNAPSHOT, "2024-12-31T23:59:59.5Z"))
+    assert machci(project, "sync").code == 1
+    text = (project / "default.nix").read_text()
+    assert f"# machci-data: pypi {index.url} 2024-12-31T23:59:59.5Z\n" in text
+    assert '"app-1.0-py3-none-any.whl"' in text and "app-2.0" not in text
+    with contextlib.chdir(project):
+        locked = run("lock", "--json", "--cache-dir", ".cache").lock
+    assert locked["data"]["snapshot"] == "2024-12-31T23:59:59.5Z"
+    bump = machci(project, "bump", "--to", "2024-12-31T23:59:59.750001Z")
+    assert bump.code == 0, bump.err
+    assert "2024-12-31T23:59:59.5Z → 2024-12-31T23:59:59.750001Z" in bump.out
+    assert "snapshot: '2024-12-31T23:59:59.750001Z'" in config.read_text()
+    assert (
+        f"# machci-data: pypi {index.url} 2024-12-31T23:59:59.750001Z\n"
+        in (project / "default.nix").read_text()
+    )
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_next_sync(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    leftover = project / ".default.nix.k1ll3d00.tmp"
+    leftover.write_text("half a file")
+    busy = project / ".default.nix.wr1t1ng0.tmp"
+    busy.write_text("being written")
+    other = project / ".machci.yaml.k1ll3d00.tmp"
+    other.write_text("not ours")
+    with busy.open("rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # as atomic_write holds it while writing
+        assert machci(project, "sync").code == 0  # the fast path cleans up too
+    assert not leftover.exists()
+    assert busy.exists() and other.exists()
+
+
+def test_a_write_in_progress_is_not_taken_for_a_leftover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run cleaning up while this one writes (here: just before the rename) must leave
+    the temporary file alone."""
+    from machci.files import atomic_write, remove_leftovers
+
+    target = tmp_path / "default.nix"
+    sync_to_disk = os.fsync
+
+    def clean_then_sync(fd: int) -> None:
+        remove_leftovers(target)
+        sync_to_disk(fd)
+
+    monkeypatch.setattr(os, "fsync", clean_then_sync)
+    atomic_write(target, b"new\n")
+    assert target.read_bytes() == b"new\n"

@@ -6,9 +6,17 @@ import pytest
 from packaging.markers import Marker
 from packaging.tags import Tag, parse_tag
 
-from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS, SYSTEMS, parse_version_pair
+from machci.defaults import (
+    DEFAULT_GLIBC,
+    DEFAULT_MACOS,
+    NIXPKGS_PATCH_RELEASES,
+    SYSTEMS,
+    parse_glibc,
+    parse_macos,
+    parse_version_pair,
+)
 from machci.errors import InputError
-from machci.targets import NIXPKGS_PATCH_RELEASES, Target
+from machci.targets import Target
 
 
 def rank(target: Target, tag: str) -> int | None:
@@ -77,9 +85,14 @@ def test_python_full_version_uses_nixpkgs_patch_release(python: str, full: str) 
     assert target.environment["python_version"] == python
 
 
-@pytest.mark.parametrize(("python", "full"), [("3.15", "3.15.0"), ("3.10", "3.10.0")])
-def test_python_full_version_of_unknown_minor(python: str, full: str) -> None:
-    assert Target("x86_64-linux", python).environment["python_full_version"] == full
+@pytest.mark.parametrize("python", ["3.10", "3.15", "2.7", "3.012", "4.0"])
+def test_only_the_interpreters_nixpkgs_ships_are_targets(python: str) -> None:
+    with pytest.raises(InputError) as info:
+        Target("x86_64-linux", python)
+    assert str(info.value) == (
+        f"unsupported Python version {python!r}: machci targets the CPython versions nixpkgs"
+        " ships, 3.11, 3.12, 3.13, 3.14"
+    )
 
 
 MARKERS = {
@@ -111,14 +124,14 @@ def test_realistic_markers(marker: str) -> None:
 
 
 def test_markers_depend_on_python_version() -> None:
-    marker = Marker('python_version < "3.11"')
+    marker = Marker('python_version < "3.12"')
     assert not marker.evaluate(dict(Target("x86_64-linux", "3.12").environment))
-    assert marker.evaluate(dict(Target("x86_64-linux", "3.10").environment))
+    assert marker.evaluate(dict(Target("x86_64-linux", "3.11").environment))
     patched = Marker('python_full_version >= "3.12.10"')
     assert patched.evaluate(dict(Target("x86_64-linux", "3.12").environment))
     assert not patched.evaluate(dict(Target("x86_64-linux", "3.11").environment))
-    assert Marker('python_full_version == "3.15.0"').evaluate(
-        dict(Target("x86_64-linux", "3.15").environment)
+    assert Marker('python_full_version == "3.14.6"').evaluate(
+        dict(Target("x86_64-linux", "3.14").environment)
     )
 
 
@@ -158,6 +171,34 @@ def test_three_part_python_version_is_rejected() -> None:
 def test_non_ascii_digit_is_an_input_error() -> None:
     with pytest.raises(InputError):
         parse_version_pair("3.\u00b2", "Python version")
+
+
+@pytest.mark.parametrize(
+    ("text", "pair"), [("2.17", (2, 17)), ("2.42", (2, 42)), ("2.99", (2, 99))]
+)
+def test_glibc_within_its_range(text: str, pair: tuple[int, int]) -> None:
+    assert parse_glibc(text) == pair
+
+
+@pytest.mark.parametrize("text", ["2.9999", "2.5", "3.0", "1.99", "2.100"])
+def test_absurd_glibc_is_out_of_range(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_glibc(text)
+    assert str(info.value) == f"glibc {text} is out of range: expected 2.17 to 2.99"
+
+
+@pytest.mark.parametrize(
+    ("text", "pair"), [("11.0", (11, 0)), ("14.0", (14, 0)), ("40.99", (40, 99))]
+)
+def test_macos_within_its_range(text: str, pair: tuple[int, int]) -> None:
+    assert parse_macos(text) == pair
+
+
+@pytest.mark.parametrize("text", ["99.0", "10.15", "41.0", "0.0", "14.100"])
+def test_absurd_macos_is_out_of_range(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_macos(text)
+    assert str(info.value) == f"macos {text} is out of range: expected 11.0 to 40.99"
 
 
 def test_defaults() -> None:

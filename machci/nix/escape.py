@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 
+from machci.errors import InputError
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
 _KEYWORDS = frozenset({"assert", "else", "if", "in", "inherit", "let", "or", "rec", "then", "with"})
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class NixEscapeError(ValueError):
-    """A string Nix cannot represent (it holds a NUL byte)."""
+class NixEscapeError(InputError):
+    """A string Nix cannot represent (it holds a NUL byte); inputs are checked where they are
+    read, so this names the value for whatever got past them."""
 
 
 def string(value: str) -> str:

@@ -375,7 +375,7 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w = _Writer()
     w.open("{")
     w.line("pkgs ? import <nixpkgs> { },")
-    w.line(f"python ? pkgs.{options.python_attr},")
+    w.line(f"python ? pkgs.{attr(options.python_attr)},")
     w.line("system ? pkgs.stdenv.hostPlatform.system,")
     w.close("}:")
     w.open("let")

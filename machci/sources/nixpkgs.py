@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from machci.defaults import parse_version_pair
 from machci.errors import InputError, Location
+from machci.files import read_regular
 
 # Seconds. Generous: a real python3XXPackages has thousands of attributes, each evaluated.
 EVAL_TIMEOUT = 600.0
@@ -101,7 +102,7 @@ def load_index(path: Path) -> NixpkgsIndex:
     """
     where = Location.of(path)
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path))
     except OSError as exc:
         raise InputError(f"cannot read the nixpkgs index: {exc.strerror or exc}", where) from exc
     except ValueError as exc:

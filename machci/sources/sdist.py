@@ -118,7 +118,15 @@ class _Archive:
         else:
             assert self.tar is not None
             # The "data" filter refuses links, devices and paths outside the destination.
-            self.tar.extractall(destination, filter="data")
+            try:
+                self.tar.extractall(destination, filter="data")
+            except tarfile.FilterError as exc:
+                member = exc.tarinfo.name
+                raise SourceError(
+                    f"{self.filename}: archive member {member!r} escapes the tree ({exc})"
+                ) from exc
+            except (tarfile.TarError, OSError) as exc:
+                raise SourceError(f"{self.filename}: cannot unpack the archive ({exc})") from exc
         return destination / self.top
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from machci.errors import SourceError
+from machci.errors import OutputError
 
 PREFIX = "machci-run-"
 LOCK = "lock"
@@ -47,7 +47,9 @@ class WorkArea:
                     self._root, self._held = root, held
                 return Path(tempfile.mkdtemp(prefix=prefix, dir=self._root))
             except OSError as exc:
-                raise SourceError(
+                # This machine's problem, not the sdist's: it stops the run (no other version
+                # would fare better), where a failing sdist only skips its version.
+                raise OutputError(
                     f"cannot make a work directory in {self.parent}: {exc.strerror or exc}"
                 ) from exc
 

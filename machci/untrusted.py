@@ -1,0 +1,37 @@
+"""Checks for strings from files, command lines and indexes, before anything relies on them.
+
+A control character ends a line of default.nix's header (a Nix comment) or a URL, and a NUL
+cannot be written into Nix at all, so such strings are refused where they are read, with the
+file, line or URL they came from. Kept free of third-party imports: `machci check` uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+# C0 and C1 controls (NUL, tab, LF, CR, …) and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_URL_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control or line-breaking character in `text`, or None."""
+    match = _CONTROL.search(text)
+    return match.group() if match else None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a plain http(s) URL with a host, or None when it is one."""
+    if match := _URL_BREAK.search(url):
+        return f"it contains {match.group()!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it names no host"
+    return None
