@@ -5,7 +5,7 @@
 # machci-settings: sha256:80b3da2268ed4449576212918fbbd2b5a3b7860d7a4248ba117a9ad547c0a3f7
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:a19f462a0a5dd29bd257d073a36ab9704feb5824707829e3c1629972ef55a3d3
+# machci-body: sha256:82b1a738938f2684a064142359f3e9a070d80468a105c421f2ffe2fa14c91929
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -309,59 +309,59 @@ let
       src = files.${p.file};
     in
     ps.buildPythonPackage (
-        {
-          pname = name;
-          inherit (p) version;
-          inherit src;
-          # Python dependencies are not inputs of the build: a dependency cycle could not
-          # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
-          dontCheckRuntimeDeps = true;
-        }
-        // (if p ? drv-name then { name = p.drv-name; } else { })
-        // (
-          if p.provider == "wheel" then
-            {
-              format = "wheel";
-            }
-            // (
-              # The wheel's store name is not its file name: install it under its real name.
-              if src.name != p.file then
-                {
-                  wheelFileName = p.file;
-                  unpackPhase = ''
-                    runHook preUnpack
-                    mkdir -p dist
-                    cp "$src" "dist/$wheelFileName"
-                    runHook postUnpack
-                  '';
-                }
-              else
-                { }
-            )
-            // (
-              if p.binary && isLinux then
-                {
-                  nativeBuildInputs = [ pkgs.autoPatchelfHook ];
-                  buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
-                  autoPatchelfIgnoreMissingDeps = ignoredLibraries;
-                  # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
-                  preFixup = builtins.concatStringsSep "" (
-                    map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}
+      {
+        pname = name;
+        inherit (p) version;
+        inherit src;
+        # Python dependencies are not inputs of the build: a dependency cycle could not
+        # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
+        dontCheckRuntimeDeps = true;
+      }
+      // (if p ? drv-name then { name = p.drv-name; } else { })
+      // (
+        if p.provider == "wheel" then
+          {
+            format = "wheel";
+          }
+          // (
+            # The wheel's store name is not its file name: install it under its real name.
+            if src.name != p.file then
+              {
+                wheelFileName = p.file;
+                unpackPhase = ''
+                  runHook preUnpack
+                  mkdir -p dist
+                  cp "$src" "dist/$wheelFileName"
+                  runHook postUnpack
+                '';
+              }
+            else
+              { }
+          )
+          // (
+            if p.binary && isLinux then
+              {
+                nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+                buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
+                autoPatchelfIgnoreMissingDeps = ignoredLibraries;
+                # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
+                preFixup = builtins.concatStringsSep "" (
+                  map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}
   ") (
-                      p.libraries-from or [ ]
-                    )
-                  );
-                }
-              else
-                { }
-            )
-          else
-            {
-              pyproject = true;
-              build-system = map (d: ps.${d}) (closure p.build-system);
-            }
-        )
-      );
+                    p.libraries-from or [ ]
+                  )
+                );
+              }
+            else
+              { }
+          )
+        else
+          {
+            pyproject = true;
+            build-system = map (d: ps.${d}) (closure p.build-system);
+          }
+      )
+    );
   mkPackage =
     final: prev: name: p:
     let

@@ -264,58 +264,58 @@ buildLocked =
     src = files.${p.file};
   in
   ps.buildPythonPackage (
-      {
-        pname = name;
-        inherit (p) version;
-        inherit src;
-        # Python dependencies are not inputs of the build: a dependency cycle could not
-        # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
-        dontCheckRuntimeDeps = true;
-      }
-      // (if p ? drv-name then { name = p.drv-name; } else { })
-      // (
-        if p.provider == "wheel" then
-          {
-            format = "wheel";
-          }
-          // (
-            # The wheel's store name is not its file name: install it under its real name.
-            if src.name != p.file then
-              {
-                wheelFileName = p.file;
-                unpackPhase = ''
-                  runHook preUnpack
-                  mkdir -p dist
-                  cp "$src" "dist/$wheelFileName"
-                  runHook postUnpack
-                '';
-              }
-            else
-              { }
-          )
-          // (
-            if p.binary && isLinux then
-              {
-                nativeBuildInputs = [ pkgs.autoPatchelfHook ];
-                buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
-                autoPatchelfIgnoreMissingDeps = ignoredLibraries;
-                # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
-                preFixup = builtins.concatStringsSep "" (
-                  map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}\n") (
-                    p.libraries-from or [ ]
-                  )
-                );
-              }
-            else
-              { }
-          )
-        else
-          {
-            pyproject = true;
-            build-system = map (d: ps.${d}) (closure p.build-system);
-          }
-      )
-    );
+    {
+      pname = name;
+      inherit (p) version;
+      inherit src;
+      # Python dependencies are not inputs of the build: a dependency cycle could not
+      # evaluate. The lock already proves they fit, so nixpkgs' check of them is off.
+      dontCheckRuntimeDeps = true;
+    }
+    // (if p ? drv-name then { name = p.drv-name; } else { })
+    // (
+      if p.provider == "wheel" then
+        {
+          format = "wheel";
+        }
+        // (
+          # The wheel's store name is not its file name: install it under its real name.
+          if src.name != p.file then
+            {
+              wheelFileName = p.file;
+              unpackPhase = ''
+                runHook preUnpack
+                mkdir -p dist
+                cp "$src" "dist/$wheelFileName"
+                runHook postUnpack
+              '';
+            }
+          else
+            { }
+        )
+        // (
+          if p.binary && isLinux then
+            {
+              nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+              buildInputs = pkgs.pythonManylinuxPackages.manylinux2014;
+              autoPatchelfIgnoreMissingDeps = ignoredLibraries;
+              # Shared libraries shipped inside other wheels (torch loads nvidia-*'s).
+              preFixup = builtins.concatStringsSep "" (
+                map (d: "addAutoPatchelfSearchPath ${ps.${d}}/${python.sitePackages}\n") (
+                  p.libraries-from or [ ]
+                )
+              );
+            }
+          else
+            { }
+        )
+      else
+        {
+          pyproject = true;
+          build-system = map (d: ps.${d}) (closure p.build-system);
+        }
+    )
+  );
 mkPackage =
   final: prev: name: p:
   let
