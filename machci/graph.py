@@ -67,6 +67,27 @@ def check_build_cycles(system: SystemLock) -> None:
         )
 
 
+def _inputs_without_loops(
+    system: SystemLock, linked: set[str], wanted: set[str] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """For each of `linked` (packages whose derivations take others as inputs), the members of
+    its runtime closure (of `wanted`, if given) that can be inputs: not itself, and no other
+    linked package that depends back on it, which would make two derivations need each other."""
+    packages = {p.name: p for p in system.packages}
+    closures = {name: runtime_closure(packages, packages[name].dependencies) for name in linked}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in sorted(linked):
+        candidates = closures[name] if wanted is None else closures[name] & wanted
+        inputs = sorted(
+            other
+            for other in candidates
+            if other != name and not (other in linked and name in closures[other])
+        )
+        if inputs:
+            found[name] = tuple(inputs)
+    return found
+
+
 def library_sources(system: SystemLock, binary: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """For each binary wheel, the binary wheels whose shared libraries it may load (torch loads
     the nvidia-* wheels'): those of its runtime closure that do not depend back on it.
@@ -74,19 +95,8 @@ def library_sources(system: SystemLock, binary: Iterable[str]) -> dict[str, tupl
     A wheel in a dependency cycle with it is left out, so these search paths never loop; its
     libraries can still be found at run time through the usual loader paths.
     """
-    packages = {p.name: p for p in system.packages}
     compiled = set(binary)
-    closures = {name: runtime_closure(packages, packages[name].dependencies) for name in compiled}
-    found: dict[str, tuple[str, ...]] = {}
-    for name in sorted(compiled):
-        sources = sorted(
-            other
-            for other in closures[name] & compiled
-            if other != name and name not in closures[other]
-        )
-        if sources:
-            found[name] = tuple(sources)
-    return found
+    return _inputs_without_loops(system, compiled, compiled)
 
 
 def nixpkgs_inputs(system: SystemLock) -> dict[str, tuple[str, ...]]:
@@ -95,16 +105,6 @@ def nixpkgs_inputs(system: SystemLock) -> dict[str, tuple[str, ...]]:
 
     machci's own packages depend on nothing, so they never loop; only another nixpkgs package
     in a dependency cycle with it is left out."""
-    packages = {p.name: p for p in system.packages}
-    from_nixpkgs = {p.name for p in system.packages if p.provider == "nixpkgs"}
-    closures = {n: runtime_closure(packages, packages[n].dependencies) for n in from_nixpkgs}
-    return {
-        name: tuple(
-            sorted(
-                other
-                for other in closures[name]
-                if other != name and not (other in from_nixpkgs and name in closures[other])
-            )
-        )
-        for name in sorted(from_nixpkgs)
-    }
+    return _inputs_without_loops(
+        system, {p.name for p in system.packages if p.provider == "nixpkgs"}
+    )

@@ -33,6 +33,10 @@ def _config_location(config: Config) -> Location | None:
     return Location.of(config.path) if config.path else None
 
 
+def _overlay_lists(config: Config) -> tuple[tuple[str, tuple[Path, ...]], ...]:
+    return (("overridesPre", config.overlays_pre), ("overridesPost", config.overlays_post))
+
+
 def prepare(config: Config) -> UserCode:
     source = config.path.parent if config.path else Path()
     target = config.output.parent
@@ -55,10 +59,7 @@ def prepare(config: Config) -> UserCode:
             attributes.append(replace(item, expression=moved.expression))
         overrides.append(replace(package, attributes=tuple(attributes)))
     overlays: dict[str, tuple[str, ...]] = {}
-    for key, paths in (
-        ("overridesPre", config.overlays_pre),
-        ("overridesPost", config.overlays_post),
-    ):
+    for key, paths in _overlay_lists(config):
         for path in paths:
             if not path.is_file():
                 raise InputError(f"{key}: {path} is not a file", _config_location(config))
@@ -86,10 +87,7 @@ def check_syntax(config: Config) -> None:
                     f"overrides: {package.name}: {item.attribute}: not a Nix expression: {problem}",
                     item.where,
                 )
-    for key, paths in (
-        ("overridesPre", config.overlays_pre),
-        ("overridesPost", config.overlays_post),
-    ):
+    for key, paths in _overlay_lists(config):
         for path in paths:
             problem = _parse_problem([nix, "--parse", str(path)])
             if problem:
