@@ -1,220 +1,111 @@
 #!/usr/bin/env python3
-"""Serve the recorded snapshot in ``data/`` as a simple index on 127.0.0.1.
+"""Serve a recording as PyPI serves its index, on 127.0.0.1; or record through it.
 
-``run.py`` starts it in a thread; by hand::
+``run.py`` and ``record.py`` start it in a thread; by hand::
 
-    python benchmarks/server.py [--port 0] [--stubs]
+    python benchmarks/server.py [--port 0] [--record]
 
-Routes (``PREFIX`` is empty, or ``/stub`` for the stub view below):
+Routes, as on pypi.org and files.pythonhosted.org (one host here):
 
-* ``PREFIX/simple/`` and ``PREFIX/simple/<normalized-name>/``: PEP 691 JSON
-  (``application/vnd.pypi.simple.v1+json``) or PEP 503 HTML, by the ``Accept`` header (HTML
-  when nothing better is asked for).  A non-normalised name, or a missing trailing slash,
-  answers 301 to the normalised URL.  File URLs on the pages are absolute
-  (``http://127.0.0.1:PORT/files/<name>/<filename>``), as on pypi.org; with
-  ``absolute_urls=False`` (``--relative-urls``) they are served page-relative, as recorded
-  (``../../files/<name>/<filename>``).
-* ``PREFIX/files/<name>/<wheel>.metadata``: the PEP 658 core metadata.
-* ``/files/<name>/<wheel>``: 404, the wheels themselves were not recorded; a resolver needs only
-  the metadata.
-* ``/stub/files/<name>/<wheel>``: a stub wheel -- a valid, empty wheel whose ``METADATA`` is the
-  recorded metadata.  The ``/stub`` pages list the stubs' own sha256 and size (everything
-  else is as recorded).  It exists for pip-compile: pip downloads every pinned wheel after
-  resolving, even when it resolved from ``.metadata`` alone, and checks it against the
-  page's hash.
+* ``/simple/<name>/``: the recorded PEP 691 JSON page (a non-normalised name, or a missing
+  trailing slash, answers 301).  Two changes to what PyPI sent: file URLs point here (same
+  paths), and every wheel carries ``core-metadata`` and ``data-dist-info-metadata`` -- pypi.org
+  lists them for its wheels; the mirror recorded from omits them.  A wheel whose metadata was
+  not recorded gets a stand-in sha256 (so the page keeps pypi.org's size); asking for it is a
+  miss.  JSON only (``Accept`` must allow it, else 406); gzip when the client accepts it.
+* ``/packages/.../<file>.metadata``: the PEP 658 core metadata.
+* ``/packages/.../<file>``: the whole file, when a tool downloaded it while recording.
 
-Every 200 carries an ``ETag`` (and ``Vary: Accept`` on pages); ``If-None-Match`` answers 304.
-No ``Cache-Control`` is sent, so clients revalidate.  HTTP/1.1 with keep-alive.
+Caching as PyPI: pages ``Cache-Control: max-age=600``, files and metadata
+``Cache-Control: max-age=365000000, immutable``; every 200 has an ``ETag`` and ``If-None-Match``
+answers 304.  Files and metadata honour ``Range: bytes=`` (206, ``Accept-Ranges: bytes``).
+
+Recording (``upstream`` given, ``--record``): whatever is not recorded yet is fetched from PyPI,
+stored in the recording and served.  A wheel whose metadata is not recorded yet is listed with
+``core-metadata: true`` (no hash): uv then asks for its ``.metadata``, machci (which wants a
+hash) for the wheel itself, whose metadata is then recorded and which is passed through, not
+stored (or refused when huge).  Without ``upstream``, asking for anything not recorded is a
+miss: 404, counted, and named in ``stats()``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import gzip
-import hashlib
-import html
-import io
 import json
 import socket
 import sys
+import tempfile
 import threading
-import zipfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import NormalizedName, canonicalize_name
+from store import (
+    COMMITTED_MANIFEST,
+    PYPI_SIMPLE,
+    Recording,
+    load_committed,
+    recording_dir,
+    sha256,
+)
+from upstream import Upstream, UpstreamError
 
-__all__ = ["DEFAULT_DATA", "IndexServer", "Snapshot", "stub_wheel"]
+__all__ = ["IndexServer", "Stats"]
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE / "data"
-API_VERSION = "1.1"
-JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json")
-HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.latest+html")
-JSON_CONTENT_TYPE = JSON_TYPES[0]
-STUB_PREFIX = "/stub"
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# -- the data --------------------------------------------------------------------------------
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+JSON_TYPES = (JSON_TYPE, "application/vnd.pypi.simple.latest+json")
+PAGE_CACHE = "max-age=600"
+FILE_CACHE = "max-age=365000000, immutable"
+# While recording, larger files are not downloaded: a file a tool wants is recorded up to
+# MAX_FILE_BYTES; a wheel it downloads only for its metadata is passed through up to
+# MAX_PASS_THROUGH_BYTES (its metadata is recorded either way).  torch's wheels are gigabytes.
+MAX_FILE_BYTES = 200_000_000
+MAX_PASS_THROUGH_BYTES = 20_000_000
 
 
 @dataclass(frozen=True)
 class Body:
     data: bytes
-    content_type: str
     etag: str
+    gzipped: bytes | None = None  # pages: the gzip encoding, served when accepted
 
-    @classmethod
-    def of(cls, data: bytes, content_type: str) -> Body:
-        return cls(data, content_type, f'"{_sha256(data)[:32]}"')
+
+@dataclass(frozen=True)
+class Entry:
+    """One file listed on a recorded page."""
+
+    filename: str
+    sha256: str
+    size: int
+    upstream_url: str
 
 
 @dataclass
-class View:
-    """The pages of one view of the index (the plain one, or the stub one)."""
+class Stats:
+    """What the server answered since the last reset: requests and body bytes by kind."""
 
-    json_pages: dict[str, Body] = field(default_factory=dict)
-    html_pages: dict[str, Body] = field(default_factory=dict)
-    json_root: Body | None = None
-    html_root: Body | None = None
-    wheels: dict[tuple[str, str], Body] = field(default_factory=dict)
-
-
-class Snapshot:
-    """The recorded data, loaded into memory (metadata decompressed)."""
-
-    def __init__(self, data_dir: Path = DEFAULT_DATA) -> None:
-        self.data_dir = data_dir
-        manifest_path = data_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(
-                f"{manifest_path} is missing: record the data first (python benchmarks/record.py)"
-            )
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        self.pages: dict[str, dict[str, Any]] = {}
-        for path in sorted((data_dir / "projects").glob("*.json")):
-            page = json.loads(path.read_text())
-            self.pages[canonicalize_name(page["name"])] = page
-        self.metadata: dict[str, Body] = {}
-        self.files: dict[tuple[str, str], dict[str, Any]] = {}
-        for name, page in self.pages.items():
-            for entry in page["files"]:
-                self.files[(name, entry["filename"])] = entry
-                sha = entry["core-metadata"]["sha256"]
-                if sha not in self.metadata:
-                    raw = gzip.decompress((data_dir / "metadata" / f"{sha}.gz").read_bytes())
-                    if _sha256(raw) != sha:
-                        raise ValueError(f"metadata/{sha}.gz does not match its name")
-                    self.metadata[sha] = Body(raw, "application/octet-stream", f'"{sha[:32]}"')
-
-    @property
-    def snapshot(self) -> str:
-        return str(self.manifest["snapshot"])
-
-    @property
-    def roots(self) -> list[str]:
-        return [str(r) for r in self.manifest["roots"]]
-
-    def view(self, *, stubs: bool, base: str | None = None) -> View:
-        """The pages to serve; with ``base``, file URLs are absolute (``{base}/files/...``)."""
-        view = View()
-        for name, page in self.pages.items():
-            if stubs or base:
-                page = dict(page, files=[dict(f) for f in page["files"]])
-            for entry in page["files"] if base else ():
-                entry["url"] = base + entry["url"].removeprefix("../..")
-            if stubs:
-                for entry in page["files"]:
-                    meta = self.metadata[entry["core-metadata"]["sha256"]].data
-                    wheel = Body.of(stub_wheel(entry["filename"], meta), "application/zip")
-                    view.wheels[(name, entry["filename"])] = wheel
-                    entry["hashes"] = {"sha256": _sha256(wheel.data)}
-                    entry["size"] = len(wheel.data)
-            view.json_pages[name] = Body.of(_json(page), JSON_CONTENT_TYPE)
-            view.html_pages[name] = Body.of(_project_html(name, page), "text/html")
-        names = sorted(self.pages)
-        root = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
-        view.json_root = Body.of(_json(root), JSON_CONTENT_TYPE)
-        links = "".join(f'    <a href="{n}/">{n}</a><br/>\n' for n in names)
-        view.html_root = Body.of(_html_page("Simple index", links), "text/html")
-        return view
+    requests: Counter[str] = field(default_factory=Counter)
+    bytes: Counter[str] = field(default_factory=Counter)
+    misses: list[str] = field(default_factory=list)  # asked for, not recorded (or refused)
+    passed: list[str] = field(default_factory=list)  # whole wheels passed through, not stored
 
 
-def _json(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+def standin_digest(file_sha256: str) -> str:
+    """The sha256 a page lists for metadata that was not recorded: deterministic, not real."""
+    return sha256(f"metadata not recorded for {file_sha256}".encode())
 
 
-def _html_page(title: str, body: str) -> bytes:
-    return (
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
-        f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
-        f"    <h1>{html.escape(title)}</h1>\n{body}  </body>\n</html>\n"
-    ).encode()
-
-
-def _project_html(name: str, page: Mapping[str, Any]) -> bytes:
-    links: list[str] = []
-    for entry in page["files"]:
-        attrs = [("href", f"{entry['url']}#sha256={entry['hashes']['sha256']}")]
-        if entry.get("requires-python"):
-            attrs.append(("data-requires-python", entry["requires-python"]))
-        if entry.get("yanked"):
-            reason = entry["yanked"]
-            attrs.append(("data-yanked", reason if isinstance(reason, str) else ""))
-        core = entry.get("core-metadata")
-        if isinstance(core, dict):
-            attrs.append(("data-core-metadata", f"sha256={core['sha256']}"))
-            attrs.append(("data-dist-info-metadata", f"sha256={core['sha256']}"))
-        rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs)
-        links.append(f"    <a {rendered}>{html.escape(entry['filename'])}</a><br/>\n")
-    return _html_page(f"Links for {name}", "".join(links))
-
-
-def stub_wheel(filename: str, metadata: bytes) -> bytes:
-    """A valid wheel with no code: ``METADATA`` (the given bytes), ``WHEEL`` and ``RECORD``.
-
-    Deterministic (stored, fixed timestamps), so its hash is the same on every start.
-    """
-    _name, _version, _build, tags = parse_wheel_filename(filename)
-    distribution, version = filename[: -len(".whl")].split("-")[:2]
-    dist_info = f"{distribution}-{version}.dist-info"
-    wheel = "Wheel-Version: 1.0\nGenerator: machci-benchmark-stub\nRoot-Is-Purelib: true\n"
-    wheel += "".join(f"Tag: {tag}\n" for tag in sorted(str(t) for t in tags))
-    members = [("METADATA", metadata), ("WHEEL", wheel.encode())]
-    record = ""
-    for member, data in members:
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record += f"{dist_info}/{member},sha256={digest},{len(data)}\n"
-    record += f"{dist_info}/RECORD,,\n"
-    members.append(("RECORD", record.encode()))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for member, data in members:
-            info = zipfile.ZipInfo(f"{dist_info}/{member}", date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
-
-
-# -- content negotiation -------------------------------------------------------------------
-
-
-def _accepts(accept: str) -> dict[str, float]:
+def _accepts(header: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    for item in accept.split(","):
+    for item in header.split(","):
         parts = [p.strip() for p in item.split(";")]
         if not parts[0]:
             continue
@@ -230,32 +121,42 @@ def _accepts(accept: str) -> dict[str, float]:
     return out
 
 
-def wants_json(accept: str) -> tuple[bool, str]:
-    """(JSON?, the HTML content type to answer with) for an ``Accept`` header."""
+def accepts_json(accept: str) -> bool:
     prefs = _accepts(accept)
-    json_q = max((prefs.get(t, 0.0) for t in JSON_TYPES), default=0.0)
-    vnd_html_q = max((prefs.get(t, 0.0) for t in HTML_TYPES), default=0.0)
-    text_html_q = max(prefs.get("text/html", 0.0), prefs.get("*/*", 0.0), 0.0 if prefs else 1.0)
-    html_type = HTML_TYPES[0] if vnd_html_q > text_html_q else "text/html"
-    return json_q > 0 and json_q >= max(vnd_html_q, text_html_q), html_type
+    return any(prefs.get(t, 0.0) > 0 for t in JSON_TYPES)
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+def accepts_gzip(accept_encoding: str) -> bool:
+    prefs = _accepts(accept_encoding)
+    return prefs.get("gzip", prefs.get("*", 0.0)) > 0
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(first, last) inclusive for a single ``bytes=`` range; None to send the whole body;
+    "unsatisfiable" for 416.  Several ranges get the whole body, as RFC 9110 allows."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first_text, _, last_text = header[len("bytes=") :].strip().partition("-")
+    try:
+        if not first_text:
+            length = int(last_text)
+            if length <= 0:
+                return "unsatisfiable"
+            return max(0, size - length), size - 1
+        first = int(first_text)
+        last = int(last_text) if last_text else size - 1
+    except ValueError:
+        return None
+    if first >= size or last < first:
+        return "unsatisfiable"
+    return first, min(last, size - 1)
+
+
+def _etag_matches(if_none_match: str | None, etags: tuple[str, ...]) -> bool:
     if not if_none_match:
         return False
-    candidates = [c.strip() for c in if_none_match.split(",")]
-    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
-
-
-# -- HTTP ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Response:
-    status: int
-    body: Body | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    text: str = ""
+    candidates = [c.strip().removeprefix("W/") for c in if_none_match.split(",")]
+    return "*" in candidates or any(c in etags for c in candidates)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -292,7 +193,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "machci-benchmark-index/1"
+    server_version = "machci-benchmark-index/2"
     sys_version = ""
     disable_nagle_algorithm = True  # headers and body go out as two writes
     server: _HTTPServer
@@ -304,64 +205,53 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._serve(head=False)
+        self.server.index.handle(self, head=False)
 
     def do_HEAD(self) -> None:
-        self._serve(head=True)
+        self.server.index.handle(self, head=True)
 
-    def _serve(self, *, head: bool) -> None:
-        index = self.server.index
-        path = unquote(urlsplit(self.path).path)
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        response = index.route(path, self.headers.get("Accept", ""), f"http://{host}")
-        body = response.body
-        if (
-            response.status == 200
-            and body is not None
-            and _etag_matches(self.headers.get("If-None-Match"), body.etag)
-        ):
-            index.count("304")
-            self.send_response(304)
-            self.send_header("ETag", body.etag)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            return
-        data = body.data if body is not None else response.text.encode()
-        self.send_response(response.status)
-        if body is not None:
-            self.send_header("Content-Type", body.content_type)
-            self.send_header("ETag", body.etag)
-        else:
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-        for name, value in response.headers.items():
+    def reply(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: bytes | memoryview = b"",
+        *,
+        head: bool = False,
+    ) -> int:
+        """Send a response; the body bytes sent."""
+        self.send_response(status)
+        for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if not head:
-            self.wfile.write(data)
+        if head or status == 304:
+            return 0
+        self.wfile.write(body)
+        return len(body)
 
 
 class IndexServer:
-    """The recorded snapshot on 127.0.0.1 (random port), served from a daemon thread."""
+    """A recording on 127.0.0.1 (random port), served from a daemon thread."""
 
     def __init__(
         self,
-        data_dir: Path = DEFAULT_DATA,
+        recording: Recording,
+        upstream: Upstream | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        absolute_urls: bool = True,
     ) -> None:
-        self.snapshot = Snapshot(data_dir)
+        self.recording = recording
+        self.upstream = upstream
         self.host = host
         self.port = port
-        self.absolute_urls = absolute_urls
-        self.plain = View()
-        self._stub_view: View | None = None
-        self._stub_lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._count_lock = threading.Lock()
+        self.entries: dict[str, Entry] = {}  # URL path -> the file
+        self.pages: dict[NormalizedName, Body] = {}  # served pages, when not recording
+        self.metadata: dict[str, Body] = {}
+        self._stats = Stats()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -371,7 +261,9 @@ class IndexServer:
         if self._server is not None:
             raise RuntimeError("already started")
         self._server = _HTTPServer(self, self.host, self.port)
-        self.plain = self.snapshot.view(stubs=False, base=self._base(""))
+        if self.upstream is None:  # a fixed recording: render every page once, up front
+            for name in self.recording.pages:
+                self.pages[name] = self._render(name)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -414,115 +306,263 @@ class IndexServer:
         """The index URL (``--index-url``): ``http://127.0.0.1:PORT/simple/``."""
         return f"{self.base_url}/simple/"
 
-    @property
-    def stub_url(self) -> str:
-        """The stub view's index URL (wheels served as metadata-only stubs)."""
-        return f"{self.base_url}{STUB_PREFIX}/simple/"
-
-    def prepare_stubs(self) -> None:
-        """Build the stub view now (otherwise it is built on its first request); once started."""
-        self._stubs()
-
-    def _stubs(self) -> View:
-        with self._stub_lock:
-            if self._stub_view is None:
-                base = self._base(STUB_PREFIX)
-                self._stub_view = self.snapshot.view(stubs=True, base=base)
-            return self._stub_view
-
-    def _base(self, prefix: str) -> str | None:
-        return f"{self.base_url}{prefix}" if self.absolute_urls else None
-
     # -- statistics --------------------------------------------------------------------------
 
-    def count(self, kind: str) -> None:
-        with self._count_lock:
-            self._counts[kind] += 1
+    def _count(self, kind: str, size: int, miss: str | None = None) -> None:
+        with self._lock:
+            self._stats.requests[kind] += 1
+            self._stats.bytes[kind] += size
+            if miss is not None:
+                self._stats.misses.append(miss)
 
-    def counts(self) -> dict[str, int]:
-        with self._count_lock:
-            return dict(self._counts)
+    def stats(self) -> Stats:
+        with self._lock:
+            return Stats(
+                Counter(self._stats.requests),
+                Counter(self._stats.bytes),
+                [*self._stats.misses],
+                [*self._stats.passed],
+            )
 
-    def reset_counts(self) -> None:
-        with self._count_lock:
-            self._counts.clear()
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = Stats()
 
-    # -- routing -----------------------------------------------------------------------------
+    # -- pages -------------------------------------------------------------------------------
 
-    def route(self, path: str, accept: str, base: str) -> Response:
-        prefix = ""
-        if path == STUB_PREFIX or path.startswith(f"{STUB_PREFIX}/"):
-            prefix, path = STUB_PREFIX, path[len(STUB_PREFIX) :]
-        view = self._stubs() if prefix else self.plain
-        if path == "/simple":
-            return self._redirect(f"{base}{prefix}/simple/")
-        if path == "/simple/":
-            self.count("root")
-            return self._page(view.json_root, view.html_root, accept)
-        if path.startswith("/simple/"):
-            raw = path[len("/simple/") :]
-            name = raw.removesuffix("/")
-            if not name or "/" in name:
-                return self._not_found()
-            normalized = canonicalize_name(name)
-            if normalized not in view.json_pages:
-                return self._not_found()
-            if raw != f"{normalized}/":
-                return self._redirect(f"{base}{prefix}/simple/{normalized}/")
-            self.count("page")
-            return self._page(view.json_pages[normalized], view.html_pages[normalized], accept)
-        if path.startswith("/files/"):
-            project, _, filename = path[len("/files/") :].partition("/")
-            if filename.endswith(".metadata"):
-                entry = self.snapshot.files.get((project, filename.removesuffix(".metadata")))
-                if entry is None:
-                    return self._not_found()
-                self.count("metadata")
-                return Response(200, self.snapshot.metadata[entry["core-metadata"]["sha256"]])
-            wheel = view.wheels.get((project, filename))
-            if wheel is not None:
-                self.count("stub wheel")
-                return Response(200, wheel)
-            if (project, filename) in self.snapshot.files:
-                self.count("wheel 404")
-                return Response(404, text="Not Found: only the wheels' .metadata was recorded\n")
-        return self._not_found()
+    @contextlib.contextmanager
+    def _once(self, key: str) -> Iterator[None]:
+        """One thread at a time fetches a given item while recording."""
+        with self._lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
 
-    def _page(self, json_body: Body | None, html_body: Body | None, accept: str) -> Response:
-        as_json, html_type = wants_json(accept)
-        body = json_body if as_json else html_body
-        if body is not None and not as_json and html_type != "text/html":
-            body = Body(body.data, html_type, body.etag[:-1] + '-vnd"')
-        return Response(200, body, {"Vary": "Accept"})
+    def _render(self, name: NormalizedName) -> Body:
+        """The page as served: local file URLs, and core-metadata on every wheel."""
+        doc = json.loads(self.recording.page(name))
+        page_url = f"{PYPI_SIMPLE}{name}/"
+        for position, file in enumerate(doc.get("files", [])):
+            upstream_url = urljoin(page_url, file["url"])
+            path = urlsplit(upstream_url).path
+            filename = file["filename"]
+            digest = (file.get("hashes") or {}).get("sha256", "")
+            with self._lock:
+                self.entries[path] = Entry(
+                    filename, digest, int(file.get("size") or 0), upstream_url
+                )
+            file["url"] = self.base_url + path
+            if filename.endswith(".whl"):
+                known = self.recording.metadata.get(filename)
+                core: object = {"sha256": known.sha256} if known else None
+                if core is None:  # recording: no hash yet; else a stand-in (a miss if asked)
+                    core = True if self.upstream else {"sha256": standin_digest(digest)}
+                file["core-metadata"] = file["data-dist-info-metadata"] = core
+            doc["files"][position] = dict(sorted(file.items()))
+        data = json.dumps(doc).encode()
+        return Body(data, f'"{sha256(data)[:32]}"', gzip.compress(data, 6, mtime=0))
 
-    def _redirect(self, location: str) -> Response:
-        self.count("redirect")
-        return Response(301, headers={"Location": location}, text=f"Moved to {location}\n")
+    def _page(self, name: NormalizedName) -> Body | None:
+        if self.upstream is None:
+            return self.pages.get(name)
+        with self._once(f"page {name}"):
+            if name not in self.recording.pages and name not in self.recording.not_on_index:
+                data = self.upstream.page(name)
+                if data is None:
+                    self.recording.add_missing(name)
+                else:
+                    self.recording.add_page(name, data)
+        return self._render(name) if name in self.recording.pages else None
 
-    def _not_found(self) -> Response:
-        self.count("404")
-        return Response(404, text="Not Found\n")
+    # -- files -------------------------------------------------------------------------------
+
+    def _metadata(self, entry: Entry) -> Body | None:
+        with self._lock:
+            cached = self.metadata.get(entry.filename)
+        if cached is not None:
+            return cached
+        if entry.filename not in self.recording.metadata:
+            if self.upstream is None:
+                return None
+            with self._once(f"metadata {entry.filename}"):
+                if entry.filename not in self.recording.metadata:
+                    data, source = self.upstream.metadata(entry.upstream_url, entry.size)
+                    self.recording.add_metadata(entry.filename, data, source)
+        data = self.recording.metadata_bytes(entry.filename)
+        body = Body(data, f'"{sha256(data)[:32]}"')
+        with self._lock:
+            self.metadata[entry.filename] = body
+        return body
+
+    def _download(self, entry: Entry, *, keep: bool) -> bytes:
+        """The whole file from PyPI; kept in the recording, or only passed through."""
+        assert self.upstream is not None
+        with self._once(f"file {entry.filename}"):
+            if entry.filename in self.recording.files:
+                return self.recording.file_path(entry.filename).read_bytes()
+            self.recording.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                dir=self.recording.root, prefix=".download-", delete=False
+            ) as tmp:
+                target = Path(tmp.name)
+            try:
+                self.upstream.download(entry.upstream_url, entry.sha256, target)
+                data = target.read_bytes()
+                if keep:
+                    self.recording.add_file(entry.filename, target, entry.sha256)
+            finally:
+                target.unlink(missing_ok=True)
+            return data
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def handle(self, request: _Handler, *, head: bool) -> None:
+        path = unquote(urlsplit(request.path).path)
+        try:
+            if path == "/simple" or path.startswith("/simple/"):
+                self._serve_simple(request, path, head)
+            elif path.endswith(".metadata") and path.removesuffix(".metadata") in self.entries:
+                self._serve_metadata(request, path, head)
+            elif path in self.entries:
+                self._serve_file(request, path, head)
+            else:
+                self._not_found(request, "404", None)
+        except UpstreamError as exc:
+            sent = request.reply(502, {"Content-Type": "text/plain"}, f"{exc}\n".encode())
+            self._count("upstream error", sent, f"{path}: {exc}")
+
+    def _serve_simple(self, request: _Handler, path: str, head: bool) -> None:
+        if path in ("/simple", "/simple/"):
+            if path == "/simple":
+                self._redirect(request, "/simple/")
+                return
+            names = sorted(self.recording.pages)
+            doc = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
+            data = json.dumps(doc).encode()
+            sent = request.reply(200, {"Content-Type": JSON_TYPE}, data, head=head)
+            self._count("root", sent)
+            return
+        raw = path[len("/simple/") :]
+        name = canonicalize_name(raw.removesuffix("/"))
+        if raw != f"{name}/":
+            self._redirect(request, f"/simple/{name}/")
+            return
+        if not accepts_json(request.headers.get("Accept", "")):
+            text = b"This index serves PEP 691 JSON only (application/vnd.pypi.simple.v1+json).\n"
+            sent = request.reply(406, {"Content-Type": "text/plain"}, text, head=head)
+            self._count("406", sent)
+            return
+        body = self._page(name)
+        if body is None:
+            known = name in self.recording.not_on_index
+            self._not_found(request, "page 404" if known else "miss", None if known else path)
+            return
+        use_gzip = body.gzipped is not None and accepts_gzip(
+            request.headers.get("Accept-Encoding", "")
+        )
+        etag = body.etag[:-1] + '-gzip"' if use_gzip else body.etag
+        headers = {
+            "Content-Type": JSON_TYPE,
+            "ETag": etag,
+            "Cache-Control": PAGE_CACHE,
+            "Vary": "Accept, Accept-Encoding",
+        }
+        gzip_etag = body.etag[:-1] + '-gzip"'
+        if _etag_matches(request.headers.get("If-None-Match"), (body.etag, gzip_etag)):
+            request.reply(304, headers)
+            self._count("page 304", 0)
+            return
+        data = body.gzipped if use_gzip and body.gzipped is not None else body.data
+        if use_gzip:
+            headers["Content-Encoding"] = "gzip"
+        self._count("page", request.reply(200, headers, data, head=head))
+
+    def _serve_metadata(self, request: _Handler, path: str, head: bool) -> None:
+        entry = self.entries[path.removesuffix(".metadata")]
+        body = self._metadata(entry)
+        if body is None:
+            self._not_found(request, "miss", path)
+            return
+        self._send_immutable(request, "metadata", body.data, body.etag, head)
+
+    def _serve_file(self, request: _Handler, path: str, head: bool) -> None:
+        entry = self.entries[path]
+        etag = f'"{entry.sha256[:32]}"'
+        what = f"{path} ({entry.size:,} bytes)"
+        if entry.filename in self.recording.files:
+            data = self.recording.file_path(entry.filename).read_bytes()
+            self._send_immutable(request, "file", data, etag, head)
+        elif self.upstream is None:
+            self._not_found(request, "miss", what)
+        elif entry.filename.endswith(".whl") and entry.filename not in self.recording.metadata:
+            # Listed without a hash while recording: the tool wants the wheel for its metadata.
+            self._metadata(entry)
+            if entry.size > MAX_PASS_THROUGH_BYTES:
+                self._not_found(request, "refused", what)
+                return
+            data = self._download(entry, keep=False)
+            self._send_immutable(request, "file passed through", data, etag, head)
+            with self._lock:
+                self._stats.passed.append(what)
+        elif entry.size > MAX_FILE_BYTES:
+            self._not_found(request, "refused", what)
+        else:
+            data = self._download(entry, keep=True)
+            self._send_immutable(request, "file", data, etag, head)
+
+    def _send_immutable(
+        self, request: _Handler, kind: str, data: bytes, etag: str, head: bool
+    ) -> None:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "ETag": etag,
+            "Cache-Control": FILE_CACHE,
+            "Accept-Ranges": "bytes",
+        }
+        if _etag_matches(request.headers.get("If-None-Match"), (etag,)):
+            request.reply(304, headers)
+            self._count(f"{kind} 304", 0)
+            return
+        wanted = parse_range(request.headers.get("Range"), len(data))
+        if wanted == "unsatisfiable":
+            headers["Content-Range"] = f"bytes */{len(data)}"
+            self._count(f"{kind} 416", request.reply(416, headers, b"", head=head))
+        elif isinstance(wanted, tuple):
+            first, last = wanted
+            headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+            part = memoryview(data)[first : last + 1]
+            self._count(f"{kind} range", request.reply(206, headers, part, head=head))
+        else:
+            self._count(kind, request.reply(200, headers, data, head=head))
+
+    def _redirect(self, request: _Handler, location: str) -> None:
+        headers = {"Location": f"{self.base_url}{location}", "Content-Type": "text/plain"}
+        self._count("redirect", request.reply(301, headers, f"Moved to {location}\n".encode()))
+
+    def _not_found(self, request: _Handler, kind: str, miss: str | None) -> None:
+        text = b"Not Found\n" if miss is None else b"Not Found: not recorded\n"
+        self._count(kind, request.reply(404, {"Content-Type": "text/plain"}, text), miss)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve benchmarks/data as a simple index.")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = argparse.ArgumentParser(description="Serve a recording as a PyPI-like index.")
+    parser.add_argument("--snapshot", help="the recording's snapshot (default: the manifest's)")
+    parser.add_argument("--recording", type=Path, help="recording directory")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--stubs", action="store_true", help="build the stub view up front")
     parser.add_argument(
-        "--relative-urls",
-        action="store_true",
-        help="page-relative file URLs, as recorded (default: absolute, as on pypi.org)",
+        "--record", action="store_true", help="fetch from PyPI and record what is missing"
     )
     args = parser.parse_args(argv)
-    with IndexServer(args.data, port=args.port, absolute_urls=not args.relative_urls) as server:
-        if args.stubs:
-            server.prepare_stubs()
-        print(f"index:      {server.url}", flush=True)
-        print(f"stub index: {server.stub_url}", flush=True)
-        print(f"snapshot:   {server.snapshot.snapshot}  (Ctrl-C stops)", flush=True)
+    snapshot = args.snapshot or load_committed(COMMITTED_MANIFEST)["snapshot"]
+    recording = Recording(args.recording or recording_dir(snapshot), snapshot)
+    upstream = Upstream(PYPI_SIMPLE) if args.record else None
+    with IndexServer(recording, upstream, port=args.port) as server:
+        print(f"index:    {server.url}", flush=True)
+        print(f"snapshot: {snapshot}  (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+    if upstream is not None:
+        recording.save()
     return 0
 
 
