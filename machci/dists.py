@@ -10,13 +10,13 @@ import dataclasses
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+from urllib.parse import urldefrag, urlsplit
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag
+from packaging.tags import Tag, parse_tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -42,12 +42,24 @@ class DistFile:
     filename: str
     url: str
     sha256: str | None
-    tags: frozenset[Tag] = frozenset()
-    requires_python: SpecifierSet | None = None
+    # Both follow from the fields compared: leaving them out of hashing keeps candidates cheap
+    # to put in sets and dicts, which the resolver does all the time.
+    tags: frozenset[Tag] = dataclasses.field(default=frozenset(), compare=False)
+    requires_python: SpecifierSet | None = dataclasses.field(default=None, compare=False)
     yanked: str | None = None  # None = not yanked; otherwise the reason ("" if none given)
-    upload_time: datetime | None = None
     metadata_sha256: str | None = None  # PEP 658/714 .metadata next to the file
     has_metadata_file: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """A project's files as of the snapshot, plus what the snapshot hid (for diagnostics)."""
+
+    name: NormalizedName
+    index: str | None  # None: no index knows the project
+    files: tuple[DistFile, ...]
+    newer_than_snapshot: int = 0
+    without_upload_time: int = 0
 
 
 def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag]] | None:
@@ -64,13 +76,55 @@ def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_requires_python(text: str | None) -> SpecifierSet | None:
+    # Memoised: a page repeats a handful of values over thousands of files.
     if not text or not text.strip():
         return None
     try:
         return SpecifierSet(text)
     except InvalidSpecifier:
         return None  # an unparseable Requires-Python excludes nothing, as in pip
+
+
+@functools.lru_cache(maxsize=8192)
+def _version(text: str) -> Version:
+    return Version(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _tags(triple: str) -> frozenset[Tag]:
+    return parse_tag(triple)
+
+
+def dist_file(
+    name: str,
+    version: str,
+    kind: str,
+    filename: str,
+    url: str,
+    sha256: str | None,
+    tag_triple: str,
+    requires_python: str | None,
+    yanked: str | None,
+    metadata_sha256: str | None,
+    has_metadata_file: bool,
+) -> DistFile:
+    """A DistFile from parts already checked and split (see sources/pages.py). Versions, tags
+    and Requires-Python recur across a page's files: each is parsed once."""
+    return DistFile(
+        NormalizedName(name),
+        _version(version),
+        kind,
+        filename,
+        url,
+        sha256,
+        _tags(tag_triple) if tag_triple else frozenset(),
+        parse_requires_python(requires_python),
+        yanked,
+        metadata_sha256,
+        has_metadata_file,
+    )
 
 
 def _only_for_extras(text: str) -> bool:
@@ -247,3 +301,17 @@ def why_not_static(pkg_info: bytes) -> str | None:
         if field.lower() in dynamic:
             return f"PKG-INFO lists {field} as Dynamic"
     return None
+
+
+def direct_file(requirement: Requirement, sha256: str | None) -> DistFile | None:
+    """A DistFile for a `name @ URL` requirement whose file name can be classified."""
+    assert requirement.url is not None
+    url, fragment = urldefrag(requirement.url)
+    if fragment.startswith("sha256="):
+        sha256 = fragment[len("sha256=") :].lower()
+    filename = urlsplit(url).path.rsplit("/", 1)[-1]  # a signed URL's query is not part of it
+    parsed = classify(filename)
+    if parsed is None:
+        return None
+    name, version, kind, wheel_tags = parsed
+    return DistFile(name, version, kind, filename, url, sha256, wheel_tags)

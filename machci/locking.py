@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
+
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
 from machci.errors import ResolutionError
@@ -14,12 +18,33 @@ from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
+from machci.sources.pages import WheelFilter
+from machci.sources.prefetch import Prefetcher
 from machci.sources.pypi import PyPISource
 from machci.spec import Spec
 
 
 def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
     """Resolve every target; with `notices`, warn about what the lock cannot build unaided."""
+    with _no_cycle_collection():
+        return _lock(spec, options, notices=notices)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Resolution allocates tens of thousands of long-lived objects (files, versions, choices)
+    and little cyclic garbage; the cycle collector would rescan them over and over for nothing
+    (a fifth of a warm lock's time). Reference counting still frees everything else."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
     http = Http(
@@ -35,6 +60,7 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
         spec.config.data.snapshot,
         timeout=options.timeout,
         build=spec.config.build,
+        wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
     )
     nixpkgs = nixpkgs_index(spec, options)
     if notices:
@@ -55,6 +81,8 @@ def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
             )
             for target in spec.targets
         ]
+        for resolution in resolutions:
+            resolution.start(Prefetcher(source, resolution.provider).ahead)
         for resolution in resolutions:
             try:
                 system = resolution.run()

@@ -12,16 +12,16 @@ a build nixpkgs cannot do unaided.
 from __future__ import annotations
 
 import functools
-import operator
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import (
@@ -34,31 +34,26 @@ from resolvelib import (
 from resolvelib.resolvers import RequirementInformation
 from resolvelib.structs import Matches
 
+from machci.assembly import system_lock
 from machci.config import Providers
-from machci.dists import DistFile, DistMetadata, InvalidMetadata
+from machci.conflicts import explain_conflict
+from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles, direct_file
 from machci.errors import InputError, ResolutionError
-from machci.lock import LockedFile, LockedPackage, Root, SystemLock
+from machci.lock import SystemLock
 from machci.requirements import RequirementLine
-from machci.sources.http import strip_credentials
 from machci.sources.nixpkgs import NixpkgsPackage
-from machci.sources.pypi import ProjectFiles, direct_file
 from machci.targets import Target
 
 MAX_ROUNDS = 20000
 
 
 class Finder(Protocol):
-    """What resolution needs from the data source."""
+    """What resolution asks its data source; fetching ahead is the source's business (it is
+    told which names the resolver will want through `Provider.lookahead`)."""
 
     def project(self, name: str) -> ProjectFiles: ...
     def metadata(self, file: DistFile) -> DistMetadata: ...
-    def prefetch(
-        self,
-        names: Iterable[str],
-        then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
-    ) -> None: ...
-    def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
-    def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+    def every_file(self, name: str) -> ProjectFiles: ...
     def skipped(self, file: DistFile, reason: str) -> None: ...
     def direct_sha256(self, url: str, hashes: frozenset[str]) -> str: ...
 
@@ -152,7 +147,7 @@ class Choice:
 
 
 @dataclass
-class _Edges:
+class Edges:
     runtime: set[str] = field(default_factory=set)
     build: set[str] = field(default_factory=set)
 
@@ -174,26 +169,41 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.constraints = constraints
         self.allow_prereleases = allow_prereleases
         self.choices: dict[str, list[Choice]] = {}
-        self.edges: dict[Candidate, _Edges] = {}
+        self.edges: dict[Candidate, Edges] = {}
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
-        self.warmed: set[str] = set()
+        self.lookahead: Callable[[Iterable[str]], None] = _ignore  # names it will ask about
         self.lock = threading.Lock()
+        # Per-file answers recur for every file and both kinds of question: asked once each.
+        self._python_ok: dict[SpecifierSet, bool] = {}
+        self._wheel_rank: dict[frozenset[Tag], int | None] = {}
 
     # Candidate lists ---------------------------------------------------------------------
 
+    def _python_allows(self, requires_python: SpecifierSet) -> bool:
+        allowed = self._python_ok.get(requires_python)
+        if allowed is None:
+            version = self.target.python_full_version
+            allowed = self._python_ok[requires_python] = requires_python.contains(
+                version, prereleases=True
+            )
+        return allowed
+
+    def _rank_of(self, tags: frozenset[Tag]) -> int | None:
+        if tags not in self._wheel_rank:
+            self._wheel_rank[tags] = self.target.wheel_rank(tags)
+        return self._wheel_rank[tags]
+
     def file_usable(self, file: DistFile) -> bool:
-        if file.requires_python is not None and not file.requires_python.contains(
-            self.target.python_full_version, prereleases=True
-        ):
+        if file.requires_python is not None and not self._python_allows(file.requires_python):
             return False
-        return file.kind == "sdist" or self.target.wheel_rank(file.tags) is not None
+        return file.kind == "sdist" or self._rank_of(file.tags) is not None
 
     def _rank(self, file: DistFile) -> tuple[int, int, str]:
         if file.kind == "wheel":
             return (
                 0 if file.yanked is None else 1,
-                self.target.wheel_rank(file.tags) or 0,
+                self._rank_of(file.tags) or 0,
                 file.filename,
             )
         return (
@@ -247,31 +257,20 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             choices.append(Choice("nixpkgs", version, tuple(ranked[:1]), package))
         return choices
 
-    def warm(self, names: Iterable[str]) -> None:
-        """Fetch ahead of the resolver: each page, then its likely candidate's metadata, then
-        the pages of that candidate's dependencies, and so on down the graph."""
-        with self.lock:
-            fresh = [n for n in names if n not in self.warmed]
-            self.warmed.update(fresh)
-        if fresh:
-            self.finder.prefetch(fresh, self._likely_files)
+    # What to fetch ahead (sources/prefetch.py asks; no I/O here) -------------------------
 
-    def _likely_files(self, project: ProjectFiles) -> list[DistFile]:
-        file = next((c.files[0] for c in self.choices_for(project.name) if c.files), None)
-        if file is None:
-            return []
-        self.finder.when_metadata(file, self._warm_dependencies)
-        return [file]
+    def likely_file(self, project: ProjectFiles) -> DistFile | None:
+        """The file the resolver will most likely ask the metadata of: the best-ranked file of
+        the first choice."""
+        return next((c.files[0] for c in self.choices_for(project.name) if c.files), None)
 
-    def _warm_dependencies(self, metadata: DistMetadata) -> None:
+    def dependency_names(self, metadata: DistMetadata) -> list[str]:
+        """The names a candidate with this metadata would bring in for this target."""
         env = self.target.environment
-        try:
-            requirements = (*metadata.requirements(extras=False), *metadata.build_requires)
-        except InvalidMetadata:
-            return  # the resolver reports it when it considers this candidate
-        self.warm(
+        requirements = (*metadata.requirements(extras=False), *metadata.build_requires)
+        return [
             canonicalize_name(r.name) for r in requirements if _marker_matches(r.marker, env, [""])
-        )
+        ]
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str:
         """How `name` entered the graph, e.g. "via a 1.0, b 2.0, from requirements.txt:3"."""
@@ -356,24 +355,56 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             yield from self._direct_matches(name, extras, reqs, urls.pop(), bad)
             return
         prerelease_ok = self.allow_prereleases or any(r.specifier.prereleases for r in reqs)
-        choices = [c for c in self.choices_for(name) if all(r.allows(c.version) for r in reqs)]
-        if not prerelease_ok and any(not c.version.is_prerelease for c in choices):
-            choices = [c for c in choices if not c.version.is_prerelease]
-        wheels = {c.version: i for i, c in enumerate(choices) if c.provider == "wheel"}
+        choices = self.choices_for(name)
+        finals = False  # whether any final release fits: then pre-releases are not offered
         moved_up: set[Version] = set()  # wheels already offered just before their sdist
+        for position, choice in self._fitting(choices, reqs):
+            if not prerelease_ok and choice.version.is_prerelease:
+                continue
+            finals = True
+            yield from self._offer(name, extras, choices, position, reqs, bad, moved_up)
+        if not prerelease_ok and not finals:
+            for position, _choice in self._fitting(choices, reqs):
+                yield from self._offer(name, extras, choices, position, reqs, bad, moved_up)
+
+    @staticmethod
+    def _fitting(choices: Sequence[Choice], reqs: Sequence[Req]) -> Iterator[tuple[int, Choice]]:
+        """The choices every requirement allows, in order, checked only as far as asked."""
         for position, choice in enumerate(choices):
-            if choice.provider == "wheel" and choice.version in moved_up:
-                continue
-            candidate = self._candidate(name, extras, choice, reqs, bad)
-            if candidate is None:
-                continue
-            wheel_at = wheels.get(choice.version, -1)
-            if candidate.provider == "sdist" and wheel_at > position and self._needs(candidate):
-                wheel = self._candidate(name, extras, choices[wheel_at], reqs, bad)
+            if all(r.allows(choice.version) for r in reqs):
+                yield position, choice
+
+    def _offer(
+        self,
+        name: NormalizedName,
+        extras: frozenset[NormalizedName],
+        choices: Sequence[Choice],
+        position: int,
+        reqs: list[Req],
+        bad: set[Candidate],
+        moved_up: set[Version],
+    ) -> Iterator[Candidate]:
+        """The candidate of choices[position], preceded by the same version's wheel when that
+        comes later but the sdist needs a build nixpkgs' plain builder cannot do."""
+        choice = choices[position]
+        if choice.provider == "wheel" and choice.version in moved_up:
+            return
+        candidate = self._candidate(name, extras, choice, reqs, bad)
+        if candidate is None:
+            return
+        if candidate.provider == "sdist":
+            later = (
+                c
+                for c in choices[position + 1 :]
+                if c.provider == "wheel" and c.version == choice.version
+            )
+            wheel_choice = next(later, None)
+            if wheel_choice is not None and self._needs(candidate):
+                wheel = self._candidate(name, extras, wheel_choice, reqs, bad)
                 if wheel is not None:
                     moved_up.add(choice.version)
                     yield wheel
-            yield candidate
+        yield candidate
 
     def _candidate(
         self,
@@ -490,12 +521,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             for requirement in metadata.build_requires:
                 if _marker_matches(requirement.marker, self.target.environment, [""]):
                     deps.append(Req.of(requirement, f"{parent} (build)", build=True))
-        edges = self.edges.setdefault(candidate, _Edges())
+        edges = self.edges.setdefault(candidate, Edges())
         for dep in deps:
             if dep.name != candidate.name:
                 (edges.build if dep.build else edges.runtime).add(dep.name)
                 self.required_by.setdefault(dep.name, candidate)
-        self.warm(d.name for d in deps)
+        self.lookahead(d.name for d in deps)
         return deps
 
 
@@ -530,9 +561,9 @@ class _SourceFn(Protocol):
 
 
 class TargetResolution:
-    """One target's resolution. Creating it starts fetching; `run` resolves.
+    """One target's resolution. `start` starts fetching; `run` resolves.
 
-    Creating every target's resolution before running the first lets all targets' fetches
+    Starting every target's resolution before running the first lets all targets' fetches
     overlap with the first resolution.
     """
 
@@ -555,7 +586,12 @@ class TargetResolution:
         self.provider = Provider(
             target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs
         )
-        self.provider.warm(r.name for r in self.roots)
+
+    def start(self, lookahead: Callable[[Iterable[str]], None]) -> None:
+        """Tell the source, through `lookahead`, which names this resolution will want: the
+        roots now, each candidate's dependencies as the resolver meets them."""
+        self.provider.lookahead = lookahead
+        lookahead(r.name for r in self.roots)
 
     def run(self) -> SystemLock:
         resolver: Resolver[Req, Candidate, str] = Resolver(self.provider, BaseReporter())
@@ -565,118 +601,12 @@ class TargetResolution:
             raise ResolutionError(explain_conflict(self.provider, exc.causes, self.roots)) from None
         except ResolutionTooDeep as exc:
             raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
-        return _system_lock(self.target, self.provider, result.mapping, self.roots)
-
-
-def _system_lock(
-    target: Target, provider: Provider, mapping: Mapping[str, Candidate], roots: list[Req]
-) -> SystemLock:
-    by_name: dict[str, Candidate] = {}
-    extras: dict[str, set[str]] = defaultdict(set)
-    runtime: dict[str, set[str]] = defaultdict(set)
-    build: dict[str, set[str]] = defaultdict(set)
-    for candidate in mapping.values():
-        if not candidate.extras:
-            by_name[candidate.name] = candidate
-        extras[candidate.name].update(candidate.extras)
-        edges = provider.edges.get(candidate, _Edges())
-        runtime[candidate.name].update(edges.runtime)
-        build[candidate.name].update(edges.build)
-    packages = []
-    for name in sorted(by_name):
-        candidate = by_name[name]
-        file = candidate.file
-        assert file.sha256 is not None
-        nixpkgs = candidate.nixpkgs
-        packages.append(
-            LockedPackage(
-                name=name,
-                # A nixpkgs package keeps nixpkgs' spelling, which default.nix checks against.
-                version=nixpkgs.version if nixpkgs else str(candidate.version),
-                provider=candidate.provider,
-                file=None
-                if nixpkgs
-                else LockedFile(file.filename, strip_credentials(file.url), file.sha256),
-                attr=nixpkgs.attr if nixpkgs else None,
-                dependencies=tuple(sorted(runtime[name] & by_name.keys())),
-                build_requires=tuple(sorted(build[name] & by_name.keys())),
-                extras=tuple(sorted(extras[name])),
-                build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
-                if candidate.provider == "sdist"
-                else (),
-            )
-        )
-    root_entries = tuple(
-        sorted(
-            {Root(r.name, r.text, r.source) for r in roots},
-            key=operator.attrgetter("source", "name"),
-        )
-    )
-    return SystemLock(target.system, target.python, tuple(packages), root_entries)
+        return system_lock(self.target, self.provider, result.mapping, self.roots)
 
 
 def target_label(target: Target) -> str:
     return f"{target.system} (Python {target.python})"
 
 
-def explain_conflict(
-    provider: Provider,
-    causes: Collection[RequirementInformation[Req, Candidate]],
-    roots: Sequence[Req],
-) -> str:
-    """The clashing requirements, each with the chain of parents that brought it in."""
-    names = sorted({c.requirement.name for c in causes})
-    root_source: dict[str, str] = {r.name: r.source for r in roots}
-    lines = []
-    if len(names) == 1:
-        reason = explain_missing(provider, names[0], [c.requirement for c in causes])
-        if reason:
-            lines.append(f"  {reason}")
-    for cause in causes:
-        req = cause.requirement
-        if cause.parent is None:
-            lines.append(f"  {req.text} is required by {req.source}")
-        else:
-            chain = provider.chain(cause.parent.name, root_source)
-            lines.append(
-                f"  {req.text} is required by {cause.parent.name} {cause.parent.version}"
-                + (f" ({chain})" if chain else "")
-            )
-    if len(names) == 1 and len(causes) > 1:
-        lines.append(f"  these requirements on {names[0]} cannot all hold at once")
-    return "\n".join(dict.fromkeys(lines))
-
-
-def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str | None:
-    """Why a package has no candidate at all: unknown, snapshot, version, files, Python."""
-    project = provider.finder.project(name)
-    if project.index is None:
-        return f"no package named {name!r} exists on the index"
-    if not project.files:
-        if project.newer_than_snapshot:
-            count = project.newer_than_snapshot
-            return f"all {count} files of {name} were uploaded after the snapshot"
-        if project.without_upload_time:
-            return (
-                f"the index gives no upload-time for {name}'s files, so the snapshot hides them all"
-            )
-        return f"{name} has no files on the index"
-    offered = {Version(p.version) for p in provider.nixpkgs.get(name, ())}
-    versions = sorted({f.version for f in project.files} | offered, reverse=True)
-    matching = [v for v in versions if all(r.specifier.contains(v, prereleases=True) for r in reqs)]
-    shown = ", ".join(str(v) for v in versions[:10]) + (" …" if len(versions) > 10 else "")
-    if not matching:
-        spec = " and ".join(sorted({str(r.specifier) or "(any)" for r in reqs}))
-        return f"no version of {name} matches {spec} (available: {shown})"
-    usable = {c.version for c in provider.choices_for(name)}
-    if not usable.intersection(matching):
-        newest = matching[0]
-        files = sorted(f.filename for f in project.files if f.version == newest)
-        allowed = ",".join(provider.providers.for_package(name))
-        return (
-            f"{name} {newest} has no file for this system and Python with providers"
-            f" {allowed}; its files: {', '.join(files)}"
-        )
-    if provider.invalid.get(name):
-        return f"{name}: " + "; ".join(provider.invalid[name][:3])
-    return None
+def _ignore(names: Iterable[str]) -> None:
+    """The lookahead of a resolution nobody fetches ahead for."""

@@ -1,4 +1,4 @@
-"""On-disk cache: content-addressed blobs plus revalidatable HTTP pages.
+"""On-disk cache: content-addressed blobs plus what is known of each index page.
 
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
 and fetched again instead of poisoning a lock. Every write goes to a temporary file that is then
@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from machci.files import atomic_write
 from machci.redaction import strip_credentials
+from machci.sources.freshness import Freshness
 
 CACHE_VERSION = "v2"
 
@@ -30,9 +31,12 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CachedPage:
+    """What is known of an index page; its body is a blob, read only when needed."""
+
     url: str  # final URL after redirects (relative file URLs resolve against it)
     content_type: str
-    body: bytes
+    digest: str  # the body's sha256: the key of the body blob and of what is derived from it
+    freshness: Freshness
     etag: str | None = None
     last_modified: str | None = None
 
@@ -103,31 +107,35 @@ class Cache:
 
     def _page_path(self, url: str) -> Path:
         key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()
-        return self.root / "pages" / key
+        return self.root / "pages" / f"{key}.json"
 
     def page(self, url: str) -> CachedPage | None:
-        """A cached index page, or None if absent or damaged (then refetched).
-
-        One file per page: a JSON line of HTTP facts (with the body's sha256), then the body.
-        """
+        """What is recorded of a page, or None if absent, damaged or without its body."""
         try:
-            head, _, body = self._page_path(url).read_bytes().partition(b"\n")
-            raw = json.loads(head)
-            if hashlib.sha256(body).hexdigest() != raw["body_sha256"]:
-                return None
-            return CachedPage(
-                raw["url"], raw["content_type"], body, raw.get("etag"), raw.get("last_modified")
+            raw = json.loads(self._page_path(url).read_bytes())
+            page = CachedPage(
+                raw["url"],
+                raw["content_type"],
+                raw["digest"],
+                Freshness(float(raw["received"]), float(raw["lifetime"])),
+                raw.get("etag"),
+                raw.get("last_modified"),
             )
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
+        return page if self._blob_path(page.digest).is_file() else None
 
-    def put_page(self, request_url: str, page: CachedPage) -> None:
+    def put_page(self, request_url: str, page: CachedPage, body: bytes | None = None) -> None:
+        """Record a page: its body (unless already stored, as after a 304), then its facts."""
+        if body is not None:
+            atomic_write(self._blob_path(page.digest), body, cache=True)
         record = {
             "url": page.url,
             "content_type": page.content_type,
+            "digest": page.digest,
+            "received": page.freshness.received,
+            "lifetime": page.freshness.lifetime,
             "etag": page.etag,
             "last_modified": page.last_modified,
-            "body_sha256": hashlib.sha256(page.body).hexdigest(),
         }
-        data = json.dumps(record).encode() + b"\n" + page.body
-        atomic_write(self._page_path(request_url), data, cache=True)
+        atomic_write(self._page_path(request_url), json.dumps(record).encode(), cache=True)

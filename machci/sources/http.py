@@ -10,7 +10,8 @@ import hashlib
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TextIO
 from urllib.parse import urljoin
 
@@ -26,6 +27,7 @@ from machci.redaction import redact as redact
 from machci.redaction import strip_credentials as strip_credentials
 from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
+from machci.sources.freshness import NO_STORE, Freshness, lifetime
 from machci.sources.limits import Limit, Limits
 
 DEFAULT_RETRIES = 3
@@ -67,9 +69,7 @@ class Progress:
 class _Reply:
     status: int
     url: str  # where the answer came from (after redirects), without user-info
-    content_type: str
-    etag: str | None
-    last_modified: str | None
+    headers: Mapping[str, str]  # case-insensitive
     body: bytes  # empty unless the status is 200
     authenticated: bool  # whether the request carried credentials
 
@@ -139,42 +139,72 @@ class Http:
             return _Reply(
                 status=response.status,
                 url=urljoin(target, response.url or ""),  # urllib3 may give only the path
-                content_type=response.headers.get("Content-Type", ""),
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
+                headers=response.headers,
                 body=body,
                 authenticated=bool(auth),
             )
         raise SourceError(f"cannot fetch {redact(url)}: {_describe(failure)}") from failure
 
-    def page(self, url: str, accept: str) -> CachedPage | None:
-        """An index page (revalidated with ETag/Last-Modified), or None when the index says 404."""
+    def page(
+        self, url: str, accept: str, *, not_before: float | None = None
+    ) -> tuple[CachedPage, bytes | None] | None:
+        """An index page, with its body when it was just received (else `page_body` reads it
+        when needed), or None when the index says 404.
+
+        A stored page is used without a request while fresh (sources/freshness.py) and, for a
+        snapshot instant `not_before`, only if received after it; otherwise it is revalidated
+        with its ETag and Last-Modified.
+        """
         cached = self.cache.page(url)
         if self.offline:
             if cached is None:
                 raise SourceError(f"offline: {redact(url)} is not in the cache")
-            return cached
+            return cached, None
+        if cached is not None and cached.freshness.fresh(time.time(), not_before):
+            return cached, None
         headers = {"Accept": accept}
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
         if cached is not None and cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
         reply = self._get(url, headers, self.limits.page)
+        received = time.time()
         if reply.status == 304 and cached is not None:
-            return cached
+            revalidated = replace(cached, freshness=Freshness(received, lifetime(reply.headers)))
+            if revalidated.freshness.lifetime > 0:  # else nothing changed worth writing
+                self.cache.put_page(url, revalidated)
+            return revalidated, None
         if reply.status == 404:
             return None
         if reply.status != 200:
             raise _refusal(url, reply, "the index")
+        fresh_for = lifetime(reply.headers)
         page = CachedPage(
             url=strip_credentials(reply.url),  # a redirect may have led to a signed URL
-            content_type=reply.content_type,
-            body=reply.body,
-            etag=reply.etag,
-            last_modified=reply.last_modified,
+            content_type=reply.headers.get("Content-Type", ""),
+            digest=hashlib.sha256(reply.body).hexdigest(),
+            freshness=Freshness(received, max(fresh_for, 0.0)),
+            etag=reply.headers.get("ETag"),
+            last_modified=reply.headers.get("Last-Modified"),
         )
-        self.cache.put_page(url, page)
-        return page
+        if fresh_for != NO_STORE:
+            self.cache.put_page(url, page, reply.body)
+        return page, reply.body
+
+    def page_body(self, url: str, accept: str, page: CachedPage) -> bytes:
+        """The stored body of a page `page` returned. One that turns out missing or damaged is
+        fetched again, and must be the same."""
+        body = self.cache.blob(page.digest)
+        if body is not None:
+            return body
+        if self.offline:
+            raise SourceError(f"offline: {redact(url)} is not in the cache")
+        reply = self._get(url, {"Accept": accept}, self.limits.page)
+        if reply.status != 200:
+            raise _refusal(url, reply, "the index")
+        if hashlib.sha256(reply.body).hexdigest() != page.digest:
+            raise SourceError(f"{redact(url)}: the page changed while it was read; run again")
+        return reply.body
 
     def file(self, url: str, sha256: str, *, small: bool = False) -> bytes:
         """The file at url, verified against sha256 (hex), from the cache when possible.

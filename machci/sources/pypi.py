@@ -9,20 +9,15 @@ PEP 517 backend). Pages and metadata are fetched in parallel ahead of the resolv
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from html.parser import HTMLParser
+from dataclasses import replace
+from datetime import datetime
 from io import BytesIO
 from typing import TypeVar
-from urllib.parse import urldefrag, urljoin, urlsplit
 
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from machci.defaults import DEFAULT_TIMEOUT
@@ -30,19 +25,18 @@ from machci.dists import (
     DistFile,
     DistMetadata,
     InvalidMetadata,
-    classify,
+    ProjectFiles,
     parse_metadata,
     parse_requirement_strings,
-    parse_requires_python,
 )
 from machci.errors import SourceError
 from machci.notices import warn
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
+from machci.sources.pages import LISTING_RECORD, Listing, WheelFilter, listing, listing_key
 from machci.sources.sdist import sdist_info
 from machci.sources.wheels import read_member
-from machci.untrusted import control_character, url_problem
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
 # backend's dynamic build requirements, v3: build needs), so older records are recomputed.
@@ -54,233 +48,6 @@ ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
     " text/html;q=0.01"
 )
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-@dataclass(frozen=True)
-class ProjectFiles:
-    """A project's files as of the snapshot, plus what the snapshot hid (for diagnostics)."""
-
-    name: NormalizedName
-    index: str | None  # None: no index knows the project
-    files: tuple[DistFile, ...]
-    newer_than_snapshot: int = 0
-    without_upload_time: int = 0
-
-
-class _BadEntry(Exception):
-    """A file entry of an index page that breaks its PEP; the caller names the page."""
-
-
-def _sha256(value: object, what: str) -> str | None:
-    """A sha256 from the index: 64 hex digits (it names cache entries and pins files)."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise _BadEntry(f"{what} {value!r} is not 64 hex digits")
-    return value.lower()
-
-
-def _upload_time(value: object) -> datetime | None:
-    """PEP 700's upload-time: an ISO 8601 instant with its time zone, or absent."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _BadEntry(f"upload-time {value!r} is not a string")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise _BadEntry(f"upload-time {value!r} is not an ISO 8601 time") from exc
-    if moment.tzinfo is None:
-        raise _BadEntry(f"upload-time {value!r} has no time zone")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise _BadEntry(f"upload-time {value!r} is out of range") from exc
-
-
-def _metadata_hash(value: object) -> tuple[bool, str | None]:
-    """(has .metadata, its sha256) from a PEP 691/714 core-metadata value."""
-    if isinstance(value, dict):
-        return True, _sha256(value.get("sha256"), "core-metadata sha256")
-    if not isinstance(value, bool):
-        raise _BadEntry(f"core-metadata {value!r} is neither a boolean nor an object")
-    return value, None
-
-
-def _make_file(
-    filename: str,
-    url: str,
-    sha256: str | None,
-    requires_python: str | None,
-    yanked: str | None,
-    upload_time: datetime | None,
-    metadata: tuple[bool, str | None],
-) -> DistFile | None:
-    """The file, if its name is a distribution's; its URL and name are checked then, since
-    they reach requests, cache keys and default.nix."""
-    parsed = classify(filename)
-    if parsed is None:
-        return None
-    if char := control_character(filename):
-        raise _BadEntry(f"the file name contains {char!r}")
-    if problem := url_problem(url):
-        raise _BadEntry(f"URL {url!r} is not usable: {problem}")
-    name, version, kind, wheel_tags = parsed
-    has_metadata, metadata_sha = metadata
-    return DistFile(
-        name=name,
-        version=version,
-        kind=kind,
-        filename=filename,
-        url=url,
-        sha256=sha256,
-        tags=wheel_tags,
-        requires_python=parse_requires_python(requires_python),
-        yanked=yanked,
-        upload_time=upload_time,
-        metadata_sha256=metadata_sha,
-        has_metadata_file=has_metadata,
-    )
-
-
-def _absolute(base: str, url: str) -> str:
-    # Indexes usually give absolute URLs; urljoin is costly across thousands of files.
-    return url if url.startswith(("https://", "http://")) else urljoin(base, url)
-
-
-def _json_kind(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
-
-
-def _json_string(entry: Mapping[str, object], key: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str):
-        raise _BadEntry(f"{key!r} is {_json_kind(value)}, not a string")
-    return value
-
-
-def _json_optional_string(entry: Mapping[str, object], key: str) -> str | None:
-    return None if entry.get(key) is None else _json_string(entry, key)
-
-
-def _json_file(entry: object, base: str) -> DistFile | None:
-    if not isinstance(entry, dict):
-        raise _BadEntry(f"a file entry is {_json_kind(entry)}, not an object")
-    filename = _json_string(entry, "filename")
-    url = _json_string(entry, "url")
-    try:
-        hashes = entry.get("hashes") or {}
-        if not isinstance(hashes, dict):
-            raise _BadEntry(f"'hashes' is {_json_kind(hashes)}, not an object")
-        yanked = entry.get("yanked", False)
-        if not isinstance(yanked, bool | str):
-            raise _BadEntry(f"'yanked' is {_json_kind(yanked)}, not a boolean or a reason")
-        return _make_file(
-            filename,
-            _absolute(base, url),
-            _sha256(hashes.get("sha256"), "sha256"),
-            _json_optional_string(entry, "requires-python"),
-            # Any string means yanked, as in pip (PEP 691 asks for a non-empty reason).
-            yanked if isinstance(yanked, str) else ("" if yanked else None),
-            _upload_time(entry.get("upload-time")),
-            _metadata_hash(entry.get("core-metadata", entry.get("data-dist-info-metadata", False))),
-        )
-    except _BadEntry as exc:
-        raise _BadEntry(f"file {filename!r}: {exc}") from exc
-
-
-def parse_json_page(page: CachedPage) -> list[DistFile]:
-    where = f"{redact(page.url)}: invalid JSON index page"
-    try:
-        document = json.loads(page.body)
-    except (ValueError, RecursionError) as exc:
-        raise SourceError(f"{where} ({exc})") from exc
-    entries = document.get("files") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise SourceError(f"{where} (no list of files)")
-    files = []
-    for entry in entries:
-        try:
-            made = _json_file(entry, page.url)
-        except _BadEntry as exc:
-            raise SourceError(f"{where}: {exc}") from exc
-        if made is not None:
-            files.append(made)
-    return files
-
-
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self._current: dict[str, str | None] | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._current, self._text = dict(attrs), []
-
-    def handle_data(self, data: str) -> None:
-        if self._current is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._current is not None:
-            self.anchors.append((self._current, "".join(self._text).strip()))
-            self._current = None
-
-
-def _html_file(attrs: Mapping[str, str | None], text: str, base: str) -> DistFile | None:
-    href = attrs.get("href")
-    if not href:
-        return None
-    url, fragment = urldefrag(urljoin(base, href))
-    filename = text or url.rsplit("/", 1)[-1]
-    try:
-        sha256 = (
-            _sha256(fragment[len("sha256=") :], "sha256")
-            if fragment.startswith("sha256=")
-            else None
-        )
-        metadata: tuple[bool, str | None] = (False, None)
-        metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-        if metadata_attr is not None:
-            algo, _, digest = metadata_attr.partition("=")
-            has_sha = algo == "sha256" and digest
-            metadata = (True, _sha256(digest, "core-metadata sha256") if has_sha else None)
-        # PEP 592: the attribute's presence means yanked; its value, if any, is the reason.
-        yanked = (attrs["data-yanked"] or "") if "data-yanked" in attrs else None
-        return _make_file(
-            filename, url, sha256, attrs.get("data-requires-python"), yanked, None, metadata
-        )
-    except _BadEntry as exc:
-        raise _BadEntry(f"file {filename!r}: {exc}") from exc
-
-
-def parse_html_page(page: CachedPage) -> list[DistFile]:
-    parser = _AnchorParser()
-    parser.feed(page.body.decode("utf-8", errors="replace"))
-    files = []
-    for attrs, text in parser.anchors:
-        try:
-            made = _html_file(attrs, text, page.url)
-        except _BadEntry as exc:
-            raise SourceError(f"{redact(page.url)}: invalid HTML index page: {exc}") from exc
-        if made is not None:
-            files.append(made)
-    return files
-
-
-def parse_page(page: CachedPage) -> list[DistFile]:
-    if "json" in page.content_type:
-        return parse_json_page(page)
-    if "html" in page.content_type or not page.content_type:
-        return parse_html_page(page)
-    raise SourceError(f"{redact(page.url)}: unexpected content type {page.content_type!r}")
-
 
 _T = TypeVar("_T")
 
@@ -308,10 +75,15 @@ class PyPISource:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         build: bool = True,
+        wheels: WheelFilter | None = None,
     ) -> None:
+        """`wheels`: the wheels to consider (those some target can install); None: all."""
         self.http = http
         self.indexes = [i.rstrip("/") for i in indexes]
         self.snapshot = snapshot
+        self.not_before = snapshot.timestamp() if snapshot else None
+        self.wheels = wheels
+        self.reducing = threading.Semaphore(2)
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="machci-fetch")
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
@@ -357,11 +129,54 @@ class PyPISource:
         # First index that knows the project wins (no mixing across indexes: that is how
         # dependency-confusion attacks work).
         for index in self.indexes:
+            url = f"{index}/{name}/"
             with self._file_errors():
-                page = self.http.page(f"{index}/{name}/", ACCEPT)
-            if page is not None:
-                return self._snapshot_files(name, index, parse_page(page))
+                answer = self.http.page(url, ACCEPT, not_before=self.not_before)
+                if answer is not None:
+                    found = self._listing(url, *answer, self.wheels)
+                    return ProjectFiles(
+                        name,
+                        index,
+                        found.dist_files(),
+                        found.newer_than_snapshot,
+                        found.without_upload_time,
+                    )
         return ProjectFiles(name, None, ())
+
+    def _listing(
+        self, url: str, page: CachedPage, body: bytes | None, wheels: WheelFilter | None
+    ) -> Listing:
+        """The page's listing: from the cache when this page, targets and snapshot were seen
+        before, else reduced from the body (a few at a time: a page's entries are transient
+        but many megabytes)."""
+        cache = self.http.cache
+        key = listing_key(page.digest, wheels, self.snapshot) if wheels else None
+        if key is not None:
+            found = Listing.from_json(cache.derived(LISTING_RECORD, key))
+            if found is not None:
+                return found
+        with self.reducing:
+            if body is None:
+                body = self.http.page_body(url, ACCEPT, page)
+            found = listing(page.url, page.content_type, body, wheels, self.snapshot)
+            del body
+        if key is not None:
+            cache.put_derived(LISTING_RECORD, key, found.to_json())
+        return found
+
+    def every_file(self, name: str) -> ProjectFiles:
+        """The project with every file of the snapshot, usable by a target or not: for
+        diagnostics, which name what exists for other systems."""
+        project = self.project(name)
+        if project.index is None:
+            return project
+        url = f"{project.index}/{project.name}/"
+        with self._file_errors():
+            answer = self.http.page(url, ACCEPT, not_before=self.not_before)
+            if answer is None:
+                return project
+            found = self._listing(url, *answer, None)
+        return replace(project, files=found.dist_files())
 
     @contextlib.contextmanager
     def _file_errors(self) -> Iterator[None]:
@@ -377,21 +192,6 @@ class PyPISource:
                     " (remove it, or pass another --cache-dir)"
                 ) from exc
             raise SourceError(f"{name or 'a file'}: {problem}") from exc
-
-    def _snapshot_files(
-        self, name: NormalizedName, index: str, files: list[DistFile]
-    ) -> ProjectFiles:
-        if self.snapshot is None:
-            return ProjectFiles(name, index, tuple(files))
-        kept, newer, untimed = [], 0, 0
-        for file in files:
-            if file.upload_time is None:
-                untimed += 1
-            elif file.upload_time > self.snapshot:
-                newer += 1
-            else:
-                kept.append(file)
-        return ProjectFiles(name, index, tuple(kept), newer, untimed)
 
     # Metadata ----------------------------------------------------------------------------
 
@@ -515,17 +315,3 @@ def _valid_sdist_record(value: object) -> bool:
         and isinstance(needs, list)
         and all(isinstance(n, str) for n in needs)
     )
-
-
-def direct_file(requirement: Requirement, sha256: str | None) -> DistFile | None:
-    """A DistFile for a `name @ URL` requirement whose file name can be classified."""
-    assert requirement.url is not None
-    url, fragment = urldefrag(requirement.url)
-    if fragment.startswith("sha256="):
-        sha256 = fragment[len("sha256=") :].lower()
-    filename = urlsplit(url).path.rsplit("/", 1)[-1]  # a signed URL's query is not part of it
-    parsed = classify(filename)
-    if parsed is None:
-        return None
-    name, version, kind, wheel_tags = parsed
-    return DistFile(name, version, kind, filename, url, sha256, wheel_tags)

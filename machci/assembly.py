@@ -1,0 +1,65 @@
+"""Lock assembly: a target's resolution (resolvelib's mapping) as the Lock's SystemLock."""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from machci.lock import LockedFile, LockedPackage, Root, SystemLock
+from machci.redaction import strip_credentials
+from machci.targets import Target
+
+if TYPE_CHECKING:
+    from machci.resolve import Candidate, Provider, Req
+
+
+def system_lock(
+    target: Target, provider: Provider, mapping: Mapping[str, Candidate], roots: Sequence[Req]
+) -> SystemLock:
+    """The lock of one target from resolvelib's answer: one package per name, the extras asked
+    of it, and the dependency edges the provider recorded between the chosen packages."""
+    by_name: dict[str, Candidate] = {}
+    extras: dict[str, set[str]] = defaultdict(set)
+    runtime: dict[str, set[str]] = defaultdict(set)
+    build: dict[str, set[str]] = defaultdict(set)
+    for candidate in mapping.values():
+        if not candidate.extras:
+            by_name[candidate.name] = candidate
+        extras[candidate.name].update(candidate.extras)
+        edges = provider.edges.get(candidate)
+        if edges is not None:
+            runtime[candidate.name].update(edges.runtime)
+            build[candidate.name].update(edges.build)
+    packages = []
+    for name in sorted(by_name):
+        candidate = by_name[name]
+        file = candidate.file
+        assert file.sha256 is not None
+        nixpkgs = candidate.nixpkgs
+        packages.append(
+            LockedPackage(
+                name=name,
+                # A nixpkgs package keeps nixpkgs' spelling, which default.nix checks against.
+                version=nixpkgs.version if nixpkgs else str(candidate.version),
+                provider=candidate.provider,
+                file=None
+                if nixpkgs
+                else LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                attr=nixpkgs.attr if nixpkgs else None,
+                dependencies=tuple(sorted(runtime[name] & by_name.keys())),
+                build_requires=tuple(sorted(build[name] & by_name.keys())),
+                extras=tuple(sorted(extras[name])),
+                build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
+                if candidate.provider == "sdist"
+                else (),
+            )
+        )
+    root_entries = tuple(
+        sorted(
+            {Root(r.name, r.text, r.source) for r in roots},
+            key=operator.attrgetter("source", "name"),
+        )
+    )
+    return SystemLock(target.system, target.python, tuple(packages), root_entries)

@@ -1,0 +1,150 @@
+"""Index pages reduced to the files a run can use: what is kept, what is checked, and that the
+listing a warm run reads back is the one it stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from machci.errors import SourceError
+from machci.sources.pages import Listing, WheelFilter, listing, listing_key
+from machci.targets import Target
+from tests.fixtures.index import Index
+from tests.helpers import lock
+
+URL = "https://index.example/simple/demo/"
+FILES = "https://files.example/"
+X86 = WheelFilter(str(t) for t in Target("x86_64-linux", "3.12").tags)
+
+
+def page(*files: dict[str, object]) -> bytes:
+    return json.dumps({"meta": {"api-version": "1.1"}, "name": "demo", "files": files}).encode()
+
+
+def entry(filename: str, **extra: object) -> dict[str, object]:
+    return {
+        "filename": filename,
+        "url": FILES + filename,
+        "hashes": {"sha256": "ab" * 32},
+        "upload-time": "2024-01-01T00:00:00Z",
+        **extra,
+    }
+
+
+def kept(body: bytes, snapshot: datetime | None = None) -> list[str]:
+    found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot)
+    return [f.filename for f in found.files]
+
+
+def test_only_files_some_target_can_use_are_kept() -> None:
+    body = page(
+        entry("demo-1.0.tar.gz"),
+        entry("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+        entry("demo-1.0-cp312-cp312-win_amd64.whl"),
+        entry("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        entry("demo-1.0-py3-none-any.whl"),
+        entry("demo-1.0.exe"),
+    )
+    assert kept(body) == [
+        "demo-1.0.tar.gz",
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "demo-1.0-py3-none-any.whl",
+    ]
+
+
+def test_a_version_with_no_usable_file_keeps_one_to_read_its_metadata() -> None:
+    body = page(
+        entry("demo-2.0-cp312-cp312-win_amd64.whl"),
+        entry("demo-2.0-cp312-cp312-macosx_11_0_arm64.whl"),
+        entry("demo-1.0-py3-none-any.whl"),
+    )
+    assert kept(body) == ["demo-1.0-py3-none-any.whl", "demo-2.0-cp312-cp312-win_amd64.whl"]
+
+
+def test_the_snapshot_hides_later_and_undated_files() -> None:
+    body = page(
+        entry("demo-1.0.tar.gz"),
+        entry("demo-2.0.tar.gz", **{"upload-time": "2026-01-01T00:00:00Z"}),
+        entry("demo-3.0.tar.gz", **{"upload-time": None}),
+    )
+    found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC))
+    assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
+    assert (found.newer_than_snapshot, found.without_upload_time) == (1, 1)
+
+
+def test_a_broken_entry_is_an_error_when_kept_and_ignored_when_not() -> None:
+    bad_url = {"url": "file:///etc/passwd"}
+    unusable = page(
+        entry("demo-1.0.tar.gz"), entry("demo-1.0-cp312-cp312-win_amd64.whl", **bad_url)
+    )
+    assert kept(unusable) == ["demo-1.0.tar.gz"]
+    with pytest.raises(SourceError) as error:
+        kept(page(entry("demo-1.0-py3-none-any.whl", **bad_url)))
+    assert str(error.value) == (
+        f"{URL}: invalid JSON index page: file 'demo-1.0-py3-none-any.whl': URL"
+        " 'file:///etc/passwd' is not usable: it must start with http:// or https://"
+    )
+    with pytest.raises(SourceError, match="sha256 'nope' is not 64 hex digits"):
+        kept(page(entry("demo-1.0.tar.gz", hashes={"sha256": "nope"})))
+    with pytest.raises(SourceError, match="has no time zone"):  # every date is read
+        kept(
+            page(entry("demo-1.0-cp312-cp312-win_amd64.whl", **{"upload-time": "2024-01-01"})),
+            datetime(2025, 1, 1, tzinfo=UTC),
+        )
+
+
+def test_a_wheel_name_with_an_invalid_tag_is_skipped() -> None:
+    assert kept(page(entry("demo-1.0-py36+-none-any.whl"), entry("demo-1.0.tar.gz"))) == [
+        "demo-1.0.tar.gz"
+    ]
+
+
+def test_html_pages_reduce_alike() -> None:
+    body = (
+        b'<a href="https://files.example/demo-1.0-py3-none-any.whl#sha256='
+        + b"cd" * 32
+        + b'" data-requires-python="&gt;=3.8" data-core-metadata="sha256='
+        + b"ef" * 32
+        + b'">demo-1.0-py3-none-any.whl</a>'
+        b'<a href="https://files.example/demo-1.0-cp39-cp39-win32.whl">x</a>'
+    )
+    found = listing(URL, "text/html", body, X86, None)
+    (only,) = found.dist_files()
+    assert only.filename == "demo-1.0-py3-none-any.whl"
+    assert (only.sha256, only.metadata_sha256) == ("cd" * 32, "ef" * 32)
+    assert str(only.requires_python) == ">=3.8"
+
+
+def test_a_listing_survives_its_json_and_rejects_damage() -> None:
+    body = page(entry("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3.9"}))
+    found = listing(URL, "application/json", body, X86, None)
+    assert Listing.from_json(json.loads(json.dumps(found.to_json()))) == found
+    assert Listing.from_json({"files": []}) is None
+    assert Listing.from_json([[["too", "short"]], 0, 0]) is None
+
+
+def test_the_listing_key_changes_with_body_targets_and_snapshot() -> None:
+    arm = WheelFilter(str(t) for t in Target("aarch64-linux", "3.12").tags)
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    keys = {
+        listing_key("a" * 64, X86, None),
+        listing_key("b" * 64, X86, None),
+        listing_key("a" * 64, arm, None),
+        listing_key("a" * 64, X86, moment),
+    }
+    assert len(keys) == 4
+
+
+def test_diagnostics_name_files_for_other_systems(index: Index, tmp_path: Path) -> None:
+    """Files no target can use are not kept, but a failure still lists them."""
+    index.publish("winonly", "1.0", tag="cp312-cp312-win_amd64")
+    index.publish("winonly", "1.0", tag="cp312-cp312-macosx_11_0_arm64")
+    result = lock(index, tmp_path, "winonly\n")
+    assert result.code == 1
+    assert (
+        "its files: winonly-1.0-cp312-cp312-macosx_11_0_arm64.whl,"
+        " winonly-1.0-cp312-cp312-win_amd64.whl"
+    ) in result.err
