@@ -3,6 +3,7 @@ read past the cap (the index counts what it managed to send)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import tracemalloc
@@ -130,3 +131,42 @@ def test_a_bad_limit_setting_is_one_line(
     assert result.err == (
         f"machci: error: MACHCI_MAX_PAGE_BYTES={value!r}: expected a positive number of bytes\n"
     )
+
+
+def test_pages_are_asked_for_gzip_and_inflated(index: Index, tmp_path: Path) -> None:
+    index.publish("zipped", "1.0")
+    assert lock(index, tmp_path / "plain", "zipped\n").code == 0
+    asked = [r for r in index.log if r.path == "/simple/zipped/"]
+    assert asked and all(r.headers.get("Accept-Encoding") == "gzip" for r in asked)
+    files = [r for r in index.log if r.path.startswith("/files/")]
+    assert all("gzip" not in r.headers.get("Accept-Encoding", "") for r in files)
+    body = io.BytesIO()
+    with gzip.GzipFile(fileobj=body, mode="wb") as packed:
+        packed.write(index.page_body("zipped"))
+    headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "gzip"}
+    index.fault("/simple/zipped/", status=200, body=body.getvalue(), headers=headers)
+    assert lock(index, tmp_path / "gzip", "zipped\n").versions() == {"zipped": "1.0"}
+
+
+def test_a_gzip_bomb_page_is_refused_without_inflating_it(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MACHCI_MAX_PAGE_BYTES", str(MIB))
+    index.publish("big", "1.0")
+    body = io.BytesIO()
+    with gzip.GzipFile(fileobj=body, mode="wb") as packed:
+        for _ in range(64):
+            packed.write(bytes(4 * MIB))  # 256 MiB of zeros in about 256 KiB
+    headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "gzip"}
+    index.fault("/simple/big/", status=200, body=body.getvalue(), headers=headers)
+    tracemalloc.start()
+    try:
+        err = refused(index, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err == (
+        f"machci: error: {index.url}/big/: index page larger than the limit of 1 MiB;"
+        " set MACHCI_MAX_PAGE_BYTES to raise it\n"
+    )
+    assert peak < 16 * MIB

@@ -34,6 +34,10 @@ DEFAULT_RETRIES = 3
 WORKERS = 8
 CHUNK = 1 << 16
 DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection can be reused
+# Pages are text that compresses tenfold (PyPI serves them gzip'd when asked); urllib3 inflates
+# as it reads, and the page limit applies to the inflated size. Files are asked for as they are:
+# their hash is of their bytes.
+PAGE_ENCODINGS = "gzip"
 READ_ATTEMPTS = 2  # one more try: a proxy may have cut the body short
 
 
@@ -162,7 +166,7 @@ class Http:
             return cached, None
         if cached is not None and cached.freshness.fresh(time.time(), not_before):
             return cached, None
-        headers = {"Accept": accept}
+        headers = {"Accept": accept, "Accept-Encoding": PAGE_ENCODINGS}
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
         if cached is not None and cached.last_modified:
@@ -199,7 +203,9 @@ class Http:
             return body
         if self.offline:
             raise SourceError(f"offline: {redact(url)} is not in the cache")
-        reply = self._get(url, {"Accept": accept}, self.limits.page)
+        reply = self._get(
+            url, {"Accept": accept, "Accept-Encoding": PAGE_ENCODINGS}, self.limits.page
+        )
         if reply.status != 200:
             raise _refusal(url, reply, "the index")
         if hashlib.sha256(reply.body).hexdigest() != page.digest:
