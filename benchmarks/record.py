@@ -12,9 +12,10 @@ Needs pypi.org and files.pythonhosted.org, and ``uv`` on PATH.  For each root se
 2. **Recording.** The index server runs as a recording proxy on 127.0.0.1 (see server.py) and
    the tools run through it with empty caches, as ``run.py`` will run them: uv for both
    platforms, machci for both Linux systems (and pip-compile with ``--with-pip-compile``).  The
-   proxy fetches each page, ``.metadata`` file or whole file the first time one is asked for,
-   and stores it as PyPI sent it.  Until its metadata is recorded a wheel's page entry carries a
-   stand-in hash, which machci rejects; so the round repeats until one adds nothing.
+   proxy fetches each page, ``.metadata`` file, whole file or (for a set served without PEP
+   658 metadata) range of a wheel the first time one is asked for, and stores it as PyPI sent
+   it.  Until its metadata is recorded a wheel's page entry carries a stand-in hash, which
+   machci rejects; so the round repeats until one adds nothing.
 3. **Check.** The tools run once more against the recording alone: nothing may be missing, and
    uv's pins must equal the reference.
 
@@ -87,7 +88,8 @@ def run_once(tool: Tool, root: Path, run: int, timeout: float) -> tuple[Sample, 
 
 
 def size_of(recording: Recording) -> int:
-    return len(recording.pages) + len(recording.metadata) + len(recording.files)
+    parts = sum(len(p) for p in recording.parts.values())
+    return len(recording.pages) + len(recording.metadata) + len(recording.files) + parts
 
 
 def reference_pins(root_set: RootSet, snapshot: str, timeout: float) -> dict[str, dict[str, str]]:
@@ -201,9 +203,9 @@ def record(
     upstream = Upstream(PYPI_SIMPLE)
     for root_set in sets:
         reference = reference_pins(root_set, recording.snapshot, timeout)
-        with IndexServer(recording, upstream) as server:
+        with IndexServer(recording, upstream, pep658=root_set.pep658) as server:
             labels, session = record_set(root_set, recording, server, with_pip_compile, timeout)
-        with IndexServer(recording) as server:
+        with IndexServer(recording, pep658=root_set.pep658) as server:
             verify_set(root_set, recording, server, labels, reference, timeout)
         before = recording.sets.get(root_set.name, {})
         sessions = list(before.get("sessions", []))
@@ -220,7 +222,8 @@ def record(
     sizes = recording.sizes()
     say(
         f"recording {recording.root}: {len(recording.pages)} pages, {len(recording.metadata)}"
-        f" metadata files, {len(recording.files)} whole files; on disk (compressed):"
+        f" metadata files, {len(recording.files)} whole files, parts of"
+        f" {len(recording.parts)} wheels; on disk (compressed):"
         + ", ".join(f" {kind} {size / 1e6:.1f} MB" for kind, size in sizes.items())
         + f"; {upstream.requests} requests, {upstream.bytes / 1e6:.1f} MB from PyPI"
         f" in {time.monotonic() - started:.0f} s"

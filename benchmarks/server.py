@@ -3,7 +3,7 @@
 
 ``run.py`` and ``record.py`` start it in a thread; by hand::
 
-    python benchmarks/server.py [--port 0] [--record]
+    python benchmarks/server.py [--port 0] [--record] [--no-metadata]
 
 Routes, as on pypi.org and files.pythonhosted.org (one host here):
 
@@ -20,12 +20,18 @@ Caching as PyPI: pages ``Cache-Control: max-age=600``, files and metadata
 ``Cache-Control: max-age=365000000, immutable``; every 200 has an ``ETag`` and ``If-None-Match``
 answers 304.  Files and metadata honour ``Range: bytes=`` (206, ``Accept-Ranges: bytes``).
 
+Without PEP 658 (``pep658=False``, ``--no-metadata``), as on an index that has none: pages list
+no ``core-metadata`` or ``data-dist-info-metadata``, ``.metadata`` URLs answer 404, and a tool
+reads a wheel's metadata out of the wheel.  A wheel not recorded whole then answers ``HEAD``
+with its size, and a range from the recorded parts of it.
+
 Recording (``upstream`` given, ``--record``): whatever is not recorded yet is fetched from PyPI,
 stored in the recording and served.  A wheel whose metadata is not recorded yet is listed with
 ``core-metadata: true`` (no hash): uv then asks for its ``.metadata``, machci (which wants a
 hash) for the wheel itself, whose metadata is then recorded and which is passed through, not
-stored (or refused when huge).  Without ``upstream``, asking for anything not recorded is a
-miss: 404, counted, and named in ``stats()``.
+stored (or refused when huge); without PEP 658, a range of a wheel is fetched and recorded as a
+part.  Without ``upstream``, asking for anything not recorded is a miss: 404, counted, and named
+in ``stats()``.
 """
 
 from __future__ import annotations
@@ -217,13 +223,15 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes | memoryview = b"",
         *,
         head: bool = False,
+        length: int | None = None,
     ) -> int:
-        """Send a response; the body bytes sent."""
+        """Send a response; the body bytes sent.  `length`: the Content-Length of a HEAD
+        answer whose body is not at hand."""
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         if status != 304:
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         if head or status == 304:
             return 0
@@ -241,9 +249,11 @@ class IndexServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        pep658: bool = True,
     ) -> None:
         self.recording = recording
         self.upstream = upstream
+        self.pep658 = pep658  # False: no PEP 658 metadata, as on an index without it
         self.host = host
         self.port = port
         self.entries: dict[str, Entry] = {}  # URL path -> the file
@@ -339,7 +349,8 @@ class IndexServer:
             yield
 
     def _render(self, name: NormalizedName) -> Body:
-        """The page as served: local file URLs, and core-metadata on every wheel."""
+        """The page as served: local file URLs, and core-metadata on every wheel (on none
+        without PEP 658)."""
         doc = json.loads(self.recording.page(name))
         page_url = f"{PYPI_SIMPLE}{name}/"
         for position, file in enumerate(doc.get("files", [])):
@@ -352,7 +363,10 @@ class IndexServer:
                     filename, digest, int(file.get("size") or 0), upstream_url
                 )
             file["url"] = self.base_url + path
-            if filename.endswith(".whl"):
+            if not self.pep658:
+                file.pop("core-metadata", None)
+                file.pop("data-dist-info-metadata", None)
+            elif filename.endswith(".whl"):
                 known = self.recording.metadata.get(filename)
                 core: object = {"sha256": known.sha256} if known else None
                 if core is None:  # recording: no hash yet; else a stand-in (a miss if asked)
@@ -422,7 +436,10 @@ class IndexServer:
             if path == "/simple" or path.startswith("/simple/"):
                 self._serve_simple(request, path, head)
             elif path.endswith(".metadata") and path.removesuffix(".metadata") in self.entries:
-                self._serve_metadata(request, path, head)
+                if self.pep658:
+                    self._serve_metadata(request, path, head)
+                else:
+                    self._not_found(request, "404", None)
             elif path in self.entries:
                 self._serve_file(request, path, head)
             else:
@@ -489,9 +506,12 @@ class IndexServer:
         entry = self.entries[path]
         etag = f'"{entry.sha256[:32]}"'
         what = f"{path} ({entry.size:,} bytes)"
+        wanted = parse_range(request.headers.get("Range"), entry.size)
         if entry.filename in self.recording.files:
             data = self.recording.file_path(entry.filename).read_bytes()
             self._send_immutable(request, "file", data, etag, head)
+        elif not self.pep658 and (head or isinstance(wanted, tuple)):
+            self._serve_part(request, entry, etag, wanted, head)
         elif self.upstream is None:
             self._not_found(request, "miss", what)
         elif entry.filename.endswith(".whl") and entry.filename not in self.recording.metadata:
@@ -509,6 +529,40 @@ class IndexServer:
         else:
             data = self._download(entry, keep=True)
             self._send_immutable(request, "file", data, etag, head)
+
+    def _serve_part(
+        self,
+        request: _Handler,
+        entry: Entry,
+        etag: str,
+        wanted: tuple[int, int] | str | None,
+        head: bool,
+    ) -> None:
+        """A wheel not recorded whole, without PEP 658: HEAD answers its size, a range comes
+        from a recorded part (fetched from PyPI and recorded, while recording)."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "ETag": etag,
+            "Cache-Control": FILE_CACHE,
+            "Accept-Ranges": "bytes",
+        }
+        if not isinstance(wanted, tuple):
+            request.reply(200, headers, head=True, length=entry.size)
+            self._count("file head", 0)
+            return
+        first, last = wanted
+        data = self.recording.part(entry.filename, first, last)
+        if data is None and self.upstream is not None:
+            with self._once(f"part {entry.filename} {first}-{last}"):
+                data = self.recording.part(entry.filename, first, last)
+                if data is None:
+                    data = self.upstream.part(entry.upstream_url, first, last)
+                    self.recording.add_part(entry.filename, first, data)
+        if data is None:
+            self._not_found(request, "miss", f"{entry.filename} bytes {first}-{last}")
+            return
+        headers["Content-Range"] = f"bytes {first}-{last}/{entry.size}"
+        self._count("file range", request.reply(206, headers, data, head=head))
 
     def _send_immutable(
         self, request: _Handler, kind: str, data: bytes, etag: str, head: bool
@@ -552,11 +606,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--record", action="store_true", help="fetch from PyPI and record what is missing"
     )
+    parser.add_argument(
+        "--no-metadata", action="store_true", help="serve no PEP 658 metadata (wheels by range)"
+    )
     args = parser.parse_args(argv)
     snapshot = args.snapshot or load_committed(COMMITTED_MANIFEST)["snapshot"]
     recording = Recording(args.recording or recording_dir(snapshot), snapshot)
     upstream = Upstream(PYPI_SIMPLE) if args.record else None
-    with IndexServer(recording, upstream, port=args.port) as server:
+    with IndexServer(recording, upstream, port=args.port, pep658=not args.no_metadata) as server:
         print(f"index:    {server.url}", flush=True)
         print(f"snapshot: {snapshot}  (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -6,6 +6,8 @@ A recording lives in ``benchmarks/.work/recording/<snapshot>/`` (git-ignored)::
     pages/<name>.json.gz       a PEP 691 JSON page, byte for byte as the index sent it (gzip'd)
     metadata/<sha256>.gz       a wheel's core metadata (gzip'd), named after its own sha256
     files/<sha256>             a whole wheel or sdist, only when a tool downloaded it
+    parts/<sha256>.gz          a byte range of a wheel a tool read with a range request, when
+                               the index hid its metadata (server.py --no-metadata)
 
 The repository keeps ``benchmarks/manifest.json``: the same manifest, so that a re-recording can
 be compared with the recording the README's figures came from (``compare``).
@@ -90,6 +92,13 @@ class File:
     size: int
 
 
+@dataclass(frozen=True)
+class Part:
+    first: int  # the first and last byte of the wheel it holds
+    last: int
+    sha256: str
+
+
 class Recording:
     """One recording on disk, loaded lazily; adding to it is thread-safe (the recording proxy)."""
 
@@ -102,6 +111,7 @@ class Recording:
         self.not_on_index: set[NormalizedName] = set()
         self.metadata: dict[str, Metadata] = {}  # wheel filename -> its metadata
         self.files: dict[str, File] = {}  # filename -> a whole file a tool downloaded
+        self.parts: dict[str, list[Part]] = {}  # wheel filename -> ranges a tool read
         self.sets: dict[str, Any] = {}
         self.recorded: list[str] = []  # when pages were fetched: [first, last]
         manifest = root / "manifest.json"
@@ -115,6 +125,7 @@ class Recording:
         self.not_on_index = {canonicalize_name(n) for n in doc["not_on_index"]}
         self.metadata = {n: Metadata(**e) for n, e in doc["metadata"].items()}
         self.files = {n: File(**e) for n, e in doc["files"].items()}
+        self.parts = {n: [Part(*p) for p in e] for n, e in doc.get("parts", {}).items()}
         self.sets = dict(doc.get("sets", {}))
         self.recorded = list(doc.get("recorded", []))
 
@@ -135,6 +146,17 @@ class Recording:
 
     def file_path(self, filename: str) -> Path:
         return self.root / "files" / self.files[filename].sha256
+
+    def part(self, filename: str, first: int, last: int) -> bytes | None:
+        """Bytes first..last of a wheel, if a recorded part holds them."""
+        with self.lock:
+            held = [p for p in self.parts.get(filename, []) if p.first <= first and last <= p.last]
+        if not held:
+            return None
+        data = gzip.decompress((self.root / "parts" / f"{held[0].sha256}.gz").read_bytes())
+        if sha256(data) != held[0].sha256:
+            raise ValueError(f"{self.root}: parts/{held[0].sha256}.gz does not match its name")
+        return data[first - held[0].first : last - held[0].first + 1]
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -164,6 +186,13 @@ class Recording:
             self.metadata[filename] = entry
         return entry
 
+    def add_part(self, filename: str, first: int, data: bytes) -> Part:
+        entry = Part(first, first + len(data) - 1, sha256(data))
+        _write_atomic(self.root / "parts" / f"{entry.sha256}.gz", gzip.compress(data, 6, mtime=0))
+        with self.lock:
+            self.parts.setdefault(filename, []).append(entry)
+        return entry
+
     def add_file(self, filename: str, source: Path, digest: str) -> File:
         """Move a downloaded file (already checked against digest) into the recording."""
         entry = File(digest, source.stat().st_size)
@@ -188,6 +217,10 @@ class Recording:
                     n: vars(m) for n, m in sorted(self.metadata.items(), key=lambda i: i[0])
                 },
                 "files": {n: vars(f) for n, f in sorted(self.files.items(), key=lambda i: i[0])},
+                "parts": {
+                    n: sorted([p.first, p.last, p.sha256] for p in parts)
+                    for n, parts in sorted(self.parts.items(), key=lambda i: i[0])
+                },
             }
 
     def save(self) -> None:
@@ -197,7 +230,7 @@ class Recording:
     def sizes(self) -> dict[str, int]:
         """Bytes on disk, by kind (compressed as stored)."""
         out: dict[str, int] = {}
-        for kind in ("pages", "metadata", "files"):
+        for kind in ("pages", "metadata", "files", "parts"):
             folder = self.root / kind
             out[kind] = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
         return out

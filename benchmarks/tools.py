@@ -56,6 +56,7 @@ class RootSet:
     requirements: Path
     timed: bool  # False: only bytes and requests are of interest (one cold run per tool)
     about: str
+    pep658: bool = True  # False: served without PEP 658 metadata (server.py --no-metadata)
 
     def roots(self) -> list[str]:
         out = []
@@ -72,9 +73,16 @@ SETS = {
         RootSet("forty", HERE / "requirements.txt", True, "40 roots of web and data projects"),
         RootSet("issue", HERE / "requirements-issue.txt", True, "25 roots, the issue's shape"),
         RootSet("torch", HERE / "requirements-torch.txt", False, "torch, bytes only"),
+        RootSet(
+            "torch-ranges",
+            HERE / "requirements-torch.txt",
+            False,
+            "torch, bytes only, on an index without PEP 658 metadata",
+            pep658=False,
+        ),
     )
 }
-DEFAULT_SETS = ("forty", "issue", "torch")
+DEFAULT_SETS = ("forty", "issue", "torch", "torch-ranges")
 
 
 # -- one timed run -----------------------------------------------------------------------------

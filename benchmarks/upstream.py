@@ -1,4 +1,4 @@
-"""PyPI as the recording proxy reaches it: pages, PEP 658 metadata, whole files.
+"""PyPI as the recording proxy reaches it: pages, PEP 658 metadata, whole files, parts of files.
 
 The PyPI reachable from here is a mirror: its JSON pages lack ``core-metadata`` and some wheels'
 ``.metadata`` files answer 404.  pypi.org serves a ``.metadata`` file for its wheels, and PEP 658
@@ -80,6 +80,13 @@ class Upstream:
             if len(members) != 1:
                 raise UpstreamError(f"{url}: no single .dist-info/METADATA")
             return wheel.read(members[0]), "wheel"
+
+    def part(self, url: str, first: int, last: int) -> bytes:
+        """Bytes first..last of a file, by a range request."""
+        status, body = self.get(url, {"Range": f"bytes={first}-{last}"})
+        if status != 206 or len(body) != last - first + 1:
+            raise UpstreamError(f"{url}: bytes {first}-{last}: HTTP {status}, {len(body)} bytes")
+        return body
 
     def download(self, url: str, digest: str, target: Path) -> None:
         """Stream a whole file to target and check it against its sha256."""

@@ -447,6 +447,24 @@ def test_fault_body(index: Index) -> None:
     assert get(index, f"/files/{dist.filename}").body == index.path_of(dist.filename).read_bytes()
 
 
+def test_ranges_only_when_asked_for(index: Index) -> None:
+    dist = index.publish("parts", "1.0")
+    path = f"/files/{dist.filename}"
+    data = index.path_of(dist.filename).read_bytes()
+    size = len(data)
+    assert get(index, path, {"Range": "bytes=0-9"}).status == 200  # ranges are off
+    index.ranges = True
+    for asked, first, last in [("bytes=2-5", 2, 5), ("bytes=-7", size - 7, size - 1)]:
+        reply = get(index, path, {"Range": asked})
+        assert (reply.status, reply.body) == (206, data[first : last + 1])
+        assert reply.headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+    assert get(index, path, {"Range": f"bytes={size}-"}).status == 416
+    assert get(index, path, {"Range": "bytes=0-1,4-5"}).body == data  # one range only
+    assert get(index, f"{path}.metadata", {"Range": "bytes=0-1"}).status == 206
+    assert get(index, "/simple/parts/", {"Range": "bytes=0-1"}).status == 200  # files only
+    assert index.served(path) == size + 4 + 7 + 0 + size
+
+
 def test_fault_truncate(index: Index) -> None:
     dist = index.publish("short", "1.0")
     size = index.path_of(dist.filename).stat().st_size

@@ -66,6 +66,14 @@ class Cache:
             return None
         return data
 
+    def has_blob(self, sha256: str) -> bool:
+        """Whether sha256 is stored (unchecked: `blob` still verifies what it reads)."""
+        return self._blob_path(sha256).is_file()
+
+    def put_blob(self, sha256: str, data: bytes) -> None:
+        """Store bytes the caller has checked against sha256."""
+        atomic_write(self._blob_path(sha256), data, cache=True)
+
     def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes], *, lock: bool = True) -> bytes:
         """Cached bytes for sha256, else fetch (fetch must verify the hash).
 
@@ -77,14 +85,14 @@ class Cache:
             return cached
         if not lock:
             data = fetch()
-            atomic_write(self._blob_path(sha256), data, cache=True)
+            self.put_blob(sha256, data)
             return data
         with self._lock("blob", sha256):
             cached = self.blob(sha256)
             if cached is not None:
                 return cached
             data = fetch()
-            atomic_write(self._blob_path(sha256), data, cache=True)
+            self.put_blob(sha256, data)
             return data
 
     def _derived_path(self, kind: str, key: str) -> Path:

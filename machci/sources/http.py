@@ -1,12 +1,14 @@
 """HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
 
 Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
-read under a size cap (sources/limits.py). URLs in messages go through `redact`.
+read under a size cap (sources/limits.py). URLs in messages go through `redact`. Parts of files
+come with range requests (sources/lazywheel.py reads a wheel's metadata so).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import threading
 import time
@@ -39,6 +41,7 @@ DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection c
 # their hash is of their bytes.
 PAGE_ENCODINGS = "gzip"
 READ_ATTEMPTS = 2  # one more try: a proxy may have cut the body short
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class Progress:
@@ -74,8 +77,17 @@ class _Reply:
     status: int
     url: str  # where the answer came from (after redirects), without user-info
     headers: Mapping[str, str]  # case-insensitive
-    body: bytes  # empty unless the status is 200
+    body: bytes  # empty unless the status is 200, or 206 when a part was asked for
     authenticated: bool  # whether the request carried credentials
+
+
+@dataclass(frozen=True)
+class RangeReply:
+    """A part of a file, as a 206 answer gave it."""
+
+    start: int  # where `data` begins in the file
+    data: bytes
+    size: int  # the whole file's
 
 
 class Http:
@@ -125,16 +137,20 @@ class Http:
         self.progress.tick()
         return response
 
-    def _get(self, url: str, headers: dict[str, str], limit: Limit) -> _Reply:
-        """One answer; a 200's body is read whole (under `limit`), any other is let go."""
+    def _get(
+        self, url: str, headers: dict[str, str], limit: Limit, partial: Limit | None = None
+    ) -> _Reply:
+        """One answer; a 200's body is read whole (under `limit`), so is a 206's when `partial`
+        is given (under it), any other is let go."""
         target, auth = self.credentials.prepare(url)
         failure: HTTPError
         for _attempt in range(READ_ATTEMPTS):
             response = self._open(url, target, {**headers, **auth})
             body = b""
-            if response.status == 200:
+            read = limit if response.status == 200 else partial if response.status == 206 else None
+            if read is not None:
                 try:
-                    body = _read(response, limit, url)
+                    body = _read(response, read, url)
                 except HTTPError as exc:  # cut short, or too slow, after the headers
                     failure = exc
                     continue
@@ -239,6 +255,45 @@ class Http:
             )
 
         return self.cache.blob_or_fetch(sha256, fetch, lock=not small)
+
+    def ranged(
+        self, url: str, sha256: str, start: int, stop: int | None = None
+    ) -> RangeReply | None:
+        """Bytes [start, stop) of the file at url; with stop None, its last -start bytes.
+
+        None says to read the whole file with `file` instead: offline, or when the answer is
+        not that part. A server that ignores Range sends the whole file (read under the
+        distribution limit), and a file no larger than the part comes whole: either is kept in
+        the cache if it matches sha256, so `file` has it without asking again. Parts are read
+        under the metadata limit: they are asked for to read metadata.
+        """
+        if self.offline:
+            return None
+        wanted = f"bytes=-{-start}" if stop is None else f"bytes={start}-{stop - 1}"
+        reply = self._get(url, {"Range": wanted}, self.limits.distribution, self.limits.metadata)
+        whole = reply.body if reply.status == 200 else None
+        if reply.status == 206 and (part := _part(reply)) is not None:
+            first = max(part.size + start, 0) if stop is None else start
+            last = part.size if stop is None else min(stop, part.size)
+            if (part.start, part.start + len(part.data)) != (first, last):
+                return None
+            if len(part.data) < part.size:
+                return part
+            whole = part.data
+        if whole is not None and hashlib.sha256(whole).hexdigest() == sha256:
+            self.cache.put_blob(sha256, whole)
+        return None
+
+
+def _part(reply: _Reply) -> RangeReply | None:
+    """The part a 206 answer holds, if its Content-Range gives the size and fits the body."""
+    match = _CONTENT_RANGE.fullmatch(reply.headers.get("Content-Range", ""))
+    if match is None:
+        return None
+    first, last, size = (int(n) for n in match.groups())
+    if last - first + 1 != len(reply.body) or last >= size:
+        return None
+    return RangeReply(first, reply.body, size)
 
 
 def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str) -> bytes:

@@ -2,8 +2,9 @@
 
 Pages come from the PEP 691 JSON API (PEP 503 HTML as the fallback); only files uploaded at or
 before the snapshot (PEP 700 upload-time) exist. Metadata comes from PEP 658/714 `.metadata`
-files (hash-checked), else from the wheel itself, else from the sdist (static PKG-INFO or its
-PEP 517 backend). Pages and metadata are fetched in parallel ahead of the resolver's questions.
+files (hash-checked), else from the wheel itself (read with range requests where the server
+allows, sources/lazywheel.py), else from the sdist (static PKG-INFO or its PEP 517 backend).
+Pages and metadata are fetched in parallel ahead of the resolver's questions.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from machci.notices import warn
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
+from machci.sources.lazywheel import remote_metadata
 from machci.sources.pages import LISTING_RECORD, Listing, WheelFilter, listing, listing_key
 from machci.sources.sdist import sdist_info
 from machci.sources.wheels import read_member
@@ -261,6 +263,9 @@ class PyPISource:
                 if "hash mismatch" in exc.message:
                     raise SourceError(f"metadata {exc.message}") from exc
                 raise
+        metadata = remote_metadata(self.http, file.url, file.sha256, file.filename)
+        if metadata is not None:
+            return metadata
         wheel = self.http.file(file.url, file.sha256)
         try:
             with zipfile.ZipFile(BytesIO(wheel)) as archive:
