@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from machci.lock import LockedFile, LockedPackage, Root, SystemLock
+from machci.dists import BUILT_FROM_SOURCE, SOURCE_KINDS
+from machci.lock import LockedFile, LockedPackage, LockedSource, Root, SystemLock
 from machci.redaction import strip_credentials
 from machci.targets import Target
 
@@ -16,7 +17,12 @@ if TYPE_CHECKING:
 
 
 def system_lock(
-    target: Target, provider: Provider, mapping: Mapping[str, Candidate], roots: Sequence[Req]
+    target: Target,
+    provider: Provider,
+    mapping: Mapping[str, Candidate],
+    roots: Sequence[Req],
+    sources: Mapping[str, LockedSource],
+    scripts: frozenset[str],
 ) -> SystemLock:
     """The lock of one target from resolvelib's answer: one package per name, the extras asked
     of it, and the dependency edges the provider recorded between the chosen packages."""
@@ -45,14 +51,16 @@ def system_lock(
                 version=nixpkgs.version if nixpkgs else str(candidate.version),
                 provider=candidate.provider,
                 file=None
-                if nixpkgs
+                if nixpkgs or candidate.provider in SOURCE_KINDS
                 else LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                source=sources.get(name),
+                scripts=name in scripts,
                 attr=nixpkgs.attr if nixpkgs else None,
                 dependencies=tuple(sorted(runtime[name] & by_name.keys())),
                 build_requires=tuple(sorted(build[name] & by_name.keys())),
                 extras=tuple(sorted(extras[name])),
                 build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
-                if candidate.provider == "sdist"
+                if candidate.provider in BUILT_FROM_SOURCE
                 else (),
             )
         )

@@ -9,7 +9,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,11 +54,15 @@ _TOP_KEYS = (
     "overridesPost",
     "ignoreCollisions",
     "build",
+    "packagesExtra",
+    "project",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
 _INPUT_KEYS = ("path", "extras", "groups")
 _NIXPKGS_KEYS = ("index", "path")
+_EXTRA_KINDS = ("path", "url", "git")
+_EXTRA_KEYS = (*_EXTRA_KINDS, "rev", "extras", "requirements", "requirementsExtra")
 _OVERRIDE_FORMS = ("add", "mod")
 
 
@@ -142,6 +146,21 @@ class PackageOverride:
 
 
 @dataclass(frozen=True)
+class ExtraSource:
+    """A package from outside the index (mach-nix's packagesExtra): a local source tree, an
+    archive URL or a git repository, resolved together with the requirements."""
+
+    kind: str  # "path" | "url" | "git"
+    location: str  # the path (absolute), the archive URL or the repository URL
+    where: Location
+    rev: str | None = None  # git: a branch, tag or commit (None: the remote's HEAD)
+    extras: tuple[str, ...] = ()
+    requirements: tuple[str, ...] | None = None  # replace the detected requirements
+    requirements_extra: tuple[str, ...] = ()  # added to them
+    project: bool = False  # the project itself (`project:`), which also gets an `app`
+
+
+@dataclass(frozen=True)
 class Config:
     requirements: tuple[RequirementInput, ...] = ()
     python: str = "3.12"
@@ -161,6 +180,7 @@ class Config:
     overlays_post: tuple[Path, ...] = ()
     ignore_collisions: bool = False
     build: bool = True  # false: no sdist's build backend ever runs (see sources/sdist.py)
+    packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -377,7 +397,91 @@ class _Loader:
                     f"build: expected true or false, got {value!r}", self.at(document, "build")
                 )
             changes["build"] = value
+        extra = self.packages_extra(document, base)
+        if extra:
+            changes["packages_extra"] = extra
         return config.with_changes(**changes)
+
+    def packages_extra(self, document: CommentedMap, base: Path) -> tuple[ExtraSource, ...]:
+        found: list[ExtraSource] = []
+        if "project" in document:
+            where = self.at(document, "project")
+            path = (base / self.string(document, "project")).resolve()
+            found.append(ExtraSource("path", str(path), where, project=True))
+        if "packagesExtra" in document:
+            items = document["packagesExtra"]
+            if not isinstance(items, list):
+                raise InputError(
+                    "packagesExtra: expected a list of {path|url|git: ...} entries",
+                    self.at(document, "packagesExtra"),
+                )
+            for item in items:
+                found.append(self.extra_source(item, document, base))
+        return tuple(found)
+
+    def extra_source(self, item: object, document: CommentedMap, base: Path) -> ExtraSource:
+        section = "packagesExtra: "
+        if not isinstance(item, CommentedMap):
+            raise InputError(
+                f"packagesExtra: expected a mapping such as {{path: ./src}}, got {item!r}",
+                self.at(document, "packagesExtra"),
+            )
+        self.check_keys(item, _EXTRA_KEYS, section)
+        where = self.at(item, next(iter(item), None))
+        kinds = [k for k in _EXTRA_KINDS if k in item]
+        if len(kinds) != 1:
+            raise InputError(
+                "packagesExtra: each entry needs exactly one of path (a source tree), url (an"
+                " archive) or git (a repository)",
+                where,
+            )
+        kind = kinds[0]
+        location = self.string(item, kind, section)
+        if kind == "path":
+            location = str((base / location).resolve())
+        else:
+            self._extra_url(kind, location, item)
+        if "rev" in item and kind != "git":
+            raise InputError("packagesExtra: rev is for git entries only", self.at(item, "rev"))
+        requirements = {}
+        for key in ("requirements", "requirementsExtra"):
+            if key in item:
+                requirements[key] = tuple(self.string_list(item, key, section))
+                for text in requirements[key]:
+                    self._requirement(text, item, key)
+        return ExtraSource(
+            kind,
+            location,
+            where,
+            rev=self.string(item, "rev", section) if "rev" in item else None,
+            extras=tuple(self.string_list(item, "extras", section)) if "extras" in item else (),
+            requirements=requirements.get("requirements"),
+            requirements_extra=requirements.get("requirementsExtra", ()),
+        )
+
+    def _extra_url(self, kind: str, url: str, item: CommentedMap) -> None:
+        """An archive URL must be http(s); a git URL may also be ssh, git or a local path, but
+        never start with '-' (git would read it as an option) or use git's ext:: transport."""
+        if kind == "url" or url.startswith(("http://", "https://")):
+            problem = url_problem(url)
+        elif url.startswith("-") or "::" in url.split("/", 1)[0]:
+            problem = "it is not a repository URL"
+        else:
+            problem = None
+        if problem:
+            raise InputError(f"packagesExtra: {kind} {url!r}: {problem}", self.at(item, kind))
+
+    def _requirement(self, text: str, item: CommentedMap, key: str) -> None:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
+            raise InputError(
+                f"packagesExtra: {key}: {text!r} is not a requirement ({reason})",
+                self.at(item, key),
+            ) from None
 
     def nixpkgs(self, document: CommentedMap, base: Path) -> NixpkgsData:
         node = document["nixpkgs"]
@@ -607,5 +711,26 @@ def settings_digest(config: Config, output: Path) -> str:
         "ignoreCollisions": config.ignore_collisions,
         # Only when off, so that files written before the key existed stay in sync.
         **({} if config.build else {"build": False}),
+        **(
+            {"packagesExtra": [_extra_setting(e, rel) for e in config.packages_extra]}
+            if config.packages_extra
+            else {}
+        ),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _extra_setting(extra: ExtraSource, rel: Callable[[Path], str]) -> dict[str, object]:
+    from machci.redaction import strip_credentials
+
+    path = extra.kind == "path"
+    location = rel(Path(extra.location)) if path else strip_credentials(extra.location)
+    return {
+        "kind": extra.kind,
+        "location": location,
+        "rev": extra.rev,
+        "extras": list(extra.extras),
+        "requirements": list(extra.requirements) if extra.requirements is not None else None,
+        "requirementsExtra": list(extra.requirements_extra),
+        "project": extra.project,
+    }

@@ -27,6 +27,11 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+# Kinds of DistFile that are not index files: packagesExtra's sources (sources/trees.py).
+SOURCE_KINDS = frozenset({"path", "url", "git"})
+# What is built from source, so its build requirements are resolved too.
+BUILT_FROM_SOURCE = SOURCE_KINDS | {"sdist"}
+
 
 class InvalidMetadata(ValueError):
     """Metadata that cannot be used; the candidate is skipped, as pip and uv do."""

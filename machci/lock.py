@@ -20,6 +20,46 @@ class LockedFile:
     sha256: str  # hex digest, as the index publishes it
 
 
+# Never part of a package's source: version control, caches, virtual environments, and Nix's
+# `result` links (symbolic links are left out in any case).
+# The resolver packs a tree without them and default.nix filters them out alike.
+EXCLUDED = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class LockedSource:
+    """Where a package from outside the index comes from, pinned."""
+
+    kind: str  # "path" | "url" | "git"
+    location: str  # path: relative to the generated file, POSIX; else the URL
+    sha256: str | None = None  # url: the archive's sha256 (hex)
+    rev: str | None = None  # git: the commit
+    ref: str | None = None  # git: the branch or tag it was resolved from
+    archive: str | None = None  # url: "source.tar.gz" or "source.zip", how to unpack it
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "location": self.location}
+        for key in ("sha256", "rev", "ref", "archive"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
 @dataclass(frozen=True)
 class LockedPackage:
     name: str  # canonical (PEP 503) name
@@ -31,6 +71,8 @@ class LockedPackage:
     extras: tuple[str, ...] = ()  # extras that were requested of this package, sorted
     build_needs: tuple[str, ...] = ()  # what nixpkgs' plain builder lacks, sorted (sdists only)
     attr: str | None = None  # the python3XXPackages attribute, for "nixpkgs"
+    source: LockedSource | None = None  # for "path", "url" and "git"
+    scripts: bool = False  # the project itself: default.nix's `app` exposes its scripts
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -50,6 +92,10 @@ class LockedPackage:
             }
         if self.attr is not None:
             data["attr"] = self.attr
+        if self.source is not None:
+            data["source"] = self.source.to_json()
+        if self.scripts:
+            data["app"] = True
         return data
 
 

@@ -13,6 +13,7 @@ from machci.graph import check_build_cycles
 from machci.lock import Lock, SystemLock
 from machci.notices import warn
 from machci.options import SourceOptions
+from machci.requirements import RequirementLine
 from machci.resolve import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
@@ -21,6 +22,7 @@ from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
 from machci.sources.pages import WheelFilter
 from machci.sources.prefetch import Prefetcher
 from machci.sources.pypi import PyPISource
+from machci.sources.trees import prepare as prepare_sources
 from machci.spec import Spec
 
 
@@ -68,16 +70,27 @@ def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
+        extra = prepare_sources(
+            spec.config.packages_extra,
+            http,
+            source.build_environments if spec.config.build else None,
+            spec.config.output,
+            options.timeout,
+        )
+        source.add_sources(extra)
+        roots = [RequirementLine(e.root(), e.extra.where) for e in extra]
         resolutions = [
             TargetResolution(
                 target,
                 source,
-                spec.requirements.requirements,
+                [*roots, *spec.requirements.requirements],
                 spec.requirements.constraints,
                 spec.providers,
                 spec.requirements.pre,
                 spec.source_of,
                 nixpkgs,
+                {e.name: e.locked for e in extra},
+                frozenset(e.name for e in extra if e.extra.project),
             )
             for target in spec.targets
         ]

@@ -37,9 +37,17 @@ from resolvelib.structs import Matches
 from machci.assembly import system_lock
 from machci.config import Providers
 from machci.conflicts import explain_conflict
-from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles, direct_file
+from machci.dists import (
+    BUILT_FROM_SOURCE,
+    SOURCE_KINDS,
+    DistFile,
+    DistMetadata,
+    InvalidMetadata,
+    ProjectFiles,
+    direct_file,
+)
 from machci.errors import InputError, ResolutionError
-from machci.lock import SystemLock
+from machci.lock import LockedSource, SystemLock
 from machci.requirements import RequirementLine
 from machci.sources.nixpkgs import NixpkgsPackage
 from machci.targets import Target
@@ -197,7 +205,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def file_usable(self, file: DistFile) -> bool:
         if file.requires_python is not None and not self._python_allows(file.requires_python):
             return False
-        return file.kind == "sdist" or self._rank_of(file.tags) is not None
+        return file.kind != "wheel" or self._rank_of(file.tags) is not None
 
     def _rank(self, file: DistFile) -> tuple[int, int, str]:
         if file.kind == "wheel":
@@ -222,7 +230,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             if self.file_usable(file):
                 by_kind[(file.kind, file.version)].append(file)
         result: list[Choice] = []
-        for provider in self.providers.for_package(name):
+        # A package of packagesExtra is what it is, whatever the providers say.
+        providers = [k for k in SOURCE_KINDS if any(k == kind for kind, _ in by_kind)]
+        for provider in providers or self.providers.for_package(name):
             if provider == "nixpkgs":
                 result.extend(self._nixpkgs_choices(name, project.files, by_kind))
                 continue
@@ -517,7 +527,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for requirement in metadata.requirements(extras=bool(candidate.extras)):
             if _marker_matches(requirement.marker, self.target.environment, wanted):
                 deps.append(Req.of(requirement, parent))
-        if candidate.provider == "sdist" and not candidate.extras:
+        if candidate.provider in BUILT_FROM_SOURCE and not candidate.extras:
             for requirement in metadata.build_requires:
                 if _marker_matches(requirement.marker, self.target.environment, [""]):
                     deps.append(Req.of(requirement, f"{parent} (build)", build=True))
@@ -577,8 +587,14 @@ class TargetResolution:
         allow_prereleases: bool,
         source_of: _SourceFn,
         nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None,
+        sources: Mapping[str, LockedSource] | None = None,
+        scripts: frozenset[str] = frozenset(),
     ) -> None:
+        """`sources`: where each package of packagesExtra comes from (the lock records it);
+        `scripts`: the project itself, whose console scripts default.nix exposes."""
         self.target = target
+        self.sources = sources or {}
+        self.scripts = scripts
         self.roots = root_requirements(target, requirements, source_of)
         constraint_reqs: dict[str, list[Req]] = defaultdict(list)
         for req in root_requirements(target, constraints, source_of):
@@ -601,7 +617,9 @@ class TargetResolution:
             raise ResolutionError(explain_conflict(self.provider, exc.causes, self.roots)) from None
         except ResolutionTooDeep as exc:
             raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
-        return system_lock(self.target, self.provider, result.mapping, self.roots)
+        return system_lock(
+            self.target, self.provider, result.mapping, self.roots, self.sources, self.scripts
+        )
 
 
 def target_label(target: Target) -> str:

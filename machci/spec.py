@@ -45,9 +45,10 @@ def _relative(where: str, base: Path) -> str:
 
 
 def build_spec(config: Config, base: Path) -> Spec:
-    if not config.requirements:
+    if not config.requirements and not config.packages_extra:
         raise InputError(
-            "no requirements given: pass -r FILE or list them under 'requirements' in machci.yaml"
+            "no requirements given: pass -r FILE, or list them under 'requirements' (or"
+            " packagesExtra, or project) in machci.yaml"
         )
     requirements = RequirementSet()
     for entry in config.requirements:

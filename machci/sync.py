@@ -46,10 +46,12 @@ def input_digests(
     `replaced` gives the bytes a file is about to have (bump rewrites machci.yaml).
     """
     from machci.nix.usercode import prepare
+    from machci.sources.trees import metadata_inputs
 
     replaced = replaced or {}
     paths = ([config.path] if config.path else []) + list(spec.requirements.files)
     paths += list(prepare(config).files)
+    paths += [p for extra in config.packages_extra for p in metadata_inputs(extra)]
     if config.nixpkgs.index is not None:
         paths.append(config.nixpkgs.index)
     seen: dict[str, Input] = {}

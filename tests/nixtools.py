@@ -87,8 +87,9 @@ def sync_project(
 
 
 def seed_store(index: Index, default_nix: Path) -> None:
-    """Put every locked file into the store the way a fetch would, so builds stay offline."""
-    text = default_nix.read_text()
+    """Put every locked index file into the store the way a fetch would, so builds stay
+    offline."""
+    text = default_nix.read_text().split("  files = {", 1)[1].split("\n  };", 1)[0]
     for filename in sorted(set(re.findall(r'"([^"]+)" = pkgs\.fetchurl', text))):
         store = re.search(rf'"{re.escape(filename)}" = pkgs\.fetchurl {{\s*name = "([^"]+)"', text)
         assert store is not None

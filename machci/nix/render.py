@@ -22,7 +22,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from machci.config import Image, PackageOverride, is_script_attribute
 from machci.graph import library_sources, nixpkgs_inputs
-from machci.lock import Lock, LockedPackage
+from machci.lock import EXCLUDED, Lock, LockedPackage
 from machci.nix.escape import attr, string
 
 # Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
@@ -133,7 +133,11 @@ def _package(w: _Writer, package: LockedPackage, links: Mapping[str, tuple[str, 
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
     w.line(f"provider = {string(package.provider)};")
-    if package.file is None:
+    if package.source is not None:
+        if (drv_name := derivation_name(package.name, package.version)) is not None:
+            w.line(f"drv-name = {string(drv_name)};")
+        w.line(f"source = {string(package.name)};")
+    elif package.file is None:
         w.line(f"attr = {string(package.attr or package.name)};")
     else:
         if (drv_name := derivation_name(package.name, package.version)) is not None:
@@ -205,6 +209,58 @@ def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
     w.close("};")
 
 
+def _sources(w: _Writer, lock: Lock) -> None:
+    """packagesExtra's sources, pinned: a local tree (filtered to what makes the package), an
+    archive by its sha256, a git commit."""
+    sources = {p.name: p.source for s in lock.systems for p in s.packages if p.source}
+    if not sources:
+        w.line("sources = { };")
+        return
+    w.line("# Packages from outside the index (packagesExtra), pinned.")
+    w.open("sources = {")
+    for name in sorted(sources):
+        source = sources[name]
+        if source.kind == "path":
+            w.open(f"{string(name)} = builtins.path {{")
+            w.line(f"path = {_path(source.location)};")
+            w.line(f"name = {string(store_name(name + '-source'))};")
+            w.line("filter = sourceFilter;")
+        elif source.kind == "url":
+            assert source.sha256 is not None
+            w.open(f"{string(name)} = pkgs.fetchurl {{")
+            archive = source.archive or "source.tar.gz"
+            w.line(f"name = {string(store_name(f'{name}-{archive}'))};")
+            w.line(f"url = {string(source.location)};")
+            w.line(f"hash = {string(sri(source.sha256))};")
+        else:
+            w.open(f"{string(name)} = builtins.fetchGit {{")
+            w.line(f"url = {string(source.location)};")
+            w.line(f"rev = {string(source.rev or '')};")
+            w.line(f"ref = {string(source.ref)};" if source.ref else "allRefs = true;")
+        w.close("};")
+    w.close("};")
+    w.open("sourceFilter =")
+    w.line("path: type:")
+    w.line("let")
+    w.line("  name = baseNameOf path;")
+    w.line("in")
+    w.line('type != "symlink"')
+    w.line(f"&& !(builtins.elem name [ {' '.join(string(n) for n in sorted(EXCLUDED))} ])")
+    w.line('&& builtins.match ".*\\.egg-info" name == null;')
+    w.depth -= 1
+
+
+def _app(w: _Writer, name: str) -> None:
+    """The project's console scripts alone, each running in the whole environment."""
+    w.open(f"app = pkgs.runCommand {string(store_name(name + '-app'))} {{ }} ''")
+    w.line("mkdir -p $out/bin")
+    w.open(f"for script in ${{packages.{attr(name)}}}/bin/*; do")
+    w.line('[ -e "$script" ] || continue')
+    w.line('ln -s "${env}/bin/$(basename "$script")" "$out/bin/"')
+    w.close("done")
+    w.close("'';")
+
+
 def _path(relative: str) -> str:
     """A path relative to the generated file, as a Nix path whatever its characters."""
     return f"(./. + {string('/' + relative)})"
@@ -261,7 +317,7 @@ fromNixpkgs =
 buildLocked =
   ps: name: p:
   let
-    src = files.${p.file};
+    src = if p ? source then sources.${p.source} else files.${p.file};
   in
   ps.buildPythonPackage (
     {
@@ -390,6 +446,7 @@ def render(lock: Lock, options: RenderOptions) -> str:
         w.line(f"hash = {string(sri(file.sha256))};")
         w.close("};")
     w.close("};")
+    _sources(w, lock)
     w.line("# What each system needs, as resolved by machci.")
     w.open("systems = {")
     for system in lock.systems:
@@ -443,6 +500,8 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w.close("in")
     w.open("{")
     w.line("inherit env overlay packages;")
+    for name in sorted({p.name for s in lock.systems for p in s.packages if p.scripts}):
+        _app(w, name)
     w.line("python = pythonWithPackages;")
     w.line("shell = pkgs.mkShell { packages = [ env ]; };")
     image = options.image

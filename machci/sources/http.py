@@ -256,6 +256,16 @@ class Http:
 
         return self.cache.blob_or_fetch(sha256, fetch, lock=not small)
 
+    def unpinned(self, url: str) -> bytes:
+        """A file whose hash nobody knows yet (an archive of packagesExtra): fetched on every
+        lock, under the distribution limit; the caller pins what it gets."""
+        if self.offline:
+            raise SourceError(f"offline: {redact(url)} has no hash to find it by in the cache")
+        reply = self._get(url, {}, self.limits.distribution)
+        if reply.status != 200:
+            raise _refusal(url, reply, "the server")
+        return reply.body
+
     def ranged(
         self, url: str, sha256: str, start: int, stop: int | None = None
     ) -> RangeReply | None:

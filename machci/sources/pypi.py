@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from machci.defaults import DEFAULT_TIMEOUT
 from machci.dists import (
+    SOURCE_KINDS,
     DistFile,
     DistMetadata,
     InvalidMetadata,
@@ -38,6 +39,7 @@ from machci.sources.http import WORKERS, Http, redact
 from machci.sources.lazywheel import remote_metadata
 from machci.sources.pages import LISTING_RECORD, Listing, WheelFilter, listing, listing_key
 from machci.sources.sdist import sdist_info
+from machci.sources.trees import PreparedSource
 from machci.sources.wheels import read_member
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
@@ -86,6 +88,7 @@ class PyPISource:
         self.not_before = snapshot.timestamp() if snapshot else None
         self.wheels = wheels
         self.reducing = threading.Semaphore(2)
+        self.local: dict[str, PreparedSource] = {}
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="machci-fetch")
         self.lock = threading.Lock()
         self.pages: dict[str, Future[ProjectFiles]] = {}
@@ -127,7 +130,13 @@ class PyPISource:
     def project(self, name: str) -> ProjectFiles:
         return self._page_future(canonicalize_name(name)).result()
 
+    def add_sources(self, sources: Iterable[PreparedSource]) -> None:
+        """Packages from packagesExtra: their names are answered from them, never the index."""
+        self.local.update((s.name, s) for s in sources)
+
     def _load_project(self, name: NormalizedName) -> ProjectFiles:
+        if name in self.local:
+            return ProjectFiles(name, "packagesExtra", (self.local[name].file,))
         # First index that knows the project wins (no mixing across indexes: that is how
         # dependency-confusion attacks work).
         for index in self.indexes:
@@ -242,6 +251,8 @@ class PyPISource:
         )
 
     def _load_metadata(self, file: DistFile) -> DistMetadata:
+        if file.kind in SOURCE_KINDS:
+            return self.local[file.name].metadata
         if file.sha256 is None:
             raise SourceError(f"{redact(file.url)}: the index gives no sha256 for this file")
         with self._file_errors():

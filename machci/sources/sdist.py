@@ -30,6 +30,7 @@ from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.native import build_needs
 from machci.sources.sandbox import Sandbox
+from machci.sources.treemeta import static_metadata
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
@@ -212,15 +213,29 @@ def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: 
         raise SourceError(f"{filename}: {exc.message}") from exc
 
 
-def sdist_info(data: bytes, filename: str, environments: BuildEnvironments | None) -> SdistInfo:
+def sdist_info(
+    data: bytes,
+    filename: str,
+    environments: BuildEnvironments | None,
+    *,
+    tree: bool = False,
+) -> SdistInfo:
     """Complete metadata, build requirements (static, then the backend's own) and build needs
     of an sdist. Without `environments` (building is off) no backend runs: the metadata must be
-    static, else InvalidMetadata, and the build requirements are the static ones alone."""
+    static, else InvalidMetadata, and the build requirements are the static ones alone.
+
+    A `tree` (a source checkout packed as an archive, not an sdist) has no PKG-INFO to trust
+    as a rule; its pyproject.toml or setup.cfg may state the metadata instead (treemeta.py).
+    """
     archive = _Archive(data, filename)
     static, name, backend_path = _build_system(archive)
     pkg_info = archive.read("PKG-INFO")
     dynamic_because = "it has no PKG-INFO" if pkg_info is None else why_not_static(pkg_info)
     trusted = pkg_info if dynamic_because is None else None
+    if tree and trusted is None:
+        trusted = static_metadata(archive.read)
+        if trusted is None:
+            dynamic_because = "neither pyproject.toml nor setup.cfg states it all"
     if environments is not None:
         metadata, requires = _ask_backend(
             archive, static, name, backend_path, trusted, environments

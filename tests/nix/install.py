@@ -113,6 +113,11 @@ def unpack(work: Path) -> Path:
     elif ENV["pythonFormat"] == "wheel":
         (work / "dist").mkdir()
         shutil.copy(src, work / "dist" / strip_hash(src))
+    elif Path(src).is_dir():
+        # stdenv's unpackFile copies a directory (a path, a git checkout) and makes it writable.
+        shutil.copytree(src, work / strip_hash(src), symlinks=True)
+        for path in (work / strip_hash(src)).rglob("*"):
+            path.chmod(path.stat().st_mode | 0o200)
     else:
         name = strip_hash(src)
         if name.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")):

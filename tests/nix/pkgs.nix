@@ -69,6 +69,23 @@ let
       ];
     };
 
+  # trivial-builders.nix's runCommand: name, derivation attributes, a shell script.
+  runCommand =
+    name: env: buildCommand:
+    assert validStoreName name;
+    derivation (
+      env
+      // {
+        inherit name system buildCommand;
+        PATH = "/usr/bin:/bin";
+        builder = "/bin/sh";
+        args = [
+          "-c"
+          "eval \"$buildCommand\""
+        ];
+      }
+    );
+
   # lib.strings.sanitizeDerivationName's rule: what nixpkgs accepts as a store name.
   validStoreName = name: stringLength name <= 207 && match "[[:alnum:]+_?=-][[:alnum:]+._?=-]*" name != null;
 
@@ -507,7 +524,7 @@ let
 in
 pythons
 // {
-  inherit fetchurl autoPatchelfHook mkShell;
+  inherit fetchurl autoPatchelfHook mkShell runCommand;
   stdenv.hostPlatform.system = system;
   python3 = pythons.python314;
   python3Packages = pythons.python314.pkgs;
