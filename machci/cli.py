@@ -268,7 +268,7 @@ def _summary(result: Lock) -> str:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from machci.files import atomic_write
+    from machci.atomic import atomic_write
     from machci.locking import lock
     from machci.spec import build_spec
 
@@ -392,7 +392,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
-    from machci.files import atomic_write
+    from machci.atomic import atomic_write
     from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
 
     index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)

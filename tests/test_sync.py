@@ -295,7 +295,7 @@ def test_a_write_in_progress_is_not_taken_for_a_leftover(
 ) -> None:
     """Another run cleaning up while this one writes (here: just before the rename) must leave
     the temporary file alone."""
-    from machci.files import atomic_write, remove_leftovers
+    from machci.atomic import atomic_write, remove_leftovers
 
     target = tmp_path / "default.nix"
     sync_to_disk = os.fsync
