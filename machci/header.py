@@ -1,18 +1,18 @@
 """The generated file's header: what it was made from, so staleness can be checked offline.
 
-This module must stay light (no resolver, no network, no YAML): `machci check` imports only it
-and the config loader, so it is fast enough to run on every commit.
+This module must stay light (no resolver, no network, no YAML, no dataclasses): `machci check`
+imports it, and the config loader only when machci.yaml's bytes cannot vouch for the settings,
+so it is fast enough to run on every commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from machci.errors import InputError
-from machci.untrusted import control_character
 
 MARKER = "# machci-"
 _PREAMBLE = (
@@ -25,14 +25,16 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
-class Input:
+# Named tuples, not dataclasses: importing dataclasses would be a large share of the time
+# `machci check` takes.
+
+
+class Input(NamedTuple):
     path: str  # POSIX path relative to the generated file's directory
     digest: str
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     version: str
     data: str  # the data revision, e.g. "pypi https://pypi.org/simple 2026-11-01T00:00:00Z"
     settings: str  # digest of the effective settings (config plus command-line overrides)
@@ -58,6 +60,8 @@ class Header:
 
 
 def _check_file_name(path: str) -> None:
+    from machci.untrusted import control_character  # only writing needs it, not `machci check`
+
     char = control_character(path)
     if char is not None:
         raise InputError(
@@ -68,7 +72,7 @@ def _check_file_name(path: str) -> None:
 
 def compose(header_fields: Header, body: str) -> str:
     """The whole file: header (with the body's digest filled in) followed by the body."""
-    return replace(header_fields, body=digest(body.encode())).render() + body
+    return header_fields._replace(body=digest(body.encode())).render() + body
 
 
 def split(text: str) -> tuple[Header, str] | None:
