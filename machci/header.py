@@ -41,18 +41,23 @@ class Header(NamedTuple):
     inputs: tuple[Input, ...]
     body: str  # digest of everything after the header
     overridden: bool = False  # command-line options changed settings of machci.yaml
+    # The name the file was written under, so a copy under another name is not taken for it
+    # (see check.quick_inspect); None in files written before machci recorded it.
+    output: str | None = None
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
         newline) is refused: the rest of its line would be Nix code. The data revision's index
         URL was checked where it was read."""
         note = " (command-line options)" if self.overridden else ""
-        for entry in self.inputs:
-            _check_file_name(entry.path)
+        own = [] if self.output is None else [self.output]
+        for name in [*own, *(entry.path for entry in self.inputs)]:
+            _check_file_name(name)
         lines = [
             f"{MARKER}version: {self.version}",
             f"{MARKER}data: {self.data}",
             f"{MARKER}settings: {self.settings}{note}",
+            *(f"{MARKER}output: {name}" for name in own),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             f"{MARKER}body: {self.body}",
         ]
@@ -102,6 +107,7 @@ def split(text: str) -> tuple[Header, str] | None:
             tuple(inputs),
             fields["body"][0],
             overridden=bool(note),
+            output=fields["output"][0] if "output" in fields else None,
         )
     except (KeyError, IndexError):
         return None

@@ -86,7 +86,13 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     body = render(result, options)
     settings = settings_digest(config, config.output)
     header = Header(
-        __version__, data_revision(result), settings, inputs, "", overridden=config.overridden
+        __version__,
+        data_revision(result),
+        settings,
+        inputs,
+        "",
+        overridden=config.overridden,
+        output=config.output.name,
     )
     return compose(header, body)
 
