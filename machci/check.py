@@ -6,10 +6,8 @@ digest, so it runs in milliseconds on every commit and on machines without netwo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
+from typing import NamedTuple
 
 from machci import __version__
 from machci.defaults import DEFAULT_OUTPUT
@@ -17,9 +15,11 @@ from machci.errors import InputError
 from machci.files import read_regular
 from machci.header import Header, digest, relative_input, split
 
+# Named tuples rather than dataclasses, and packaging only for a version other than this one:
+# importing either would be a large share of the time `machci check` takes.
 
-@dataclass(frozen=True)
-class Problem:
+
+class Problem(NamedTuple):
     """One reason the file is out of sync, and the file it is about (for annotations)."""
 
     message: str
@@ -29,8 +29,7 @@ class Problem:
         return self.message
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """Why the file is out of sync (empty `problems` means in sync)."""
 
     header: Header | None
@@ -38,6 +37,10 @@ class Finding:
 
 
 def newer_than_us(version: str) -> bool:
+    if version == __version__:
+        return False
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(version) > Version(__version__)
     except InvalidVersion:

@@ -21,8 +21,6 @@ from machci.defaults import (
     parse_python,
 )
 from machci.errors import EXIT_INPUT, InputError, MachciError
-from machci.redaction import redact
-from machci.untrusted import url_problem
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -233,6 +231,8 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _index_url(option: str, url: str) -> str:
+    from machci.untrusted import url_problem
+
     problem = url_problem(url)
     if problem:
         raise InputError(f"{option} {url!r} is not an index URL: {problem}")
@@ -427,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_data_access(args)
         return COMMANDS[args.command](args)
     except MachciError as exc:
+        from machci.redaction import redact
+
         # Messages quote URLs and requirement lines from many places: hide secrets in them here.
         sys.stderr.write(f"machci: error: {redact(str(exc))}\n")
         return EXIT_INPUT if args.command in _EVERY_ERROR_EXITS_2 else exc.exit_code
