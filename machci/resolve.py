@@ -606,13 +606,17 @@ def _system_lock(
                 else (),
             )
         )
-    root_entries = tuple(
+    return SystemLock(target.system, target.python, tuple(packages), root_entries(roots))
+
+
+def root_entries(roots: Iterable[Req]) -> tuple[Root, ...]:
+    """The lock's roots: each requirement once, in the order of where it was written."""
+    return tuple(
         sorted(
             {Root(r.name, r.text, r.source) for r in roots},
             key=operator.attrgetter("source", "name"),
         )
     )
-    return SystemLock(target.system, target.python, tuple(packages), root_entries)
 
 
 def target_label(target: Target) -> str:
