@@ -303,12 +303,13 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     from machci.locking import lock, nixpkgs_index
     from machci.spec import build_spec
+    from machci.synced import synced_lock
     from machci.why import explain
 
     config, base = load_project(args)
     spec = build_spec(config, base)
     options = _source_options(args)
-    result = lock(spec, options)
+    result = synced_lock(spec) or lock(spec, options)
     name = canonicalize_name(args.package)
     text, found = explain(result, name, nixpkgs_index(spec, options))
     if not found:
