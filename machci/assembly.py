@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from machci.dists import BUILT_FROM_SOURCE, SOURCE_KINDS
@@ -64,10 +64,14 @@ def system_lock(
                 else (),
             )
         )
-    root_entries = tuple(
+    return SystemLock(target.system, target.python, tuple(packages), root_entries(roots))
+
+
+def root_entries(roots: Iterable[Req]) -> tuple[Root, ...]:
+    """The lock's roots: each requirement once, in the order of where it was written."""
+    return tuple(
         sorted(
             {Root(r.name, r.text, r.source) for r in roots},
             key=operator.attrgetter("source", "name"),
         )
     )
-    return SystemLock(target.system, target.python, tuple(packages), root_entries)

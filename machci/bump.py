@@ -13,9 +13,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from machci.atomic import atomic_write
 from machci.config import Config, format_snapshot
 from machci.errors import InputError, Location
-from machci.files import atomic_write
 from machci.lock import Lock
 from machci.locking import lock
 from machci.options import SourceOptions

@@ -6,10 +6,9 @@ digest, so it runs in milliseconds on every commit and on machines without netwo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
+from typing import NamedTuple
 
 from machci import __version__
 from machci.defaults import DEFAULT_OUTPUT
@@ -17,9 +16,11 @@ from machci.errors import InputError
 from machci.files import read_regular
 from machci.header import Header, digest, relative_input, split
 
+# Named tuples rather than dataclasses, and packaging only for a version other than this one:
+# importing either would be a large share of the time `machci check` takes.
 
-@dataclass(frozen=True)
-class Problem:
+
+class Problem(NamedTuple):
     """One reason the file is out of sync, and the file it is about (for annotations)."""
 
     message: str
@@ -29,8 +30,7 @@ class Problem:
         return self.message
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """Why the file is out of sync (empty `problems` means in sync)."""
 
     header: Header | None
@@ -38,6 +38,10 @@ class Finding:
 
 
 def newer_than_us(version: str) -> bool:
+    if version == __version__:
+        return False
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(version) > Version(__version__)
     except InvalidVersion:
@@ -69,25 +73,42 @@ def read_generated(output: Path) -> tuple[Header, str] | None:
     return parsed
 
 
+# machci.yaml's top-level `output: VALUE` line, its value plain or quoted without escapes.
+_OUTPUT_LINE = re.compile(
+    rb"""^output:[ \t]+(?:'([^'\n]*)'|"([^"\\\n]*)"|([^\s#'"]\S*))[ \t\r]*(?:#.*)?$""", re.MULTILINE
+)
+
+
+def _output_guess(config_bytes: bytes) -> str:
+    """Where machci.yaml's bytes put the generated file, read without YAML: its `output:` line's
+    value, else the default. A guess, since YAML spells the key in other ways too."""
+    match = _OUTPUT_LINE.search(config_bytes)
+    if match is None:
+        return DEFAULT_OUTPUT
+    value = next(group for group in match.groups() if group is not None)
+    return value.decode("utf-8", "replace")
+
+
 def quick_inspect(config_path: Path) -> Finding | None:
     """`inspect` without reading machci.yaml as YAML, when its bytes vouch for the settings.
 
-    If machci.yaml is byte-for-byte what the header recorded and the file was generated from it
-    alone (no command-line options), its settings cannot have changed, so YAML parsing — the
-    slowest part of a check — is skipped. None means: take the full path.
+    The settings, where the file goes among them, follow from machci.yaml's bytes and its place.
+    So a generated file whose header records these very bytes, at the path machci.yaml has from
+    the file's directory, under the name the file has (not a copy under another name), with no
+    command-line options, is the file these settings generate, and the settings cannot have
+    changed since: YAML parsing, the slowest part of a check, is skipped. Where to look comes
+    from `_output_guess`, which the header confirms or refutes. None means: take the full path.
     """
     try:
         config_bytes = read_regular(config_path)
     except OSError:
         return None
-    if b"output" in config_bytes:  # a custom output location needs the real parse
-        return None
-    output = config_path.parent / DEFAULT_OUTPUT
+    output = config_path.parent / _output_guess(config_bytes)
     try:
         parsed = read_generated(output)
     except InputError:
         return None
-    if parsed is None or parsed[0].overridden:
+    if parsed is None or parsed[0].overridden or parsed[0].output != output.name:
         return None
     recorded = {entry.path: entry.digest for entry in parsed[0].inputs}
     if recorded.get(relative_input(config_path, output)) != digest(config_bytes):

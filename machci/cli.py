@@ -21,8 +21,6 @@ from machci.defaults import (
     parse_python,
 )
 from machci.errors import EXIT_INPUT, InputError, MachciError
-from machci.redaction import redact
-from machci.untrusted import url_problem
 
 if TYPE_CHECKING:
     from machci.config import Config
@@ -233,6 +231,8 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _index_url(option: str, url: str) -> str:
+    from machci.untrusted import url_problem
+
     problem = url_problem(url)
     if problem:
         raise InputError(f"{option} {url!r} is not an index URL: {problem}")
@@ -268,7 +268,7 @@ def _summary(result: Lock) -> str:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from machci.files import atomic_write
+    from machci.atomic import atomic_write
     from machci.locking import lock
     from machci.spec import build_spec
 
@@ -303,12 +303,13 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     from machci.locking import lock, nixpkgs_index
     from machci.spec import build_spec
+    from machci.synced import synced_lock
     from machci.why import explain
 
     config, base = load_project(args)
     spec = build_spec(config, base)
     options = _source_options(args)
-    result = lock(spec, options)
+    result = synced_lock(spec) or lock(spec, options)
     name = canonicalize_name(args.package)
     text, found = explain(result, name, nixpkgs_index(spec, options))
     if not found:
@@ -392,7 +393,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
-    from machci.files import atomic_write
+    from machci.atomic import atomic_write
     from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
 
     index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)
@@ -427,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_data_access(args)
         return COMMANDS[args.command](args)
     except MachciError as exc:
+        from machci.redaction import redact
+
         # Messages quote URLs and requirement lines from many places: hide secrets in them here.
         sys.stderr.write(f"machci: error: {redact(str(exc))}\n")
         return EXIT_INPUT if args.command in _EVERY_ERROR_EXITS_2 else exc.exit_code

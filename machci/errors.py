@@ -8,16 +8,18 @@ pre-commit, `sync`'s 1 means "changed" (see cli.main).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 EXIT_RESOLUTION = 1
 EXIT_INPUT = 2
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a problem comes from: a file and optionally a line, or a URL."""
+class Location(NamedTuple):
+    """Where a problem comes from: a file and optionally a line, or a URL.
+
+    A named tuple, not a dataclass: `machci check` imports this module, and importing
+    dataclasses (with inspect) would be a large share of its start-up time."""
 
     where: str
     line: int | None = None

@@ -1,18 +1,18 @@
 """The generated file's header: what it was made from, so staleness can be checked offline.
 
-This module must stay light (no resolver, no network, no YAML): `machci check` imports only it
-and the config loader, so it is fast enough to run on every commit.
+This module must stay light (no resolver, no network, no YAML, no dataclasses): `machci check`
+imports it, and the config loader only when machci.yaml's bytes cannot vouch for the settings,
+so it is fast enough to run on every commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from machci.errors import InputError
-from machci.untrusted import control_character
 
 MARKER = "# machci-"
 _PREAMBLE = (
@@ -25,32 +25,39 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
-class Input:
+# Named tuples, not dataclasses: importing dataclasses would be a large share of the time
+# `machci check` takes.
+
+
+class Input(NamedTuple):
     path: str  # POSIX path relative to the generated file's directory
     digest: str
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     version: str
     data: str  # the data revision, e.g. "pypi https://pypi.org/simple 2026-11-01T00:00:00Z"
     settings: str  # digest of the effective settings (config plus command-line overrides)
     inputs: tuple[Input, ...]
     body: str  # digest of everything after the header
     overridden: bool = False  # command-line options changed settings of machci.yaml
+    # The name the file was written under, so a copy under another name is not taken for it
+    # (see check.quick_inspect); None in files written before machci recorded it.
+    output: str | None = None
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
         newline) is refused: the rest of its line would be Nix code. The data revision's index
         URL was checked where it was read."""
         note = " (command-line options)" if self.overridden else ""
-        for entry in self.inputs:
-            _check_file_name(entry.path)
+        own = [] if self.output is None else [self.output]
+        for name in [*own, *(entry.path for entry in self.inputs)]:
+            _check_file_name(name)
         lines = [
             f"{MARKER}version: {self.version}",
             f"{MARKER}data: {self.data}",
             f"{MARKER}settings: {self.settings}{note}",
+            *(f"{MARKER}output: {name}" for name in own),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             f"{MARKER}body: {self.body}",
         ]
@@ -58,6 +65,8 @@ class Header:
 
 
 def _check_file_name(path: str) -> None:
+    from machci.untrusted import control_character  # only writing needs it, not `machci check`
+
     char = control_character(path)
     if char is not None:
         raise InputError(
@@ -68,7 +77,7 @@ def _check_file_name(path: str) -> None:
 
 def compose(header_fields: Header, body: str) -> str:
     """The whole file: header (with the body's digest filled in) followed by the body."""
-    return replace(header_fields, body=digest(body.encode())).render() + body
+    return header_fields._replace(body=digest(body.encode())).render() + body
 
 
 def split(text: str) -> tuple[Header, str] | None:
@@ -98,6 +107,7 @@ def split(text: str) -> tuple[Header, str] | None:
             tuple(inputs),
             fields["body"][0],
             overridden=bool(note),
+            output=fields["output"][0] if "output" in fields else None,
         )
     except (KeyError, IndexError):
         return None

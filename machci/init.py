@@ -13,10 +13,10 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from machci import __version__
+from machci.atomic import atomic_write
 from machci.config import DEFAULT_INDEX, format_snapshot
 from machci.defaults import CONFIG_NAME
 from machci.errors import InputError, Location
-from machci.files import atomic_write
 from machci.redaction import strip_credentials
 from machci.yamledit import RoundTrip
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
+from machci.atomic import atomic_write, remove_leftovers
 from machci.check import inspect
 from machci.config import Config, settings_digest
 from machci.errors import InputError, Location
-from machci.files import atomic_write, read_regular, remove_leftovers
+from machci.files import read_regular
 from machci.header import Header, Input, compose, digest, relative_input
 from machci.options import SourceOptions
 
@@ -87,7 +88,13 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     body = render(result, options)
     settings = settings_digest(config, config.output)
     header = Header(
-        __version__, data_revision(result), settings, inputs, "", overridden=config.overridden
+        __version__,
+        data_revision(result),
+        settings,
+        inputs,
+        "",
+        overridden=config.overridden,
+        output=config.output.name,
     )
     return compose(header, body)
 

@@ -105,7 +105,9 @@ class Runner:
     def __init__(self, root: Path, wheelhouse: Path) -> None:
         self.temp = root / "runner-temp"
         self.temp.mkdir()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "GITHUB_"))}
+        # Without PYTHONPATH: the steps' virtualenv must run the machci installed into it.
+        skipped = ("PIP_", "GITHUB_", "PYTHONPATH")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
         self.env.update(
             RUNNER_TEMP=str(self.temp),
             GITHUB_ACTION_PATH=str(ROOT),

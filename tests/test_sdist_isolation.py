@@ -44,7 +44,8 @@ NAMESPACES = _namespaces_work()
 
 
 def _probe(report: Path, port: int) -> str:
-    """Backend code that records its environment, directory and a loopback connection."""
+    """Backend code that records its environment, directory and a loopback connection; whole
+    (renamed into place), since backends of several sdists may run at once."""
     return f"""
 import json as _json, os as _os, socket as _socket
 _sock = _socket.socket()
@@ -55,8 +56,10 @@ try:
 except OSError:
     _reached = False
 _sock.close()
-with open({str(report)!r}, "w") as _out:
+_part = {str(report)!r} + "." + str(_os.getpid())
+with open(_part, "w") as _out:
     _json.dump({{"env": dict(_os.environ), "cwd": _os.getcwd(), "reached": _reached}}, _out)
+_os.replace(_part, {str(report)!r})
 """
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,6 +201,95 @@ def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(project: Path
     assert result.stdout.strip() == "0 []"
 
 
+# Runs `machci check` in a fresh interpreter; prints its exit code, then the modules it loaded
+# that only the full path needs.
+_QUICK_CHECK = (
+    "import sys; before = set(sys.modules); from machci.cli import main; code = main(['check']);"
+    " full = ('ruamel', 'ruamel.yaml', 'yaml', 'machci.config', 'machci.resolve', 'packaging');"
+    " print(code, *sorted(m for m in full if m in sys.modules and m not in before))"
+)
+
+
+def quick_check(project: Path) -> tuple[int, list[str], str]:
+    """Exit code, the full path's modules it loaded, and standard error of `machci check`."""
+    result = subprocess.run(
+        [sys.executable, "-c", _QUICK_CHECK],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, *loaded = result.stdout.split()
+    return int(code), loaded, result.stderr
+
+
+@pytest.mark.parametrize("output", [None, "default.nix", "nix/env.nix", "'nix/env.nix'"])
+def test_check_reads_no_yaml_wherever_the_output_goes(project: Path, output: str | None) -> None:
+    """As in examples/basic: a commented machci.yaml that may set `output`."""
+    config = project / "machci.yaml"
+    text = "# settings of this project\n" + config.read_text()
+    config.write_text(text + (f"output: {output}  # the generated file\n" if output else ""))
+    written = project / (output or "default.nix").strip("'")
+    assert machci(project, "sync").code == 1
+    assert written.is_file()
+    assert quick_check(project) == (0, [], "")
+    (project / "requirements.txt").write_text("app\ndep\n")
+    code, loaded, err = quick_check(project)
+    assert (code, loaded) == (1, [])
+    assert f"requirements.txt changed since {written.name} was generated" in err
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("python: '3.13'\n", "the settings (machci.yaml or command-line options) changed"),
+        ("output: other.nix\n", "other.nix does not exist yet"),
+    ],
+)
+def test_a_changed_machci_yaml_takes_the_full_check(
+    project: Path, change: str, message: str
+) -> None:
+    config = project / "machci.yaml"
+    assert machci(project, "sync").code == 1
+    config.write_text(config.read_text() + change)
+    code, loaded, err = quick_check(project)
+    assert code == 1 and "machci.config" in loaded
+    assert message in err
+
+
+def test_a_hand_edit_is_found_without_yaml(project: Path) -> None:
+    assert machci(project, "sync").code == 1
+    generated = project / "default.nix"
+    generated.write_text(generated.read_text().replace('version = "1.0";', 'version = "6.6";'))
+    code, loaded, err = quick_check(project)
+    assert (code, loaded) == (1, [])
+    assert "default.nix was edited by hand" in err
+
+
+def test_a_copy_of_the_generated_file_is_not_taken_for_it(project: Path) -> None:
+    """A YAML escape spells `output` without its letters, so the quick path looks at the
+    default location, where a copy of the generated file sits; its header names another file."""
+    config = project / "machci.yaml"
+    config.write_text(config.read_text() + '"outp\\x75t": env.nix\n')
+    assert machci(project, "sync").code == 1
+    generated = project / "env.nix"
+    shutil.copy(generated, project / "default.nix")
+    generated.write_text(generated.read_text().replace('version = "1.0";', 'version = "6.6";'))
+    code, loaded, err = quick_check(project)
+    assert code == 1 and "machci.config" in loaded
+    assert "env.nix was edited by hand" in err
+
+
+def test_a_header_without_its_file_name_takes_the_full_check(project: Path) -> None:
+    """Files generated before the header named its file are still checked, with YAML."""
+    assert machci(project, "sync").code == 1
+    generated = project / "default.nix"
+    generated.write_text(generated.read_text().replace("# machci-output: default.nix\n", ""))
+    code, loaded, _err = quick_check(project)
+    assert code == 0 and "machci.config" in loaded
+
+
 def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:
     assert machci(project, "sync").code == 1
     before = (project / "default.nix").read_bytes()
@@ -295,7 +385,7 @@ def test_a_write_in_progress_is_not_taken_for_a_leftover(
 ) -> None:
     """Another run cleaning up while this one writes (here: just before the rename) must leave
     the temporary file alone."""
-    from machci.files import atomic_write, remove_leftovers
+    from machci.atomic import atomic_write, remove_leftovers
 
     target = tmp_path / "default.nix"
     sync_to_disk = os.fsync

@@ -3,6 +3,7 @@
 # machci-version: 0.1.0
 # machci-data: pypi https://pypi.org/simple 2026-11-01T00:00:00Z
 # machci-settings: sha256:80b3da2268ed4449576212918fbbd2b5a3b7860d7a4248ba117a9ad547c0a3f7
+# machci-output: default.nix
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
 # machci-body: sha256:82b1a738938f2684a064142359f3e9a070d80468a105c421f2ffe2fa14c91929

@@ -18,7 +18,7 @@ from pathlib import Path
 import platformdirs
 from filelock import FileLock
 
-from machci.files import atomic_write
+from machci.atomic import atomic_write
 from machci.redaction import strip_credentials
 from machci.sources.freshness import Freshness
 

@@ -1,0 +1,57 @@
+"""The lock a generated file records, taken when the file is in sync: `machci why` then answers
+without the resolver and without network.
+
+default.nix records each system's packages and the names of its roots, not the requirement lines
+the roots come from. Those are read again from the requirement files, which the header vouches
+for, and each system keeps the lines whose markers apply to it, as resolving does; when their
+names are not the ones the file records, the file is not used.
+"""
+
+from __future__ import annotations
+
+from machci.assembly import root_entries
+from machci.check import inspect, read_generated
+from machci.config import settings_digest
+from machci.errors import InputError
+from machci.lock import Lock, SystemLock
+from machci.nix.recorded import NotRecorded, read_recorded
+from machci.notices import warn
+from machci.redaction import strip_credentials
+from machci.resolve import root_requirements
+from machci.spec import Spec
+
+
+def synced_lock(spec: Spec) -> Lock | None:
+    """What the generated file records, or None when it cannot say: missing, out of sync (a
+    warning says so when machci.yaml alone was to make it), not machci's or unreadable."""
+    config = spec.config
+    output = config.output
+    try:
+        parsed = read_generated(output)
+    except InputError:  # not machci's file, or a newer machci's: resolving never needed it
+        return None
+    if parsed is None:
+        return None
+    if inspect(output, settings_digest(config, output), parsed).problems:
+        if config.path is not None and not config.overridden:
+            warn(
+                f"{output} is out of sync, so this answer comes from resolving again"
+                " (`machci check` says what changed)"
+            )
+        return None
+    try:
+        recorded = read_recorded(parsed[1])
+    except NotRecorded:
+        return None
+    systems = []
+    for target in spec.targets:
+        system = recorded.get(target.system)
+        roots = root_entries(
+            root_requirements(target, spec.requirements.requirements, spec.source_of)
+        )
+        if system is None or sorted({root.name for root in roots}) != list(system.roots):
+            return None
+        systems.append(SystemLock(target.system, target.python, system.packages, roots))
+    if len(systems) != len(recorded):
+        return None
+    return Lock(tuple(systems), strip_credentials(spec.indexes[0]), spec.config.data.snapshot_text)
