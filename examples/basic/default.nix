@@ -6,7 +6,7 @@
 # machci-output: default.nix
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:82b1a738938f2684a064142359f3e9a070d80468a105c421f2ffe2fa14c91929
+# machci-body: sha256:6dbb22c8ffbf59d726fafd12886e5d8301f903a4d63af1dc5617962e421ea68e
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -66,6 +66,7 @@ let
       hash = "sha256-DPPK5WjTaqlXayjfs18RMo8cuXTKdkfZR167hsdaxuM=";
     };
   };
+  sources = { };
   # What each system needs, as resolved by machci.
   systems = {
     aarch64-linux = {
@@ -307,7 +308,7 @@ let
   buildLocked =
     ps: name: p:
     let
-      src = files.${p.file};
+      src = if p ? source then sources.${p.source} else files.${p.file};
     in
     ps.buildPythonPackage (
       {
