@@ -16,11 +16,11 @@ from packaging.version import InvalidVersion, Version
 from machci.atomic import atomic_write
 from machci.config import Config, format_snapshot
 from machci.errors import InputError, Location
-from machci.lock import Lock
+from machci.lock import Lock, LockedPackage
 from machci.locking import lock
 from machci.options import SourceOptions
 from machci.spec import build_spec
-from machci.sync import input_digests, render_file
+from machci.sync import input_digests, previous_pins, render_file
 from machci.yamledit import set_snapshot
 
 
@@ -58,8 +58,19 @@ def diff_locks(old: Lock, new: Lock) -> list[Change]:
 
 
 def _versions(result: Lock, system: str) -> dict[str, str]:
+    """Each package's version, and for an archive or git source what pins it: a new commit of
+    the same version is a change too."""
     locked = result.system(system)
-    return {p.name: p.version for p in locked.packages} if locked else {}
+    return {p.name: _pinned_version(p) for p in locked.packages} if locked else {}
+
+
+def _pinned_version(package: LockedPackage) -> str:
+    source = package.source
+    if source is not None and source.rev is not None:
+        return f"{package.version} ({source.rev[:12]})"
+    if source is not None and source.sha256 is not None:
+        return f"{package.version} (sha256 {source.sha256[:12]})"
+    return package.version
 
 
 def change_table(changes: list[Change]) -> str:
@@ -113,11 +124,14 @@ def bump(
             f"the new snapshot {format_snapshot(target)} is before the current one"
             f" {format_snapshot(old_snapshot)}"
         )
-    if old_snapshot == target:  # already pinned to that instant
+    moving = any(e.kind != "path" for e in config.packages_extra)  # archives, git refs
+    if old_snapshot == target and not moving:  # already pinned to that instant
         return BumpResult([], _revision(config), _revision(config), written=False)
     new_config = replace(config, data=replace(config.data, snapshot=target))
     spec = build_spec(config, base)
-    old_lock = lock(spec, options, notices=False)  # only the new lock's problems are news
+    # The old lock keeps packagesExtra's pins; the new one looks archives and git refs up again.
+    pins = previous_pins(config.output)
+    old_lock = lock(spec, options, notices=False, pins=pins)  # only the new one's problems are news
     new_lock = lock(replace(spec, config=new_config), options)
     result = BumpResult(
         diff_locks(old_lock, new_lock),

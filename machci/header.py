@@ -44,6 +44,9 @@ class Header(NamedTuple):
     # The name the file was written under, so a copy under another name is not taken for it
     # (see check.quick_inspect); None in files written before machci recorded it.
     output: str | None = None
+    # Pins of packagesExtra's archives and git refs (JSON objects, see sources/trees.py): data
+    # like the snapshot, reused by `sync` and moved only by `bump`.
+    pins: tuple[str, ...] = ()
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
@@ -59,6 +62,7 @@ class Header(NamedTuple):
             f"{MARKER}settings: {self.settings}{note}",
             *(f"{MARKER}output: {name}" for name in own),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
+            *(f"{MARKER}pin: {pin}" for pin in self.pins),
             f"{MARKER}body: {self.body}",
         ]
         return _PREAMBLE + "\n".join(lines) + "\n"
@@ -108,6 +112,7 @@ def split(text: str) -> tuple[Header, str] | None:
             fields["body"][0],
             overridden=bool(note),
             output=fields["output"][0] if "output" in fields else None,
+            pins=tuple(fields.get("pin", [])),
         )
     except (KeyError, IndexError):
         return None

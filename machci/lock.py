@@ -41,6 +41,9 @@ EXCLUDED = frozenset(
 )
 
 
+_OPTIONAL_SOURCE_FIELDS = ("sha256", "rev", "ref", "archive", "requested")
+
+
 @dataclass(frozen=True, order=True)
 class LockedSource:
     """Where a package from outside the index comes from, pinned."""
@@ -51,10 +54,30 @@ class LockedSource:
     rev: str | None = None  # git: the commit
     ref: str | None = None  # git: the branch or tag it was resolved from
     archive: str | None = None  # url: "source.tar.gz" or "source.zip", how to unpack it
+    requested: str | None = None  # git: the rev machci.yaml asks for (None: the remote's HEAD)
+
+    @property
+    def request(self) -> tuple[str, str, str | None]:
+        """What machci.yaml asked for; the same request keeps its pin until `machci bump`."""
+        return (self.kind, self.location, self.requested)
+
+    @classmethod
+    def from_json(cls, value: object) -> LockedSource | None:
+        """A pin as to_json wrote it, or None when it is not one (then it is looked up again)."""
+        if not isinstance(value, dict):
+            return None
+        fields = {k: value.get(k) for k in ("kind", "location", *_OPTIONAL_SOURCE_FIELDS)}
+        if value.keys() - fields.keys() or not all(
+            v is None or isinstance(v, str) for v in fields.values()
+        ):
+            return None
+        if fields["kind"] not in ("url", "git") or not fields["location"]:
+            return None
+        return cls(**fields)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "location": self.location}
-        for key in ("sha256", "rev", "ref", "archive"):
+        for key in _OPTIONAL_SOURCE_FIELDS:
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

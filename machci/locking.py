@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
 from machci.errors import ResolutionError
 from machci.graph import check_build_cycles
-from machci.lock import Lock, SystemLock
+from machci.lock import Lock, LockedSource, SystemLock
 from machci.notices import warn
 from machci.options import SourceOptions
 from machci.requirements import RequirementLine
@@ -26,10 +26,17 @@ from machci.sources.trees import prepare as prepare_sources
 from machci.spec import Spec
 
 
-def lock(spec: Spec, options: SourceOptions, *, notices: bool = True) -> Lock:
-    """Resolve every target; with `notices`, warn about what the lock cannot build unaided."""
+def lock(
+    spec: Spec,
+    options: SourceOptions,
+    *,
+    notices: bool = True,
+    pins: Sequence[LockedSource] = (),
+) -> Lock:
+    """Resolve every target; with `notices`, warn about what the lock cannot build unaided.
+    `pins`: packagesExtra's archives and git commits to keep (see sources/trees.py)."""
     with _no_cycle_collection():
-        return _lock(spec, options, notices=notices)
+        return _lock(spec, options, notices=notices, pins={p.request: p for p in pins})
 
 
 @contextlib.contextmanager
@@ -46,7 +53,13 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
+def _lock(
+    spec: Spec,
+    options: SourceOptions,
+    *,
+    notices: bool,
+    pins: Mapping[tuple[str, str, str | None], LockedSource],
+) -> Lock:
     cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
     http = Http(
@@ -76,6 +89,7 @@ def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
             source.build_environments if spec.config.build else None,
             spec.config.output,
             options.timeout,
+            pins,
         )
         source.add_sources(extra)
         roots = [RequirementLine(e.root(), e.extra.where) for e in extra]

@@ -6,6 +6,7 @@ created or changed, 2 on errors (with the previous file untouched).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from machci.header import Header, Input, compose, digest, relative_input
 from machci.options import SourceOptions
 
 if TYPE_CHECKING:
-    from machci.lock import Lock
+    from machci.lock import Lock, LockedSource
     from machci.spec import Spec
 
 # The resolver, the network stack and the renderer are imported only when the fast path does not
@@ -95,8 +96,42 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
         "",
         overridden=config.overridden,
         output=config.output.name,
+        pins=pins_of(result),
     )
     return compose(header, body)
+
+
+def pins_of(result: Lock) -> tuple[str, ...]:
+    """The header's pin lines: each archive's hash and git commit once, sorted."""
+    sources = {
+        p.source
+        for system in result.systems
+        for p in system.packages
+        if p.source is not None and p.source.kind != "path"
+    }
+    return tuple(
+        sorted(json.dumps(s.to_json(), sort_keys=True, separators=(",", ":")) for s in sources)
+    )
+
+
+def previous_pins(output: Path) -> tuple[LockedSource, ...]:
+    """The pins the existing generated file records (none when it is absent or unreadable)."""
+    from machci.header import split
+    from machci.lock import LockedSource
+
+    try:
+        parsed = split(read_regular(output).decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return ()
+    found = []
+    for line in parsed[0].pins if parsed else ():
+        try:
+            pin = LockedSource.from_json(json.loads(line))
+        except ValueError:
+            continue
+        if pin is not None:
+            found.append(pin)
+    return tuple(found)
 
 
 def generate(config: Config, base: Path, options: SourceOptions) -> str:
@@ -108,7 +143,8 @@ def generate(config: Config, base: Path, options: SourceOptions) -> str:
     check_syntax(config)
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
-    return render_file(config, lock(spec, options), inputs)
+    pins = previous_pins(config.output)
+    return render_file(config, lock(spec, options, pins=pins), inputs)
 
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:

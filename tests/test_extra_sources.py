@@ -152,6 +152,7 @@ def test_a_git_branch_is_pinned_to_its_commit(published: Index, tmp_path: Path) 
         "location": str(tmp_path / "repo.git"),
         "rev": commit,
         "ref": "refs/heads/main",
+        "requested": "main",
     }
     assert found["fromgit"]["dependencies"] == ["beta"]
 
@@ -219,3 +220,45 @@ def test_a_packed_tree_is_deterministic_and_leaves_out_what_is_not_source(tmp_pa
     assert first == pack_tree(root, 1 << 20)
     with tarfile.open(fileobj=io.BytesIO(first)) as archive:
         assert archive.getnames() == ["source/pkg/__init__.py"]
+
+
+def test_a_moved_branch_keeps_its_pin_until_bump(published: Index, tmp_path: Path) -> None:
+    source = tree(tmp_path / "src", Dist("fromgit", "0.1", kind="sdist"))
+    first = bare_repository(source, tmp_path / "repo.git")
+    project = tmp_path / "project"
+    config = f"packagesExtra:\n  - git: {tmp_path / 'repo.git'}\n    rev: main\n"
+    lock_project(published, project, config)
+    with contextlib.chdir(project):
+        assert run("sync", "--cache-dir", ".cache").code == 1
+    (source / "NEWS").write_text("moved on\n")
+    git("add", "-A", cwd=source)
+    git("commit", "-q", "-m", "two", cwd=source)
+    git("push", "-q", str(tmp_path / "repo.git"), "main", cwd=source)
+    second = git("rev-parse", "HEAD", cwd=source)
+    with contextlib.chdir(project):
+        again = run("sync", "--force", "--cache-dir", ".cache")
+        assert again.code == 0, again.err  # same inputs, same pin: the same file
+        assert f'rev = "{first}";' in (project / "default.nix").read_text()
+        dry = run("bump", "--dry-run", "--to", SNAPSHOT, "--cache-dir", ".cache")
+        assert dry.code == 0, dry.err
+        row = f"| fromgit | x86_64-linux | 0.1 ({first[:12]}) → 0.1 ({second[:12]}) | changed |"
+        assert row in dry.out
+        assert f'rev = "{first}";' in (project / "default.nix").read_text()
+        assert run("bump", "--to", SNAPSHOT, "--cache-dir", ".cache").code == 0
+        assert f'rev = "{second}";' in (project / "default.nix").read_text()
+        assert run("check").code == 0
+
+
+def test_an_archive_keeps_its_pin_and_is_then_fetched_by_hash(
+    published: Index, tmp_path: Path
+) -> None:
+    dist = Dist("archived", "3.0", kind="sdist")
+    published.add(dist)
+    url = f"{published.files_url}/{dist.filename}"
+    project = tmp_path / "project"
+    lock_project(published, project, f"packagesExtra:\n  - url: {url}\n")
+    with contextlib.chdir(project):
+        assert run("sync", "--cache-dir", ".cache").code == 1
+        before = len(published.requests)
+        assert run("sync", "--force", "--offline", "--cache-dir", ".cache").code == 0
+    assert len(published.requests) == before

@@ -16,7 +16,7 @@ import re
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -88,12 +88,19 @@ def prepare(
     environments: BuildEnvironments | None,
     output: Path,
     timeout: float,
+    pins: Mapping[tuple[str, str, str | None], LockedSource],
 ) -> tuple[PreparedSource, ...]:
-    """Every extra source read and pinned; a source that cannot be is one error naming it."""
+    """Every extra source read and pinned; a source that cannot be is one error naming it.
+
+    `pins` are the archives' hashes and git commits of the previous lock, by request: an
+    archive or ref asked for again keeps its pin, so the same inputs give the same file.
+    """
     prepared = []
     for extra in extras:
+        request = (extra.kind, strip_credentials(extra.location), extra.rev)
         try:
-            prepared.append(_prepare(extra, http, environments, output, timeout))
+            found = _prepare(extra, http, environments, output, timeout, pins.get(request))
+            prepared.append(found)
         except (SourceError, InvalidMetadata) as exc:
             text = exc.message if isinstance(exc, SourceError) else str(exc)
             raise SourceError(f"packagesExtra: {_label(extra)}: {text}", extra.where) from exc
@@ -119,19 +126,29 @@ def _prepare(
     environments: BuildEnvironments | None,
     output: Path,
     timeout: float,
+    pinned: LockedSource | None,
 ) -> PreparedSource:
     if extra.kind == "path":
         archive = pack_tree(Path(extra.location), http.limits.distribution.size)
         relative = Path(os.path.relpath(extra.location, output.parent.resolve())).as_posix()
         locked = LockedSource("path", relative)
     elif extra.kind == "url":
-        archive = http.unpinned(extra.location)
+        if pinned is not None and pinned.sha256 is not None:
+            archive = http.file(extra.location, pinned.sha256)  # from the cache, or checked
+        else:
+            archive = http.unpinned(extra.location)
+            http.cache.put_blob(hashlib.sha256(archive).hexdigest(), archive)
         sha256 = hashlib.sha256(archive).hexdigest()
         locked = LockedSource("url", strip_credentials(extra.location), sha256=sha256)
     else:
-        commit, ref = resolve_rev(extra.location, extra.rev, timeout)
+        if pinned is not None and pinned.rev is not None:
+            commit, ref = pinned.rev, pinned.ref
+        else:
+            commit, ref = resolve_rev(extra.location, extra.rev, timeout)
         archive = export_commit(extra.location, commit, timeout)
-        locked = LockedSource("git", strip_credentials(extra.location), rev=commit, ref=ref)
+        locked = LockedSource(
+            "git", strip_credentials(extra.location), rev=commit, ref=ref, requested=extra.rev
+        )
     filename = "source.zip" if archive[:2] == b"PK" else "source.tar.gz"
     if locked.kind == "url":
         locked = replace(locked, archive=filename)
