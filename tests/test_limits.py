@@ -23,6 +23,16 @@ MIB = 1 << 20
 PAD = 256 * MIB  # far more than any socket buffer holds, so bytes sent show what was read
 
 
+def refused_with_peak(index: Index, tmp_path: Path) -> tuple[str, int]:
+    """The refusal of a lock of `big`, and the most memory Python held meanwhile."""
+    tracemalloc.start()
+    try:
+        err = refused(index, tmp_path)
+        return err, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def refused(index: Index, tmp_path: Path, requirements: str = "big\n") -> str:
     result = lock(index, tmp_path, requirements)
     assert result.code == 2, result.err
@@ -37,12 +47,7 @@ def test_an_oversized_page_is_refused_before_it_is_read(
     monkeypatch.setenv("MACHCI_MAX_PAGE_BYTES", str(MIB))
     index.publish("big", "1.0")
     index.fault("/simple/big/", pad=PAD, declare_length=declare_length)
-    tracemalloc.start()
-    try:
-        err = refused(index, tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    err, peak = refused_with_peak(index, tmp_path)
     declared = r" \(\d+ bytes\)" if declare_length else ""
     assert re.fullmatch(
         f"machci: error: {re.escape(index.url)}/big/: index page larger than the limit of 1 MiB"
@@ -159,12 +164,7 @@ def test_a_gzip_bomb_page_is_refused_without_inflating_it(
             packed.write(bytes(4 * MIB))  # 256 MiB of zeros in about 256 KiB
     headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "gzip"}
     index.fault("/simple/big/", status=200, body=body.getvalue(), headers=headers)
-    tracemalloc.start()
-    try:
-        err = refused(index, tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    err, peak = refused_with_peak(index, tmp_path)
     assert err == (
         f"machci: error: {index.url}/big/: index page larger than the limit of 1 MiB;"
         " set MACHCI_MAX_PAGE_BYTES to raise it\n"
