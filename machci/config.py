@@ -453,6 +453,8 @@ class _Loader:
             kind,
             location,
             where,
+            # `{path: .}` is the project itself, as `project: .` is.
+            project=kind == "path" and Path(location) == base.resolve(),
             rev=self.string(item, "rev", section) if "rev" in item else None,
             extras=tuple(self.string_list(item, "extras", section)) if "extras" in item else (),
             requirements=requirements.get("requirements"),

@@ -157,11 +157,14 @@ def test_a_git_branch_is_pinned_to_its_commit(published: Index, tmp_path: Path) 
     assert found["fromgit"]["dependencies"] == ["beta"]
 
 
-def test_the_project_itself_is_built_and_gets_an_app(published: Index, tmp_path: Path) -> None:
+@pytest.mark.parametrize("config", ["project: .\n", "packagesExtra: [{path: .}]\n"])
+def test_the_project_itself_is_built_and_gets_an_app(
+    published: Index, tmp_path: Path, config: str
+) -> None:
     project = tree(
         tmp_path / "project", Dist("myapp", "0.9", kind="sdist", requires_dist=("beta",))
     )
-    found = packages(lock_project(published, project, "project: .\n"))
+    found = packages(lock_project(published, project, config))
     assert found["myapp"]["source"] == {"kind": "path", "location": "."}
     assert found["myapp"]["app"] is True
 
