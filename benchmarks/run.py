@@ -17,6 +17,7 @@ itself instead.  See README.md beside this file.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -598,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = [SETS[name] for name in args.sets or default_sets]
     started = time.monotonic()
     header = [f"machci benchmark, snapshot {snapshot}; {machine()}"]
+    # An installed machci is byte-compiled (pip compiles at install); the working tree is made
+    # so too, or every run would compile it again wherever PYTHONDONTWRITEBYTECODE is set.
+    compileall.compile_dir(REPO / "machci", quiet=1)
 
     recording = Recording(args.recording or recording_dir(snapshot), snapshot)
     if not args.live:
