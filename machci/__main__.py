@@ -1,5 +1,5 @@
 """`python -m machci`."""
 
-from machci.cli import main
+from machci.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

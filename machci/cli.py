@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import sys
 from collections.abc import Sequence
@@ -438,5 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The `machci` command: `main`, then an exit that skips the cycle collector's last pass
+    over everything a resolution left alive (a sixth of a warm lock's time); frozen objects
+    are still freed when the process ends."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())
