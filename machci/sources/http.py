@@ -240,6 +240,24 @@ class Http:
 
         return self.cache.blob_or_fetch(sha256, fetch, lock=not small)
 
+    def sha256_among(self, url: str, hashes: frozenset[str]) -> str:
+        """Which of a direct reference's --hash values its file has: the only one, or the one
+        the file (from the cache, else downloaded) turns out to match."""
+        ordered = sorted(hashes)
+        if len(ordered) == 1:
+            return ordered[0]
+        for sha256 in ordered:
+            try:
+                self.file(url, sha256)
+            except SourceError as exc:
+                if "hash mismatch" in exc.message:
+                    continue
+                raise
+            return sha256
+        raise SourceError(
+            f"{redact(url)}: the file's sha256 is none of its {len(ordered)} --hash values"
+        )
+
 
 def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str) -> bytes:
     """The body, refused past `limit`: by its declared length before reading, else as it
