@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
 from machci.errors import ResolutionError
 from machci.graph import check_build_cycles
+from machci.header import relative_input
 from machci.lock import Lock, SystemLock
 from machci.notices import warn
 from machci.options import SourceOptions
 from machci.resolve import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
+from machci.sources.depsdb import DepsDbSource
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
 from machci.sources.pages import WheelFilter
@@ -44,24 +46,23 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
-    cache = Cache(options.cache_dir or default_cache_dir())
-    progress = Progress()
-    http = Http(
-        cache,
-        credentials=Credentials(spec.indexes),
+def connect(
+    options: SourceOptions, indexes: Sequence[str], progress: Progress | None = None
+) -> Http:
+    """HTTP through the cache, with the credentials of `indexes` and netrc."""
+    return Http(
+        Cache(options.cache_dir or default_cache_dir()),
+        credentials=Credentials(indexes),
         offline=options.offline,
         timeout=options.timeout,
         progress=progress,
     )
-    source = PyPISource(
-        http,
-        spec.indexes,
-        spec.config.data.snapshot,
-        timeout=options.timeout,
-        build=spec.config.build,
-        wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
-    )
+
+
+def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
+    progress = Progress()
+    http = connect(options, spec.indexes, progress)
+    source = open_source(spec, http, options)
     nixpkgs = nixpkgs_index(spec, options)
     if notices:
         _warn_without_nixpkgs(spec)
@@ -100,15 +101,36 @@ def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
                 for detail, labels in failures.items()
             )
         )
-    result = Lock(
-        systems=tuple(systems),
-        index=strip_credentials(spec.indexes[0]),
-        snapshot=spec.config.data.snapshot_text,
-    )
+    result = Lock(tuple(systems), *_pin(spec))
     if notices:
         for message in (*build_needs_warnings(result), *unused_name_warnings(result, spec)):
             warn(message)
     return result
+
+
+def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | DepsDbSource:
+    """The data source machci.yaml's `data:` names."""
+    data = spec.config.data
+    if data.source == "pypi-deps-db":
+        return DepsDbSource.open(http, data, spec.config.python)
+    return PyPISource(
+        http,
+        spec.indexes,
+        data.snapshot,
+        timeout=options.timeout,
+        build=spec.config.build,
+        wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
+    )
+
+
+def _pin(spec: Spec) -> tuple[str, str | None, str]:
+    """Where the data is, its pin and its source, as the Lock records them."""
+    data = spec.config.data
+    if data.source != "pypi-deps-db":
+        return strip_credentials(spec.indexes[0]), data.snapshot_text, data.source
+    if data.path is not None:  # the header names it relative to the file, like its inputs
+        return relative_input(data.path, spec.config.output), None, data.source
+    return data.repository, data.rev, data.source
 
 
 def nixpkgs_index(spec: Spec, options: SourceOptions) -> NixpkgsIndex:

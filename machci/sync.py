@@ -33,10 +33,6 @@ class SyncResult:
     message: str
 
 
-def data_revision(lock_: Lock) -> str:
-    return f"pypi {lock_.index} {lock_.snapshot or 'latest'}"  # the Lock holds no credentials
-
-
 def input_digests(
     config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
 ) -> tuple[Input, ...]:
@@ -85,7 +81,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     body = render(result, options)
     settings = settings_digest(config, config.output)
     header = Header(
-        __version__, data_revision(result), settings, inputs, "", overridden=config.overridden
+        __version__, result.revision, settings, inputs, "", overridden=config.overridden
     )
     return compose(header, body)
 
