@@ -7,6 +7,7 @@ from reading generated Nix. When nothing would change, nothing is written: no ch
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +18,14 @@ from machci.atomic import atomic_write
 from machci.config import Config, format_snapshot
 from machci.errors import InputError, Location
 from machci.lock import Lock, LockedPackage
-from machci.locking import lock
+from machci.locking import connect, lock
+from machci.nixhash import same_spelling
 from machci.options import SourceOptions
+from machci.sources.github import newest_commit
+from machci.sources.tarballs import new_tree
 from machci.spec import build_spec
 from machci.sync import input_digests, previous_pins, render_file
-from machci.yamledit import set_snapshot
+from machci.yamledit import set_depsdb_pin, set_snapshot
 
 
 @dataclass(frozen=True, order=True)
@@ -107,6 +111,14 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+@dataclass(frozen=True)
+class _Move:
+    """A new pin: the config that has it, and the edit that writes it into machci.yaml."""
+
+    config: Config
+    edit: Callable[[str], str]
+
+
 def bump(
     config: Config,
     base: Path,
@@ -117,40 +129,74 @@ def bump(
 ) -> BumpResult:
     if config.path is None:
         raise InputError("machci bump needs a machci.yaml to move the pin in (see machci init)")
-    target = to or now()
+    where = Location.of(config.path)
+    if config.data.source == "pypi-deps-db":
+        move = _depsdb_move(config, options, to, where)
+    else:
+        move = _snapshot_move(config, to or now(), where)
+    # packagesExtra's archives and git refs are looked up again even at the same data pin.
+    if move is None and any(e.kind != "path" for e in config.packages_extra):
+        move = _Move(config, lambda text: text)
+    if move is None:  # already pinned there
+        return BumpResult([], _revision(config), _revision(config), written=False)
+    spec = build_spec(config, base)
+    # The old lock keeps packagesExtra's pins; the new one looks archives and git refs up again.
+    pins = previous_pins(config.output)
+    old_lock = lock(spec, options, notices=False, pins=pins)  # only the new one's problems are news
+    new_lock = lock(replace(spec, config=move.config), options)
+    result = BumpResult(
+        diff_locks(old_lock, new_lock),
+        _revision(config),
+        _revision(move.config),
+        written=False,
+    )
+    if dry_run or not result.changed:
+        return result
+    yaml_bytes = move.edit(config.path.read_text(encoding="utf-8")).encode("utf-8")
+    inputs = input_digests(move.config, spec, {config.path: yaml_bytes})
+    nix_text = render_file(move.config, new_lock, inputs)
+    atomic_write(config.path, yaml_bytes)
+    atomic_write(config.output, nix_text.encode())
+    return replace(result, written=True)
+
+
+def _snapshot_move(config: Config, target: datetime, where: Location) -> _Move | None:
     old_snapshot = config.data.snapshot
     if old_snapshot is not None and target < old_snapshot:
         raise InputError(
             f"the new snapshot {format_snapshot(target)} is before the current one"
             f" {format_snapshot(old_snapshot)}"
         )
-    moving = any(e.kind != "path" for e in config.packages_extra)  # archives, git refs
-    if old_snapshot == target and not moving:  # already pinned to that instant
-        return BumpResult([], _revision(config), _revision(config), written=False)
+    if old_snapshot == target:
+        return None
     new_config = replace(config, data=replace(config.data, snapshot=target))
-    spec = build_spec(config, base)
-    # The old lock keeps packagesExtra's pins; the new one looks archives and git refs up again.
-    pins = previous_pins(config.output)
-    old_lock = lock(spec, options, notices=False, pins=pins)  # only the new one's problems are news
-    new_lock = lock(replace(spec, config=new_config), options)
-    result = BumpResult(
-        diff_locks(old_lock, new_lock),
-        _revision(config),
-        _revision(new_config),
-        written=False,
-    )
-    if dry_run or not result.changed:
-        return result
-    yaml_text = set_snapshot(
-        config.path.read_text(encoding="utf-8"), format_snapshot(target), Location.of(config.path)
-    )
-    yaml_bytes = yaml_text.encode("utf-8")
-    inputs = input_digests(new_config, spec, {config.path: yaml_bytes})
-    nix_text = render_file(new_config, new_lock, inputs)
-    atomic_write(config.path, yaml_bytes)
-    atomic_write(config.output, nix_text.encode())
-    return replace(result, written=True)
+    return _Move(new_config, lambda text: set_snapshot(text, format_snapshot(target), where))
+
+
+def _depsdb_move(
+    config: Config, options: SourceOptions, to: datetime | None, where: Location
+) -> _Move | None:
+    """The newest commit of the database's default branch, with the NAR hash of its tarball."""
+    data = config.data
+    if to is not None:
+        raise InputError(
+            "--to is a snapshot time of the pypi source; a pypi-deps-db pin moves to the"
+            f" newest commit of {data.repository}"
+        )
+    if data.path is not None or data.rev is None or data.sha256 is None:
+        raise InputError(
+            "data: path: a checkout of pypi-deps-db has no pin to move; update the checkout"
+        )
+    rev = newest_commit(data.repository, options.timeout)
+    if rev == data.rev:
+        return None
+    _tree, nar = new_tree(connect(options, ()), data.repository, rev)
+    sha256 = same_spelling(data.sha256, nar)
+    new_config = replace(config, data=replace(data, rev=rev, sha256=sha256))
+    return _Move(new_config, lambda text: set_depsdb_pin(text, rev, sha256, where))
 
 
 def _revision(config: Config) -> str:
+    if config.data.source == "pypi-deps-db":
+        return config.data.rev or "checkout"
     return config.data.snapshot_text or "latest"

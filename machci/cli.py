@@ -202,6 +202,11 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
         changes["systems"] = tuple(dict.fromkeys(args.systems))
     if args.index_url or args.extra_index_urls or args.snapshot:
         data = config.data
+        if data.source != "pypi":
+            raise InputError(
+                "--index-url, --extra-index-url and --snapshot set the pypi source's pin;"
+                f" machci.yaml's data source is {data.source}"
+            )
         changes["data"] = DataRevision(
             index=_index_url("--index-url", args.index_url) if args.index_url else data.index,
             extra_indexes=(
@@ -260,7 +265,7 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
 
 
 def _summary(result: Lock) -> str:
-    lines = [f"data: {result.index} @ {result.snapshot or 'latest'}"]
+    lines = [f"data: {result.revision}"]
     for system in result.systems:
         lines.append(f"{system.system} (Python {system.python}): {len(system.packages)} packages")
         for package in system.packages:

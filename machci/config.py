@@ -30,7 +30,8 @@ from machci.defaults import (
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.header import digest
-from machci.untrusted import url_problem
+from machci.nixhash import parse_sha256, to_sri
+from machci.untrusted import control_character, url_problem
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Attribute names an override may set (Nix identifiers, as buildPythonPackage's arguments are).
@@ -58,7 +59,13 @@ _TOP_KEYS = (
     "project",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
-_DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
+_DATA_KEYS = ("source", "index", "extra-indexes", "snapshot", "repository", "rev", "sha256", "path")
+SOURCES = ("pypi", "pypi-deps-db")
+DEFAULT_DEPSDB_REPOSITORY = "DavHau/pypi-deps-db"
+_PYPI_KEYS = ("index", "extra-indexes", "snapshot")
+_DEPSDB_KEYS = ("repository", "rev", "sha256", "path")
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _INPUT_KEYS = ("path", "extras", "groups")
 _NIXPKGS_KEYS = ("index", "path")
 _EXTRA_KINDS = ("path", "url", "git")
@@ -77,12 +84,18 @@ class RequirementInput:
 
 @dataclass(frozen=True)
 class DataRevision:
-    """The pinned dependency data: which index, and the instant it is frozen at."""
+    """The pinned dependency data. For "pypi": which index, and the instant it is frozen at.
+    For "pypi-deps-db" (mach-nix's pypiDataRev/pypiDataSha256): a commit of the repository and
+    the NAR hash of its tarball, or a checkout."""
 
     index: str | None = None  # None: the requirements' --index-url, else DEFAULT_INDEX
     extra_indexes: tuple[str, ...] = ()
     snapshot: datetime | None = None
     source: str = "pypi"
+    repository: str = DEFAULT_DEPSDB_REPOSITORY
+    rev: str | None = None  # 40 hex digits, lower case
+    sha256: str | None = None  # as written (Nix base32, hex or SRI): bump keeps the spelling
+    path: Path | None = None  # a checkout of the repository instead of rev and sha256
 
     @property
     def snapshot_text(self) -> str | None:
@@ -352,7 +365,7 @@ class _Loader:
                 raise InputError("systems: the list is empty", self.at(document, "systems"))
             changes["systems"] = tuple(dict.fromkeys(systems))
         if "data" in document:
-            changes["data"] = self.data(document)
+            changes["data"] = self.data(document, base)
         if "providers" in document:
             changes["providers"] = self.providers(document)
         if "output" in document:
@@ -599,16 +612,27 @@ class _Loader:
             raise InputError("requirements: the list is empty", self.at(document, "requirements"))
         return tuple(found)
 
-    def data(self, document: CommentedMap) -> DataRevision:
+    def data(self, document: CommentedMap, base: Path) -> DataRevision:
         node = document["data"]
         if not isinstance(node, CommentedMap):
             raise InputError("data: expected a mapping", self.at(document, "data"))
         self.check_keys(node, _DATA_KEYS, "data: ")
-        if "source" in node and self.string(node, "source", "data: ") != "pypi":
+        source = self.string(node, "source", "data: ") if "source" in node else "pypi"
+        if source not in SOURCES:
             raise InputError(
-                f"data: source: unknown source {node['source']!r} (known: pypi)",
+                f"data: source: unknown source {source!r} (known: {', '.join(SOURCES)})",
                 self.at(node, "source"),
             )
+        other = _DEPSDB_KEYS if source == "pypi" else _PYPI_KEYS
+        for key in other:
+            if key in node:
+                raise InputError(
+                    f"data: {key}: not a setting of source {source}"
+                    f" (it takes {', '.join(_PYPI_KEYS if source == 'pypi' else _DEPSDB_KEYS)})",
+                    self.at(node, key),
+                )
+        if source == "pypi-deps-db":
+            return self.depsdb(node, base)
         index = self.string(node, "index", "data: ").rstrip("/") if "index" in node else None
         extra = tuple(self.string_list(node, "extra-indexes")) if "extra-indexes" in node else ()
         urls = [("index", index)] if index else []
@@ -623,6 +647,53 @@ class _Loader:
         if node.get("snapshot") is not None:
             snapshot = parse_snapshot(node["snapshot"], self.at(node, "snapshot"))
         return DataRevision(index=index, extra_indexes=extra, snapshot=snapshot)
+
+    def depsdb(self, node: CommentedMap, base: Path) -> DataRevision:
+        """rev and sha256 (mach-nix's pypiDataRev and pypiDataSha256), or a checkout."""
+        repository = DEFAULT_DEPSDB_REPOSITORY
+        if "repository" in node:
+            repository = self.string(node, "repository", "data: ")
+            if not _REPOSITORY.fullmatch(repository):
+                raise InputError(
+                    f"data: repository: {repository!r} is not a GitHub repository OWNER/NAME",
+                    self.at(node, "repository"),
+                )
+        if "path" in node:
+            if "rev" in node or "sha256" in node:
+                raise InputError(
+                    "data: give either path (a checkout of the database) or rev and sha256,"
+                    " not both",
+                    self.at(node, "rev" if "rev" in node else "sha256"),
+                )
+            text = self.string(node, "path", "data: ")
+            char = control_character(text)
+            if char is not None:
+                raise InputError(
+                    f"data: path: {text!r} contains the control character {char!r}",
+                    self.at(node, "path"),
+                )
+            return DataRevision(source="pypi-deps-db", repository=repository, path=base / text)
+        for key in ("rev", "sha256"):
+            if key not in node:
+                raise InputError(
+                    f"data: source pypi-deps-db needs rev and sha256 (mach-nix's pypiDataRev"
+                    f" and pypiDataSha256), or path; {key} is missing",
+                    self.at(node, "source"),
+                )
+        rev = self.string(node, "rev", "data: ")
+        if not _COMMIT.fullmatch(rev):
+            raise InputError(
+                f"data: rev: {rev!r} is not a commit id (40 hexadecimal digits)",
+                self.at(node, "rev"),
+            )
+        sha256 = self.string(node, "sha256", "data: ")
+        try:
+            parse_sha256(sha256)
+        except InputError as exc:
+            raise InputError(f"data: sha256: {exc.message}", self.at(node, "sha256")) from None
+        return DataRevision(
+            source="pypi-deps-db", repository=repository, rev=rev.lower(), sha256=sha256
+        )
 
     def providers(self, document: CommentedMap) -> Providers:
         node = document["providers"]
@@ -667,8 +738,6 @@ def settings_digest(config: Config, output: Path) -> str:
 
     Paths are taken relative to the output's directory so the digest is the same on every machine.
     """
-    from machci.redaction import strip_credentials  # urllib.parse: not on check's quick path
-
     base = output.parent.resolve()
 
     def rel(path: Path) -> str:
@@ -681,13 +750,7 @@ def settings_digest(config: Config, output: Path) -> str:
         ],
         "python": config.python,
         "systems": sorted(config.systems),
-        "data": {
-            "source": config.data.source,
-            # Without credentials: they are no setting, and the digest is committed.
-            "index": strip_credentials(config.data.index) if config.data.index else None,
-            "extra-indexes": [strip_credentials(u) for u in config.data.extra_indexes],
-            "snapshot": config.data.snapshot_text,
-        },
+        "data": _data_settings(config.data, rel),
         "providers": {
             "_default": list(config.providers.default),
             **{k: list(v) for k, v in sorted(config.providers.per_package.items())},
@@ -735,4 +798,25 @@ def _extra_setting(extra: ExtraSource, rel: Callable[[Path], str]) -> dict[str, 
         "requirements": list(extra.requirements) if extra.requirements is not None else None,
         "requirementsExtra": list(extra.requirements_extra),
         "project": extra.project,
+    }
+
+
+def _data_settings(data: DataRevision, rel: Callable[[Path], str]) -> dict[str, object]:
+    if data.source == "pypi-deps-db":
+        return {
+            "source": data.source,
+            "repository": data.repository,
+            "rev": data.rev,
+            # One spelling of the hash: writing it another way changes nothing.
+            "sha256": to_sri(parse_sha256(data.sha256)) if data.sha256 else None,
+            "path": rel(data.path) if data.path else None,
+        }
+    from machci.redaction import strip_credentials  # urllib.parse: not on check's quick path
+
+    return {
+        "source": data.source,
+        # Without credentials: they are no setting, and the digest is committed.
+        "index": strip_credentials(data.index) if data.index else None,
+        "extra-indexes": [strip_credentials(u) for u in data.extra_indexes],
+        "snapshot": data.snapshot_text,
     }

@@ -159,17 +159,30 @@ class SystemLock:
 @dataclass(frozen=True)
 class Lock:
     systems: tuple[SystemLock, ...]  # sorted by system
-    index: str
-    snapshot: str | None
+    index: str  # pypi-deps-db: the repository, or the checkout's path
+    snapshot: str | None  # pypi-deps-db: the commit (None for a checkout)
+    source: str = "pypi"
 
     def system(self, name: str) -> SystemLock | None:
         return next((s for s in self.systems if s.system == name), None)
 
+    @property
+    def revision(self) -> str:
+        """The data revision in one line, e.g. "pypi https://pypi.org/simple 2026-11-01T00:00:00Z"
+        or "pypi-deps-db DavHau/pypi-deps-db <commit>"."""
+        if self.source == "pypi":
+            return f"pypi {self.index} {self.snapshot or 'latest'}"
+        return f"{self.source} {self.index} {self.snapshot or 'checkout'}"
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "data": {"source": "pypi", "index": self.index, "snapshot": self.snapshot},
-            "systems": {s.system: s.to_json() for s in self.systems},
-        }
+        data: dict[str, Any] = {"source": self.source}
+        if self.source == "pypi":
+            data.update(index=self.index, snapshot=self.snapshot)
+        elif self.snapshot is None:
+            data.update(path=self.index)
+        else:
+            data.update(repository=self.index, rev=self.snapshot)
+        return {"data": data, "systems": {s.system: s.to_json() for s in self.systems}}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"

@@ -8,8 +8,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
-from machci.errors import ResolutionError
+from machci.errors import InputError, ResolutionError
 from machci.graph import check_build_cycles
+from machci.header import relative_input
 from machci.lock import Lock, LockedSource, SystemLock
 from machci.notices import warn
 from machci.options import SourceOptions
@@ -17,11 +18,13 @@ from machci.requirements import RequirementLine
 from machci.resolve import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
+from machci.sources.depsdb import DepsDbSource
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs import NixpkgsIndex, evaluate_tree, load_index
 from machci.sources.pages import WheelFilter
 from machci.sources.prefetch import Prefetcher
 from machci.sources.pypi import PyPISource
+from machci.sources.trees import PreparedSource
 from machci.sources.trees import prepare as prepare_sources
 from machci.spec import Spec
 
@@ -53,6 +56,19 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+def connect(
+    options: SourceOptions, indexes: Sequence[str], progress: Progress | None = None
+) -> Http:
+    """HTTP through the cache, with the credentials of `indexes` and netrc."""
+    return Http(
+        Cache(options.cache_dir or default_cache_dir()),
+        credentials=Credentials(indexes),
+        offline=options.offline,
+        timeout=options.timeout,
+        progress=progress,
+    )
+
+
 def _lock(
     spec: Spec,
     options: SourceOptions,
@@ -60,38 +76,16 @@ def _lock(
     notices: bool,
     pins: Mapping[tuple[str, str, str | None], LockedSource],
 ) -> Lock:
-    cache = Cache(options.cache_dir or default_cache_dir())
     progress = Progress()
-    http = Http(
-        cache,
-        credentials=Credentials(spec.indexes),
-        offline=options.offline,
-        timeout=options.timeout,
-        progress=progress,
-    )
-    source = PyPISource(
-        http,
-        spec.indexes,
-        spec.config.data.snapshot,
-        timeout=options.timeout,
-        build=spec.config.build,
-        wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
-    )
+    http = connect(options, spec.indexes, progress)
+    source = open_source(spec, http, options)
     nixpkgs = nixpkgs_index(spec, options)
     if notices:
         _warn_without_nixpkgs(spec)
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
-        extra = prepare_sources(
-            spec.config.packages_extra,
-            http,
-            source.build_environments if spec.config.build else None,
-            spec.config.output,
-            options.timeout,
-            pins,
-        )
-        source.add_sources(extra)
+        extra = _extra_sources(spec, source, http, options, pins)
         roots = [RequirementLine(e.root(), e.extra.where) for e in extra]
         resolutions = [
             TargetResolution(
@@ -127,15 +121,65 @@ def _lock(
                 for detail, labels in failures.items()
             )
         )
-    result = Lock(
-        systems=tuple(systems),
-        index=strip_credentials(spec.indexes[0]),
-        snapshot=spec.config.data.snapshot_text,
-    )
+    result = Lock(tuple(systems), *_pin(spec))
     if notices:
         for message in (*build_needs_warnings(result), *unused_name_warnings(result, spec)):
             warn(message)
     return result
+
+
+def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | DepsDbSource:
+    """The data source machci.yaml's `data:` names."""
+    data = spec.config.data
+    if data.source == "pypi-deps-db":
+        return DepsDbSource.open(http, data, spec.config.python)
+    return PyPISource(
+        http,
+        spec.indexes,
+        data.snapshot,
+        timeout=options.timeout,
+        build=spec.config.build,
+        wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
+    )
+
+
+def _extra_sources(
+    spec: Spec,
+    source: PyPISource | DepsDbSource,
+    http: Http,
+    options: SourceOptions,
+    pins: Mapping[tuple[str, str, str | None], LockedSource],
+) -> tuple[PreparedSource, ...]:
+    """packagesExtra, read and pinned, and made known to the source."""
+    extras = spec.config.packages_extra
+    if not extras:
+        return ()
+    if not isinstance(source, PyPISource):
+        raise InputError(
+            "packagesExtra and project need the pypi data source (their build requirements"
+            " come from an index)",
+            extras[0].where,
+        )
+    prepared = prepare_sources(
+        extras,
+        http,
+        source.build_environments if spec.config.build else None,
+        spec.config.output,
+        options.timeout,
+        pins,
+    )
+    source.add_sources(prepared)
+    return prepared
+
+
+def _pin(spec: Spec) -> tuple[str, str | None, str]:
+    """Where the data is, its pin and its source, as the Lock records them."""
+    data = spec.config.data
+    if data.source != "pypi-deps-db":
+        return strip_credentials(spec.indexes[0]), data.snapshot_text, data.source
+    if data.path is not None:  # the header names it relative to the file, like its inputs
+        return relative_input(data.path, spec.config.output), None, data.source
+    return data.repository, data.rev, data.source
 
 
 def nixpkgs_index(spec: Spec, options: SourceOptions) -> NixpkgsIndex:

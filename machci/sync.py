@@ -35,10 +35,6 @@ class SyncResult:
     message: str
 
 
-def data_revision(lock_: Lock) -> str:
-    return f"pypi {lock_.index} {lock_.snapshot or 'latest'}"  # the Lock holds no credentials
-
-
 def input_digests(
     config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
 ) -> tuple[Input, ...]:
@@ -90,7 +86,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     settings = settings_digest(config, config.output)
     header = Header(
         __version__,
-        data_revision(result),
+        result.revision,
         settings,
         inputs,
         "",

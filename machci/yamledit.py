@@ -51,13 +51,30 @@ def _styled(old: object, value: str) -> str:
     return quoted
 
 
-def set_snapshot(text: str, snapshot: str, where: Location) -> str:
-    """machci.yaml text with data.snapshot set to `snapshot`, everything else as it was."""
-    edit = RoundTrip(text, where)
+def _data(edit: RoundTrip, where: Location) -> CommentedMap:
     data = edit.document.get("data")
     if data is None:
         edit.document["data"] = data = CommentedMap()
     if not isinstance(data, CommentedMap):
         raise InputError("data: expected a mapping", where)
+    return data
+
+
+def set_snapshot(text: str, snapshot: str, where: Location) -> str:
+    """machci.yaml text with data.snapshot set to `snapshot`, everything else as it was."""
+    edit = RoundTrip(text, where)
+    data = _data(edit, where)
     data["snapshot"] = _styled(data.get("snapshot"), snapshot)
+    return edit.dump()
+
+
+def set_depsdb_pin(text: str, rev: str, sha256: str, where: Location) -> str:
+    """machci.yaml text with data.rev and data.sha256 set, everything else as it was. Values
+    keep their quoting; plain ones stay plain (ruamel quotes one that would read as a number)."""
+    edit = RoundTrip(text, where)
+    data = _data(edit, where)
+    for key, value in (("rev", rev), ("sha256", sha256)):
+        old = data.get(key)
+        quoted = isinstance(old, SingleQuotedScalarString | DoubleQuotedScalarString)
+        data[key] = _styled(old, value) if quoted else value
     return edit.dump()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.depsdb import Tarballs
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.fixtures.repos import Workspace, make_workspace
@@ -48,6 +49,18 @@ def github() -> Iterator[GitHubEmulator]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def tarballs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tarballs]:
+    """A started loopback server of GitHub tarballs, which machci downloads from."""
+    server = Tarballs()
+    server.start()
+    monkeypatch.setenv("MACHCI_GITHUB_URL", server.base_url)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

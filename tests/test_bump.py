@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from machci.bump import Change, change_table, diff_locks
 from machci.lock import Lock, LockedFile, LockedPackage, SystemLock
+from tests.fixtures.depsdb import DepsDb, Pin, Tarballs, publish
+from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.helpers import Run, run
 
@@ -134,3 +137,123 @@ def test_bump_warns_about_the_new_lock_only(index: Index, project: Path) -> None
     assert result.code == 0, result.err
     assert result.err.count("machci: warning:") == 1
     assert "machci: warning: oxide 2.0 builds from its sdist" in result.err
+
+
+# --- pypi-deps-db: rev and sha256 move to the newest commit ---------------------------------------
+
+DEPSDB_CONFIG = """\
+requirements: [requirements.txt]
+systems: [x86_64-linux, aarch64-linux]
+data:
+  source: pypi-deps-db
+  rev: {rev}   # mach-nix's pypiDataRev
+  sha256: "{sha256}"
+"""
+
+
+def deps_db(newer: bool) -> DepsDb:
+    db = DepsDb()
+    db.wheel("app", "1.0", "py3-none-any", {"requires_dist": ["gone"]})
+    db.wheel("gone", "1.0", "py3-none-any", {})
+    db.wheel("armonly", "1.0", "py3-none-any", {})
+    if newer:
+        db.wheel("app", "2.0", "py3-none-any", {"requires_dist": ["fresh"]})
+        db.wheel("fresh", "0.1", "py3-none-any", {})
+        db.wheel("armonly", "1.1", "py3-none-any", {})
+    return db
+
+
+@pytest.fixture
+def deps_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubEmulator]:
+    emulator = GitHubEmulator(owner="DavHau", repo="pypi-deps-db", default_branch="master")
+    emulator.start()
+    monkeypatch.setenv("MACHCI_GITHUB_API_URL", emulator.url)
+    monkeypatch.setenv("GITHUB_TOKEN", emulator.token)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def pins(tarballs: Tarballs, tmp_path: Path) -> tuple[Pin, Pin]:
+    return (
+        publish(deps_db(newer=False), tarballs, tmp_path / "old"),
+        publish(deps_db(newer=True), tarballs, tmp_path / "new"),
+    )
+
+
+@pytest.fixture
+def deps_project(pins: tuple[Pin, Pin], deps_github: GitHubEmulator, tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text('app\narmonly; platform_machine == "aarch64"\n')
+    old = pins[0]
+    (project / "machci.yaml").write_text(DEPSDB_CONFIG.format(rev=old.rev, sha256=old.sha256))
+    assert machci(project, "sync").code == 1
+    deps_github.branches["master"] = pins[1].rev
+    return project
+
+
+def test_bump_moves_rev_and_sha256(pins: tuple[Pin, Pin], deps_project: Path) -> None:
+    old, new = pins
+    before = (deps_project / "machci.yaml").read_text()
+    result = machci(deps_project, "bump")
+    assert result.code == 0, result.err
+    assert f"Data revision: {old.rev} → {new.rev}" in result.out
+    assert "| app | aarch64-linux, x86_64-linux | 1.0 → 2.0 | upgraded |" in result.out
+    assert "| armonly | aarch64-linux | 1.0 → 1.1 | upgraded |" in result.out
+    assert "| fresh | aarch64-linux, x86_64-linux | — → 0.1 | added |" in result.out
+    assert "| gone | aarch64-linux, x86_64-linux | 1.0 → — | removed |" in result.out
+    after = (deps_project / "machci.yaml").read_text()
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="")
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert diff == [
+        f"-  rev: {old.rev}   # mach-nix's pypiDataRev",
+        f'-  sha256: "{old.sha256}"',
+        f"+  rev: {new.rev}   # mach-nix's pypiDataRev",
+        f'+  sha256: "{new.sha256}"',
+    ]
+    assert machci(deps_project, "check").code == 0
+    text = (deps_project / "default.nix").read_text()
+    assert f"# machci-data: pypi-deps-db DavHau/pypi-deps-db {new.rev}\n" in text
+    assert '"app-2.0-py3-none-any.whl"' in text
+
+
+def test_depsdb_dry_run_writes_nothing(deps_project: Path) -> None:
+    files = {p: p.read_bytes() for p in deps_project.iterdir() if p.is_file()}
+    result = machci(deps_project, "bump", "--dry-run")
+    assert result.code == 0, result.err
+    assert "| app | aarch64-linux, x86_64-linux | 1.0 → 2.0 | upgraded |" in result.out
+    assert {p: p.read_bytes() for p in files} == files
+
+
+def test_depsdb_at_the_newest_commit_is_current(
+    pins: tuple[Pin, Pin], deps_project: Path, deps_github: GitHubEmulator, tarballs: Tarballs
+) -> None:
+    deps_github.branches["master"] = pins[0].rev
+    files = {p: p.read_bytes() for p in deps_project.iterdir() if p.is_file()}
+    downloads = len(tarballs.requests)
+    result = machci(deps_project, "bump")
+    assert result.code == 0, result.err
+    assert result.out == f"Data revision {pins[0].rev} is current: nothing changes.\n"
+    assert {p: p.read_bytes() for p in files} == files
+    assert len(tarballs.requests) == downloads
+
+
+def test_depsdb_bump_reports_github_refusing(
+    deps_project: Path, deps_github: GitHubEmulator
+) -> None:
+    deps_github.fault("GET", r"/branches/", status=404, times=None)
+    result = machci(deps_project, "bump")
+    assert result.code == 2
+    assert "GitHub answered 404" in result.err and "DavHau/pypi-deps-db" in result.err
+
+
+def test_depsdb_bump_refuses_to(deps_project: Path) -> None:
+    result = machci(deps_project, "bump", "--to", "2025-07-01T00:00:00Z")
+    assert result.code == 2
+    assert "moves to the newest commit of DavHau/pypi-deps-db" in result.err

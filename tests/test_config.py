@@ -460,6 +460,81 @@ def test_extra_index_error_points_at_its_line(tmp_path: Path) -> None:
     assert message.startswith(f"{path}:3:")
 
 
+# --- data: pypi-deps-db --------------------------------------------------------------------------
+
+REV = "0123456789abcdef0123456789abcdef01234567"
+NIX32 = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"  # sha256 of nothing
+SRI = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # the same, as SRI
+
+
+def depsdb(*lines: str) -> str:
+    return "data:\n  source: pypi-deps-db\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def test_depsdb_pin(tmp_path: Path) -> None:
+    config = load(tmp_path, depsdb(f"rev: {REV.upper()}", f"sha256: {NIX32}"))
+    assert config.data == DataRevision(
+        source="pypi-deps-db", repository="DavHau/pypi-deps-db", rev=REV, sha256=NIX32
+    )
+
+
+def test_depsdb_checkout_and_repository(tmp_path: Path) -> None:
+    config = load(tmp_path, depsdb("repository: me/deps-db-fork", "path: ../deps-db"))
+    assert config.data.path == tmp_path / "../deps-db"
+    assert config.data.repository == "me/deps-db-fork"
+    assert config.data.rev is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "fragment"),
+    [
+        ((f"rev: {REV[:-1]}", f"sha256: {NIX32}"), 3, "rev: '0123"),
+        ((f"rev: {REV[:-1]}g", f"sha256: {NIX32}"), 3, "is not a commit id (40 hexadecimal"),
+        ((f"rev: {REV}", "sha256: abcd"), 4, "data: sha256: 'abcd' is not a sha256 hash"),
+        ((f"rev: {REV}", f"sha256: sha256-{NIX32}"), 4, "is not a sha256 hash"),
+        ((f"rev: {REV}",), 2, "needs rev and sha256"),
+        ((f"sha256: {SRI}",), 2, "rev is missing"),
+        ((f"rev: {REV}", f"sha256: {NIX32}", "path: db"), 3, "either path (a checkout"),
+        (("path: db", f"sha256: {NIX32}"), 4, "either path (a checkout"),
+        (
+            (f"rev: {REV}", f"sha256: {NIX32}", 'snapshot: "2025-01-01T00:00:00Z"'),
+            5,
+            "data: snapshot: not a setting of source pypi-deps-db",
+        ),
+        ((f"rev: {REV}", f"sha256: {NIX32}", "index: https://x/simple"), 5, "index: not a"),
+        (("repository: just-a-name", "path: db"), 3, "is not a GitHub repository OWNER/NAME"),
+        (("path: 1.5",), 3, "read as a number"),
+    ],
+)
+def test_depsdb_errors_name_their_line(
+    tmp_path: Path, lines: tuple[str, ...], line: int, fragment: str
+) -> None:
+    message, path = load_error(tmp_path, depsdb(*lines))
+    assert message.startswith(f"{path}:{line}: ")
+    assert fragment in message
+
+
+def test_depsdb_keys_are_refused_for_pypi(tmp_path: Path) -> None:
+    message, path = load_error(tmp_path, f"data:\n  source: pypi\n  rev: {REV}\n")
+    assert message == (
+        f"{path}:3: data: rev: not a setting of source pypi (it takes index, extra-indexes,"
+        " snapshot)"
+    )
+
+
+def test_depsdb_settings_digest(tmp_path: Path) -> None:
+    def digest(*lines: str) -> str:
+        config = load(tmp_path, depsdb(*lines))
+        return settings_digest(config, config.output)
+
+    pinned = digest(f"rev: {REV}", f"sha256: {NIX32}")
+    assert pinned == digest(f"rev: {REV}", f"sha256: {SRI}")  # one hash, two spellings
+    assert pinned != digest(f"rev: {REV[::-1]}", f"sha256: {NIX32}")
+    assert pinned != digest("path: db")
+    pypi = load(tmp_path, "data: {source: pypi}\n")
+    assert pinned != settings_digest(pypi, pypi.output)
+
+
 # --- glibc / macos -------------------------------------------------------------------------------
 
 

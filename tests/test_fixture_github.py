@@ -518,3 +518,13 @@ def test_every_url_points_at_the_emulator(github: GitHubEmulator) -> None:
         assert "github.com" not in reply.body.decode().replace("GitHub.com", "")
         seen |= hosts
     assert seen == {expected}
+
+
+def test_branches_give_their_head_commit(github: GitHubEmulator) -> None:
+    client = Github(auth=Auth.Token(github.token), base_url=github.url)
+    repo = client.get_repo(github.full_name)
+    assert repo.get_branch(repo.default_branch).commit.sha == github.branches["main"]
+    github.branches["main"] = "a" * 40
+    assert repo.get_branch("main").commit.sha == "a" * 40
+    with pytest.raises(UnknownObjectException):
+        repo.get_branch("nowhere")

@@ -1,4 +1,5 @@
-"""On-disk cache: content-addressed blobs plus what is known of each index page.
+"""On-disk cache: content-addressed blobs, what is known of each index page, and unpacked trees
+kept under their NAR hash (sources/tarballs.py).
 
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
 and fetched again instead of poisoning a lock. Every write goes to a temporary file that is then
@@ -112,6 +113,20 @@ class Cache:
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)
+
+    def tree(self, key: str) -> Path:
+        """Where a directory tree checked against `key` (its NAR hash) is kept."""
+        return self.root / "trees" / key
+
+    def tree_lock(self, key: str) -> FileLock:
+        return self._lock("tree", key)
+
+    def temporary(self) -> Path:
+        """A directory for work in progress, on the cache's file system (so results can be
+        renamed into place)."""
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _page_path(self, url: str) -> Path:
         key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()

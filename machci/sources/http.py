@@ -12,9 +12,9 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TextIO
+from typing import BinaryIO, TextIO
 from urllib.parse import urljoin
 
 import urllib3
@@ -294,6 +294,40 @@ class Http:
             self.cache.put_blob(sha256, whole)
         return None
 
+    def sha256_among(self, url: str, hashes: frozenset[str]) -> str:
+        """Which of a direct reference's --hash values its file has: the only one, or the one
+        the file (from the cache, else downloaded) turns out to match."""
+        ordered = sorted(hashes)
+        if len(ordered) == 1:
+            return ordered[0]
+        for sha256 in ordered:
+            try:
+                self.file(url, sha256)
+            except SourceError as exc:
+                if "hash mismatch" in exc.message:
+                    continue
+                raise
+            return sha256
+        raise SourceError(
+            f"{redact(url)}: the file's sha256 is none of its {len(ordered)} --hash values"
+        )
+
+    def download(self, url: str, into: BinaryIO, limit: Limit) -> None:
+        """The body at url written to `into` as it arrives, under `limit`, uncached: for
+        archives whose hash can be checked only once unpacked (sources/tarballs.py)."""
+        if self.offline:
+            raise SourceError(f"offline: {redact(url)} is not in the cache")
+        target, auth = self.credentials.prepare(url)
+        response = self._open(url, target, auth)
+        if response.status != 200:
+            _discard(response)
+            reply = _Reply(response.status, url, response.headers, b"", bool(auth))
+            raise _refusal(url, reply, "the server")
+        try:
+            _stream(response, limit, url, into.write)
+        except HTTPError as exc:  # cut short, or too slow, after the headers
+            raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
+
 
 def _part(reply: _Reply) -> RangeReply | None:
     """The part a 206 answer holds, if its Content-Range gives the size and fits the body."""
@@ -307,26 +341,32 @@ def _part(reply: _Reply) -> RangeReply | None:
 
 
 def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str) -> bytes:
-    """The body, refused past `limit`: by its declared length before reading, else as it
-    arrives, so no more than the limit is ever held."""
+    chunks: list[bytes] = []
+    _stream(response, limit, url, chunks.append)
+    return b"".join(chunks)
+
+
+def _stream(
+    response: urllib3.BaseHTTPResponse, limit: Limit, url: str, write: Callable[[bytes], object]
+) -> None:
+    """The body, chunk by chunk, refused past `limit`: by its declared length before reading,
+    else as it arrives, so no more than the limit is ever read."""
     complete = False
     try:
         declared = response.length_remaining  # Content-Length, when the server sent one
         if declared is not None and declared > limit.size:
             raise limit.refuse(redact(url), declared)
-        chunks: list[bytes] = []
         size = 0
         for chunk in response.stream(CHUNK):
             size += len(chunk)
             if size > limit.size:
                 raise limit.refuse(redact(url))
-            chunks.append(chunk)
+            write(chunk)
         complete = True
     finally:
         if not complete:
             response.close()  # the rest is never read: the connection cannot be reused
         response.release_conn()
-    return b"".join(chunks)
 
 
 def _discard(response: urllib3.BaseHTTPResponse) -> None:

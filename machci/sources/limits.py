@@ -51,6 +51,8 @@ class Limits:
     page: Limit
     metadata: Limit  # .metadata files and metadata members of wheels (METADATA, RECORD, …)
     distribution: Limit
+    archive: Limit  # a pinned tarball (pypi-deps-db and its URL index), as downloaded
+    unpacked: Limit  # everything such a tarball unpacks to
 
     @classmethod
     def from_environment(cls) -> Limits:
@@ -58,4 +60,6 @@ class Limits:
             _limit("index page", "MACHCI_MAX_PAGE_BYTES", 64 * MIB),
             _limit("metadata file", "MACHCI_MAX_METADATA_BYTES", 16 * MIB),
             _limit("distribution file", "MACHCI_MAX_DISTRIBUTION_BYTES", 2048 * MIB),
+            _limit("data tarball", "MACHCI_MAX_ARCHIVE_BYTES", 4096 * MIB),
+            _limit("unpacked data tarball", "MACHCI_MAX_UNPACKED_BYTES", 32768 * MIB),
         )

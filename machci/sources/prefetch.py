@@ -10,11 +10,10 @@ module only schedules.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
-from machci.sources.pypi import PyPISource
 
 
 class Guess(Protocol):
@@ -22,10 +21,22 @@ class Guess(Protocol):
     def dependency_names(self, metadata: DistMetadata) -> Iterable[str]: ...
 
 
+class Ahead(Protocol):
+    """What a source does with names asked about ahead: start fetching their pages and, once a
+    page is there, the metadata of the files `then` picks; call back when metadata arrives."""
+
+    def prefetch(
+        self,
+        names: Iterable[str],
+        then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
+    ) -> None: ...
+    def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+
+
 class Prefetcher:
     """Fetches ahead for one resolution; each name once."""
 
-    def __init__(self, source: PyPISource, guess: Guess) -> None:
+    def __init__(self, source: Ahead, guess: Guess) -> None:
         self.source = source
         self.guess = guess
         self.asked: set[str] = set()

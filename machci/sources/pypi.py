@@ -232,23 +232,8 @@ class PyPISource:
         warn(f"skipping {file.name} {file.version} ({file.filename}): {reason}")
 
     def direct_sha256(self, url: str, hashes: frozenset[str]) -> str:
-        """Which of a direct reference's --hash values its file has: the only one, or the one
-        the file (from the cache, else downloaded) turns out to match."""
-        ordered = sorted(hashes)
-        if len(ordered) == 1:
-            return ordered[0]
-        for sha256 in ordered:
-            try:
-                with self._file_errors():
-                    self.http.file(url, sha256)
-            except SourceError as exc:
-                if "hash mismatch" in exc.message:
-                    continue
-                raise
-            return sha256
-        raise SourceError(
-            f"{redact(url)}: the file's sha256 is none of its {len(ordered)} --hash values"
-        )
+        with self._file_errors():
+            return self.http.sha256_among(url, hashes)
 
     def _load_metadata(self, file: DistFile) -> DistMetadata:
         if file.kind in SOURCE_KINDS:
