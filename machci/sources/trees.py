@@ -41,7 +41,7 @@ from machci.sources.sdist import sdist_info
 
 # The files of a tree that state its metadata: a local tree's header inputs.
 METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "PKG-INFO")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
+_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1, or SHA-256 repositories
 # Transports git may use for packagesExtra (no ext::, no fd::).
 _GIT_PROTOCOLS = "file:git:http:https:ssh"
 
@@ -236,6 +236,8 @@ def resolve_rev(url: str, rev: str | None, timeout: float) -> tuple[str, str | N
         refs[ref] = commit
     for ref in (wanted, f"refs/heads/{wanted}", f"refs/tags/{wanted}^{{}}", f"refs/tags/{wanted}"):
         if ref in refs:
+            if not _COMMIT.fullmatch(refs[ref]):
+                raise SourceError(f"the repository answered {refs[ref]!r} for {wanted!r}")
             return refs[ref], None if ref == "HEAD" else ref.removesuffix("^{}")
     raise SourceError(f"the repository has no branch or tag {wanted!r}")
 
