@@ -20,7 +20,7 @@ from machci.lock import Lock
 from machci.locking import lock
 from machci.options import SourceOptions
 from machci.spec import build_spec
-from machci.sync import input_digests, render_file
+from machci.sync import input_digests, render_files
 from machci.yamledit import set_snapshot
 
 
@@ -132,9 +132,10 @@ def bump(
     )
     yaml_bytes = yaml_text.encode("utf-8")
     inputs = input_digests(new_config, spec, {config.path: yaml_bytes})
-    nix_text = render_file(new_config, new_lock, inputs)
+    files = render_files(new_config, new_lock, inputs)
     atomic_write(config.path, yaml_bytes)
-    atomic_write(config.output, nix_text.encode())
+    for path, text in files.items():
+        atomic_write(path, text.encode())
     return replace(result, written=True)
 
 

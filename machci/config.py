@@ -22,6 +22,7 @@ from machci.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
     DEFAULT_OUTPUT,
+    FLAKE_NAME,
     SYSTEMS,
     parse_glibc,
     parse_macos,
@@ -56,6 +57,7 @@ _TOP_KEYS = (
     "build",
     "packagesExtra",
     "project",
+    "flake",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
@@ -64,6 +66,8 @@ _NIXPKGS_KEYS = ("index", "path")
 _EXTRA_KINDS = ("path", "url", "git")
 _EXTRA_KEYS = (*_EXTRA_KINDS, "rev", "extras", "requirements", "requirementsExtra")
 _OVERRIDE_FORMS = ("add", "mod")
+_FLAKE_KEYS = ("nixpkgs", "app")
+DEFAULT_FLAKE_NIXPKGS = "github:NixOS/nixpkgs/nixos-unstable"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,15 @@ class ExtraSource:
 
 
 @dataclass(frozen=True)
+class Flake:
+    """flake.nix beside the generated file: where its nixpkgs comes from, and which of the
+    project's scripts `nix run` starts."""
+
+    nixpkgs: str = DEFAULT_FLAKE_NIXPKGS  # a flake reference
+    app: str | None = None  # None: the script named like the project
+
+
+@dataclass(frozen=True)
 class Config:
     requirements: tuple[RequirementInput, ...] = ()
     python: str = "3.12"
@@ -181,11 +194,23 @@ class Config:
     ignore_collisions: bool = False
     build: bool = True  # false: no sdist's build backend ever runs (see sources/sdist.py)
     packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
+    flake: Flake | None = None  # None: no flake.nix
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
     def with_changes(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def flake_output(self) -> Path:
+        """Where flake.nix goes (written only with `flake:`): beside the generated file, which it
+        imports."""
+        return self.output.parent / FLAKE_NAME
+
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """The files `machci sync` writes."""
+        return (self.output, self.flake_output) if self.flake else (self.output,)
 
 
 # Snapshots before PyPI's upload times begin cannot select anything; later than a day from now
@@ -355,10 +380,8 @@ class _Loader:
             changes["data"] = self.data(document)
         if "providers" in document:
             changes["providers"] = self.providers(document)
-        if "output" in document:
-            changes["output"] = base / self.string(document, "output")
-        else:
-            changes["output"] = base / config.output
+        output = base / (self.string(document, "output") if "output" in document else config.output)
+        changes["output"] = output
         for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
             if key in document:
                 text = self.string(document, key)
@@ -400,7 +423,48 @@ class _Loader:
         extra = self.packages_extra(document, base)
         if extra:
             changes["packages_extra"] = extra
+        if "flake" in document:
+            changes["flake"] = self.flake(document, extra)
+            if changes["flake"] is not None and output.name == FLAKE_NAME:
+                raise InputError(
+                    f"flake: the output is named {FLAKE_NAME} itself, and the flake goes beside"
+                    " it under that name; name the output default.nix",
+                    self.at(document, "flake"),
+                )
         return config.with_changes(**changes)
+
+    def flake(self, document: CommentedMap, extra: tuple[ExtraSource, ...]) -> Flake | None:
+        node = document["flake"]
+        if isinstance(node, bool):
+            return Flake() if node else None
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "flake: expected true, false or a mapping {nixpkgs: FLAKE-REF, app: SCRIPT}",
+                self.at(document, "flake"),
+            )
+        self.check_keys(node, _FLAKE_KEYS, "flake: ")
+        nixpkgs = DEFAULT_FLAKE_NIXPKGS
+        if "nixpkgs" in node:
+            nixpkgs = self.string(node, "nixpkgs", "flake: ")
+            if not nixpkgs or any(c.isspace() or not c.isprintable() for c in nixpkgs):
+                raise InputError(
+                    f"flake: nixpkgs: {nixpkgs!r} is not a flake reference such as"
+                    f" {DEFAULT_FLAKE_NIXPKGS!r}",
+                    self.at(node, "nixpkgs"),
+                )
+        app = None
+        if "app" in node:
+            app = self.string(node, "app", "flake: ")
+            if app in ("", ".", "..") or "/" in app or not app.isprintable():
+                raise InputError(
+                    f"flake: app: {app!r} is not the name of a script", self.at(node, "app")
+                )
+            if not any(e.project for e in extra):
+                raise InputError(
+                    "flake: app: only the project's own scripts can be started; set project:",
+                    self.at(node, "app"),
+                )
+        return Flake(nixpkgs, app)
 
     def packages_extra(self, document: CommentedMap, base: Path) -> tuple[ExtraSource, ...]:
         found: list[ExtraSource] = []
@@ -714,6 +778,11 @@ def settings_digest(config: Config, output: Path) -> str:
         **(
             {"packagesExtra": [_extra_setting(e, rel) for e in config.packages_extra]}
             if config.packages_extra
+            else {}
+        ),
+        **(
+            {"flake": {"nixpkgs": config.flake.nixpkgs, "app": config.flake.app}}
+            if config.flake
             else {}
         ),
     }

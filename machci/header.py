@@ -44,6 +44,9 @@ class Header(NamedTuple):
     # The name the file was written under, so a copy under another name is not taken for it
     # (see check.quick_inspect); None in files written before machci recorded it.
     output: str | None = None
+    # The flake.nix written beside it (`flake:` in machci.yaml), so that `machci check` knows
+    # to check that file too without reading machci.yaml; None without one.
+    flake: str | None = None
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
@@ -58,6 +61,7 @@ class Header(NamedTuple):
             f"{MARKER}data: {self.data}",
             f"{MARKER}settings: {self.settings}{note}",
             *(f"{MARKER}output: {name}" for name in own),
+            *([f"{MARKER}flake: {self.flake}"] if self.flake is not None else []),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             f"{MARKER}body: {self.body}",
         ]
@@ -108,6 +112,7 @@ def split(text: str) -> tuple[Header, str] | None:
             fields["body"][0],
             overridden=bool(note),
             output=fields["output"][0] if "output" in fields else None,
+            flake=fields["flake"][0] if "flake" in fields else None,
         )
     except (KeyError, IndexError):
         return None

@@ -23,7 +23,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from machci.config import Image, PackageOverride, is_script_attribute
 from machci.graph import library_sources, nixpkgs_inputs
 from machci.lock import EXCLUDED, Lock, LockedPackage
-from machci.nix.escape import attr, string
+from machci.nix.escape import attr, relative_path, string
 
 # Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
 # libcuda.so.1 unresolved for the same reason (it must come from /run/opengl-driver at run time).
@@ -48,7 +48,12 @@ class RenderOptions:
 
     @property
     def python_attr(self) -> str:
-        return "python" + self.python.replace(".", "")
+        return python_attr(self.python)
+
+
+def python_attr(version: str) -> str:
+    """nixpkgs' attribute of the CPython X.Y interpreter, e.g. python312."""
+    return "python" + version.replace(".", "")
 
 
 def sri(sha256_hex: str) -> str:
@@ -93,7 +98,7 @@ def is_binary_wheel(filename: str) -> bool:
     return any(tag.platform != "any" for tag in tags)
 
 
-class _Writer:
+class Writer:
     """Indentation-aware line builder (two spaces per level, as nixfmt)."""
 
     def __init__(self) -> None:
@@ -128,7 +133,7 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def _package(w: _Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
+def _package(w: Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
     """One package's data; `links` are its derivation inputs besides files (see graph.py)."""
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
@@ -183,7 +188,7 @@ def _code(expression: str) -> str:
     return f"({expression})"
 
 
-def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
+def _overrides(w: Writer, overrides: tuple[PackageOverride, ...]) -> None:
     """mach-nix's `_` overrides from machci.yaml, as functions for overridePythonAttrs."""
     w.line("# machci.yaml's overrides; `final`, `prev`, `pkgs`, `lib` and `python` are in scope.")
     if not overrides:
@@ -209,7 +214,7 @@ def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
     w.close("};")
 
 
-def _sources(w: _Writer, lock: Lock) -> None:
+def _sources(w: Writer, lock: Lock) -> None:
     """packagesExtra's sources, pinned: a local tree (filtered to what makes the package), an
     archive by its sha256, a git commit."""
     sources = {p.name: p.source for s in lock.systems for p in s.packages if p.source}
@@ -222,7 +227,7 @@ def _sources(w: _Writer, lock: Lock) -> None:
         source = sources[name]
         if source.kind == "path":
             w.open(f"{string(name)} = builtins.path {{")
-            w.line(f"path = {_path(source.location)};")
+            w.line(f"path = {relative_path(source.location)};")
             w.line(f"name = {string(store_name(name + '-source'))};")
             w.line("filter = sourceFilter;")
         elif source.kind == "url":
@@ -250,7 +255,7 @@ def _sources(w: _Writer, lock: Lock) -> None:
     w.depth -= 1
 
 
-def _app(w: _Writer, name: str) -> None:
+def _app(w: Writer, name: str) -> None:
     """The project's console scripts alone, each running in the whole environment."""
     w.open(f"app = pkgs.runCommand {string(store_name(name + '-app'))} {{ }} ''")
     w.line("mkdir -p $out/bin")
@@ -259,11 +264,6 @@ def _app(w: _Writer, name: str) -> None:
     w.line('ln -s "${env}/bin/$(basename "$script")" "$out/bin/"')
     w.close("done")
     w.close("'';")
-
-
-def _path(relative: str) -> str:
-    """A path relative to the generated file, as a Nix path whatever its characters."""
-    return f"(./. + {string('/' + relative)})"
 
 
 _BUILDER = """\
@@ -428,7 +428,7 @@ env = pythonWithPackages.buildEnv.override {
 
 def render(lock: Lock, options: RenderOptions) -> str:
     """The body of default.nix (everything after the header)."""
-    w = _Writer()
+    w = Writer()
     w.open("{")
     w.line("pkgs ? import <nixpkgs> { },")
     w.line(f"python ? pkgs.{attr(options.python_attr)},")
@@ -485,8 +485,8 @@ def render(lock: Lock, options: RenderOptions) -> str:
         ]
     )
     _overrides(w, options.overrides)
-    w.list("overlaysPre = ", (_path(p) for p in options.overlays_pre))
-    w.list("overlaysPost = ", (_path(p) for p in options.overlays_post))
+    w.list("overlaysPre = ", (relative_path(p) for p in options.overlays_pre))
+    w.list("overlaysPost = ", (relative_path(p) for p in options.overlays_post))
     w.line(f"ignoreCollisions = {'true' if options.ignore_collisions else 'false'};")
     w.line("lib = pkgs.lib;")
     w.open("lock =")
