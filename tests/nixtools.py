@@ -63,8 +63,8 @@ def nixpkgs_tree(directory: Path) -> Path:
     holds its own copy of the stand-in, and a flake.nix, so it can also be a flake input, which
     a flake's pure evaluation may read."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("pkgs.nix", "install.py", "env.py"):
-        shutil.copyfile(STAND_IN.parent / name, directory / name)
+    for part in [*STAND_IN.parent.glob("*.nix"), *STAND_IN.parent.glob("*.py")]:
+        shutil.copyfile(part, directory / part.name)  # pkgs.nix and its builders
     patchelf = shutil.which("patchelf")
     (directory / "default.nix").write_text(
         "{ system ? builtins.currentSystem, ... }:\n"
