@@ -58,6 +58,7 @@ _TOP_KEYS = (
     "packagesExtra",
     "project",
     "flake",
+    "rPackages",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot")
@@ -165,6 +166,15 @@ class ExtraSource:
 
 
 @dataclass(frozen=True)
+class RPackages:
+    """R with these packages of nixpkgs' rPackages, and rpy2 wired to it (mach-nix's R
+    packages in packagesExtra)."""
+
+    names: tuple[str, ...]  # rPackages attribute names (R's dots as underscores), sorted
+    where: Location  # the rPackages key: where the rpy2 requirement comes from
+
+
+@dataclass(frozen=True)
 class Flake:
     """flake.nix beside the generated file: where its nixpkgs comes from, and which of the
     project's scripts `nix run` starts."""
@@ -195,6 +205,7 @@ class Config:
     build: bool = True  # false: no sdist's build backend ever runs (see sources/sdist.py)
     packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
     flake: Flake | None = None  # None: no flake.nix
+    r_packages: RPackages | None = None  # None: no R
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -423,6 +434,8 @@ class _Loader:
         extra = self.packages_extra(document, base)
         if extra:
             changes["packages_extra"] = extra
+        if "rPackages" in document:
+            changes["r_packages"] = self.r_packages(document)
         if "flake" in document:
             changes["flake"] = self.flake(document, extra)
             if changes["flake"] is not None and output.name == FLAKE_NAME:
@@ -432,6 +445,26 @@ class _Loader:
                     self.at(document, "flake"),
                 )
         return config.with_changes(**changes)
+
+    def r_packages(self, document: CommentedMap) -> RPackages:
+        node = document["rPackages"]
+        names = self.string_list(document, "rPackages")
+        for index, name in enumerate(names):
+            if not _NIX_ATTRIBUTE.fullmatch(name):
+                where = self.at(document, "rPackages")
+                if isinstance(node, list) and hasattr(node, "lc"):
+                    where = Location.of(self.path, node.lc.item(index)[0] + 1)
+                spelled = name.replace(".", "_")
+                hint = (
+                    f"; nixpkgs spells R's dots as underscores: {spelled}"
+                    if _NIX_ATTRIBUTE.fullmatch(spelled)
+                    else ""
+                )
+                raise InputError(
+                    f"rPackages: {name!r} is not an attribute name of nixpkgs' rPackages{hint}",
+                    where,
+                )
+        return RPackages(tuple(sorted(set(names))), self.at(document, "rPackages"))
 
     def flake(self, document: CommentedMap, extra: tuple[ExtraSource, ...]) -> Flake | None:
         node = document["flake"]
@@ -785,6 +818,7 @@ def settings_digest(config: Config, output: Path) -> str:
             if config.flake
             else {}
         ),
+        **({"rPackages": list(config.r_packages.names)} if config.r_packages else {}),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
 

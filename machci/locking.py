@@ -83,7 +83,7 @@ def _lock(spec: Spec, options: SourceOptions, *, notices: bool) -> Lock:
             TargetResolution(
                 target,
                 source,
-                [*roots, *spec.requirements.requirements],
+                [*roots, *spec.root_lines],
                 spec.requirements.constraints,
                 spec.providers,
                 spec.requirements.pre,

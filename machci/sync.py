@@ -109,6 +109,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
         overlays_pre=code.overlays_pre,
         overlays_post=code.overlays_post,
         ignore_collisions=config.ignore_collisions,
+        r_packages=config.r_packages.names if config.r_packages else None,
     )
     flake = FLAKE_NAME if config.flake is not None else None
     header = _header(config, result, inputs, config.output.name, flake)
