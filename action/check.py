@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from machci.check import inspect
+from machci.check import inspect_all
 from machci.config import settings_digest
 
 from .workflow import Inputs, add_summary, error, set_output, workspace_path
@@ -13,7 +13,8 @@ from .workflow import Inputs, add_summary, error, set_output, workspace_path
 def run(inputs: Inputs) -> int:
     with contextlib.chdir(inputs.working_directory):
         config, _base = inputs.project()
-        finding = inspect(config.output, settings_digest(config, config.output))
+        settings = settings_digest(config, config.output)
+        finding = inspect_all(config.output, settings, config.flake is not None)
         for problem in finding.problems:
             error(f"{problem.message}; run `machci sync`", file=workspace_path(problem.path))
         output = workspace_path(config.output)

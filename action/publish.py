@@ -83,7 +83,7 @@ def run(inputs: Inputs) -> int:
         if remote_sha is not None:
             repository.refuse_foreign_history(inputs.branch, remote_sha)
         message = f"machci: bump dependency data to {result.new_revision}\n\n{result.report()}"
-        written = [config.output] + ([config.path] if config.path else [])
+        written = [*config.written, *([config.path] if config.path else [])]
         repository.commit(inputs.branch, written, message, author, result.new_revision)
         repository.push(inputs.branch, remote_sha)
         pull = github.open_or_update(existing, inputs.branch, base, inputs.title, body)

@@ -24,7 +24,7 @@ from machci.options import SourceOptions
 from machci.sources.github import newest_commit
 from machci.sources.tarballs import new_tree
 from machci.spec import build_spec
-from machci.sync import input_digests, previous_pins, render_file
+from machci.sync import input_digests, previous_pins, render_files
 from machci.yamledit import set_depsdb_pin, set_snapshot
 
 
@@ -154,9 +154,10 @@ def bump(
         return result
     yaml_bytes = move.edit(config.path.read_text(encoding="utf-8")).encode("utf-8")
     inputs = input_digests(move.config, spec, {config.path: yaml_bytes})
-    nix_text = render_file(move.config, new_lock, inputs)
+    files = render_files(move.config, new_lock, inputs)
     atomic_write(config.path, yaml_bytes)
-    atomic_write(config.output, nix_text.encode())
+    for path, text in files.items():
+        atomic_write(path, text.encode())
     return replace(result, written=True)
 
 

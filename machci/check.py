@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from machci import __version__
-from machci.defaults import DEFAULT_OUTPUT
+from machci.defaults import DEFAULT_OUTPUT, FLAKE_NAME
 from machci.errors import InputError
 from machci.files import read_regular
 from machci.header import Header, digest, relative_input, split
@@ -113,7 +113,37 @@ def quick_inspect(config_path: Path) -> Finding | None:
     recorded = {entry.path: entry.digest for entry in parsed[0].inputs}
     if recorded.get(relative_input(config_path, output)) != digest(config_bytes):
         return None
-    return inspect(output, settings=None, parsed=parsed)
+    if parsed[0].flake not in (None, FLAKE_NAME):
+        return None
+    finding = inspect(output, settings=None, parsed=parsed)
+    if parsed[0].flake is None:
+        return finding
+    # The flake must have been written with the settings this file was, which are current.
+    flake = inspect_flake(output, parsed[0].settings)
+    return finding._replace(problems=finding.problems + flake.problems)
+
+
+def inspect_all(output: Path, settings: str, flake: bool) -> Finding:
+    """`inspect` of the generated file, and with `flake` of the flake.nix beside it too."""
+    finding = inspect(output, settings)
+    if not flake:
+        return finding
+    return finding._replace(problems=finding.problems + inspect_flake(output, settings).problems)
+
+
+def inspect_flake(output: Path, settings: str | None) -> Finding:
+    """`inspect` of the flake.nix beside the generated file, which records that file as its one
+    input: so it is out of sync whenever the file it imports changed, as well as when it was
+    edited or the settings changed."""
+    flake = output.parent / FLAKE_NAME
+    finding = inspect(flake, settings)
+    header = finding.header
+    if header is None or (
+        header.output == FLAKE_NAME and [entry.path for entry in header.inputs] == [output.name]
+    ):
+        return finding
+    message = f"{flake} is not the flake machci writes for {output.name}"
+    return finding._replace(problems=(*finding.problems, Problem(message, flake)))
 
 
 def inspect(

@@ -342,7 +342,7 @@ _PROJECT_OVERRIDES = (
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from machci.check import inspect, quick_inspect
+    from machci.check import inspect_all, quick_inspect
 
     finding = None
     if not any(getattr(args, name) for name in _PROJECT_OVERRIDES):
@@ -351,7 +351,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         from machci.config import settings_digest
 
         config, _base = load_project(args)
-        finding = inspect(config.output, settings_digest(config, config.output))
+        settings = settings_digest(config, config.output)
+        finding = inspect_all(config.output, settings, config.flake is not None)
     for problem in finding.problems:
         sys.stderr.write(f"machci: {problem}\n")
     if finding.problems:
@@ -380,7 +381,8 @@ def cmd_bump(args: argparse.Namespace) -> int:
     result = bump(config, base, _source_options(args), to=to, dry_run=args.dry_run)
     sys.stdout.write(result.report())
     if result.written:
-        sys.stderr.write(f"machci: wrote {config.path} and {config.output}\n")
+        *rest, last = [str(path) for path in (config.path, *config.written)]
+        sys.stderr.write(f"machci: wrote {', '.join(rest)} and {last}\n")
     return 0
 
 

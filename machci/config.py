@@ -22,6 +22,7 @@ from machci.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
     DEFAULT_OUTPUT,
+    FLAKE_NAME,
     SYSTEMS,
     parse_glibc,
     parse_macos,
@@ -57,6 +58,8 @@ _TOP_KEYS = (
     "build",
     "packagesExtra",
     "project",
+    "flake",
+    "rPackages",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot", "repository", "rev", "sha256", "path")
@@ -71,6 +74,8 @@ _NIXPKGS_KEYS = ("index", "path")
 _EXTRA_KINDS = ("path", "url", "git")
 _EXTRA_KEYS = (*_EXTRA_KINDS, "rev", "extras", "requirements", "requirementsExtra")
 _OVERRIDE_FORMS = ("add", "mod")
+_FLAKE_KEYS = ("nixpkgs", "app")
+DEFAULT_FLAKE_NIXPKGS = "github:NixOS/nixpkgs/nixos-unstable"
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,24 @@ class ExtraSource:
 
 
 @dataclass(frozen=True)
+class RPackages:
+    """R with these packages of nixpkgs' rPackages, and rpy2 wired to it (mach-nix's R
+    packages in packagesExtra)."""
+
+    names: tuple[str, ...]  # rPackages attribute names (R's dots as underscores), sorted
+    where: Location  # the rPackages key: where the rpy2 requirement comes from
+
+
+@dataclass(frozen=True)
+class Flake:
+    """flake.nix beside the generated file: where its nixpkgs comes from, and which of the
+    project's scripts `nix run` starts."""
+
+    nixpkgs: str = DEFAULT_FLAKE_NIXPKGS  # a flake reference
+    app: str | None = None  # None: the script named like the project
+
+
+@dataclass(frozen=True)
 class Config:
     requirements: tuple[RequirementInput, ...] = ()
     python: str = "3.12"
@@ -194,11 +217,24 @@ class Config:
     ignore_collisions: bool = False
     build: bool = True  # false: no sdist's build backend ever runs (see sources/sdist.py)
     packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
+    flake: Flake | None = None  # None: no flake.nix
+    r_packages: RPackages | None = None  # None: no R
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
     def with_changes(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def flake_output(self) -> Path:
+        """Where flake.nix goes (written only with `flake:`): beside the generated file, which it
+        imports."""
+        return self.output.parent / FLAKE_NAME
+
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """The files `machci sync` writes."""
+        return (self.output, self.flake_output) if self.flake else (self.output,)
 
 
 # Snapshots before PyPI's upload times begin cannot select anything; later than a day from now
@@ -368,10 +404,8 @@ class _Loader:
             changes["data"] = self.data(document, base)
         if "providers" in document:
             changes["providers"] = self.providers(document)
-        if "output" in document:
-            changes["output"] = base / self.string(document, "output")
-        else:
-            changes["output"] = base / config.output
+        output = base / (self.string(document, "output") if "output" in document else config.output)
+        changes["output"] = output
         for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
             if key in document:
                 text = self.string(document, key)
@@ -413,7 +447,70 @@ class _Loader:
         extra = self.packages_extra(document, base)
         if extra:
             changes["packages_extra"] = extra
+        if "rPackages" in document:
+            changes["r_packages"] = self.r_packages(document)
+        if "flake" in document:
+            changes["flake"] = self.flake(document, extra)
+            if changes["flake"] is not None and output.name == FLAKE_NAME:
+                raise InputError(
+                    f"flake: the output is named {FLAKE_NAME} itself, and the flake goes beside"
+                    " it under that name; name the output default.nix",
+                    self.at(document, "flake"),
+                )
         return config.with_changes(**changes)
+
+    def r_packages(self, document: CommentedMap) -> RPackages:
+        node = document["rPackages"]
+        names = self.string_list(document, "rPackages")
+        for index, name in enumerate(names):
+            if not _NIX_ATTRIBUTE.fullmatch(name):
+                where = self.at(document, "rPackages")
+                if isinstance(node, list) and hasattr(node, "lc"):
+                    where = Location.of(self.path, node.lc.item(index)[0] + 1)
+                spelled = name.replace(".", "_")
+                hint = (
+                    f"; nixpkgs spells R's dots as underscores: {spelled}"
+                    if _NIX_ATTRIBUTE.fullmatch(spelled)
+                    else ""
+                )
+                raise InputError(
+                    f"rPackages: {name!r} is not an attribute name of nixpkgs' rPackages{hint}",
+                    where,
+                )
+        return RPackages(tuple(sorted(set(names))), self.at(document, "rPackages"))
+
+    def flake(self, document: CommentedMap, extra: tuple[ExtraSource, ...]) -> Flake | None:
+        node = document["flake"]
+        if isinstance(node, bool):
+            return Flake() if node else None
+        if not isinstance(node, CommentedMap):
+            raise InputError(
+                "flake: expected true, false or a mapping {nixpkgs: FLAKE-REF, app: SCRIPT}",
+                self.at(document, "flake"),
+            )
+        self.check_keys(node, _FLAKE_KEYS, "flake: ")
+        nixpkgs = DEFAULT_FLAKE_NIXPKGS
+        if "nixpkgs" in node:
+            nixpkgs = self.string(node, "nixpkgs", "flake: ")
+            if not nixpkgs or any(c.isspace() or not c.isprintable() for c in nixpkgs):
+                raise InputError(
+                    f"flake: nixpkgs: {nixpkgs!r} is not a flake reference such as"
+                    f" {DEFAULT_FLAKE_NIXPKGS!r}",
+                    self.at(node, "nixpkgs"),
+                )
+        app = None
+        if "app" in node:
+            app = self.string(node, "app", "flake: ")
+            if app in ("", ".", "..") or "/" in app or not app.isprintable():
+                raise InputError(
+                    f"flake: app: {app!r} is not the name of a script", self.at(node, "app")
+                )
+            if not any(e.project for e in extra):
+                raise InputError(
+                    "flake: app: only the project's own scripts can be started; set project:",
+                    self.at(node, "app"),
+                )
+        return Flake(nixpkgs, app)
 
     def packages_extra(self, document: CommentedMap, base: Path) -> tuple[ExtraSource, ...]:
         found: list[ExtraSource] = []
@@ -781,6 +878,12 @@ def settings_digest(config: Config, output: Path) -> str:
             if config.packages_extra
             else {}
         ),
+        **(
+            {"flake": {"nixpkgs": config.flake.nixpkgs, "app": config.flake.app}}
+            if config.flake
+            else {}
+        ),
+        **({"rPackages": list(config.r_packages.names)} if config.r_packages else {}),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
 

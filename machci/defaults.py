@@ -9,6 +9,7 @@ from machci.errors import InputError
 
 CONFIG_NAME = "machci.yaml"
 DEFAULT_OUTPUT = "default.nix"
+FLAKE_NAME = "flake.nix"  # written beside the output with `flake:` in machci.yaml
 NIXPKGS_INDEX_NAME = "nixpkgs-python.json"  # what `machci nixpkgs-index` writes by default
 DEFAULT_TIMEOUT = 30.0  # seconds, for every network operation
 MAX_TIMEOUT = 3600.0  # a longer wait is a mistake, and huge values overflow the socket layer

@@ -47,6 +47,9 @@ class Header(NamedTuple):
     # Pins of packagesExtra's archives and git refs (JSON objects, see sources/trees.py): data
     # like the snapshot, reused by `sync` and moved only by `bump`.
     pins: tuple[str, ...] = ()
+    # The flake.nix written beside it (`flake:` in machci.yaml), so that `machci check` knows
+    # to check that file too without reading machci.yaml; None without one.
+    flake: str | None = None
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
@@ -61,6 +64,7 @@ class Header(NamedTuple):
             f"{MARKER}data: {self.data}",
             f"{MARKER}settings: {self.settings}{note}",
             *(f"{MARKER}output: {name}" for name in own),
+            *([f"{MARKER}flake: {self.flake}"] if self.flake is not None else []),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             *(f"{MARKER}pin: {pin}" for pin in self.pins),
             f"{MARKER}body: {self.body}",
@@ -113,6 +117,7 @@ def split(text: str) -> tuple[Header, str] | None:
             overridden=bool(note),
             output=fields["output"][0] if "output" in fields else None,
             pins=tuple(fields.get("pin", [])),
+            flake=fields["flake"][0] if "flake" in fields else None,
         )
     except (KeyError, IndexError):
         return None

@@ -91,7 +91,7 @@ def _lock(
             TargetResolution(
                 target,
                 source,
-                [*roots, *spec.requirements.requirements],
+                [*roots, *spec.root_lines],
                 spec.requirements.constraints,
                 spec.providers,
                 spec.requirements.pre,

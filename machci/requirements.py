@@ -73,6 +73,8 @@ class RequirementLine:
     requirement: Requirement
     location: Location
     hashes: frozenset[str] = frozenset()
+    # The machci.yaml key that asked for it, for a requirement no requirements file states.
+    origin: str | None = None
 
     @property
     def name(self) -> str:

@@ -10,10 +10,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from machci.config import DEFAULT_INDEX, Config, Providers
 from machci.errors import InputError
 from machci.notices import warn
 from machci.requirements import RequirementLine, RequirementSet, read_inputs
+from machci.rlang import RPY2
 from machci.targets import Target
 
 
@@ -29,10 +32,22 @@ class Spec:
     def providers(self) -> Providers:
         return self.config.providers
 
+    @property
+    def root_lines(self) -> tuple[RequirementLine, ...]:
+        """The requirements resolving starts from: the requirement files', and rpy2 when
+        machci.yaml has rPackages (the R it gets is wired to it)."""
+        r_packages = self.config.r_packages
+        if r_packages is None:
+            return self.requirements.requirements
+        rpy2 = RequirementLine(Requirement(RPY2), r_packages.where, origin="rPackages")
+        return (rpy2, *self.requirements.requirements)
+
     def source_of(self, line: RequirementLine) -> str:
         """Where a requirement was written, relative to the project (stable across machines)."""
         shown = _relative(line.location.where, self.base)
-        return f"{shown}:{line.location.line}" if line.location.line is not None else shown
+        if line.location.line is not None:
+            shown = f"{shown}:{line.location.line}"
+        return f"{shown} ({line.origin})" if line.origin else shown
 
 
 @functools.cache

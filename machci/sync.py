@@ -1,7 +1,7 @@
-"""`machci sync`: resolve, render and atomically write the generated file.
+"""`machci sync`: resolve, render and atomically write the generated file (and flake.nix).
 
-Exit codes follow pre-commit's convention: 0 when the file was already right, 1 when it was
-created or changed, 2 on errors (with the previous file untouched).
+Exit codes follow pre-commit's convention: 0 when the files were already right, 1 when one was
+created, changed or removed, 2 on errors (with the previous files untouched).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from machci import __version__
 from machci.atomic import atomic_write, remove_leftovers
-from machci.check import inspect
+from machci.check import inspect, inspect_flake, read_generated
 from machci.config import Config, settings_digest
+from machci.defaults import FLAKE_NAME
 from machci.errors import InputError, Location
 from machci.files import read_regular
 from machci.header import Header, Input, compose, digest, relative_input
@@ -67,6 +68,36 @@ def _read_input(path: Path) -> bytes:
         raise InputError(f"cannot read: {exc.strerror or exc}", Location.of(path)) from exc
 
 
+def render_files(config: Config, result: Lock, inputs: tuple[Input, ...]) -> dict[Path, str]:
+    """Every file sync writes, whole: the generated file, then flake.nix with `flake:`."""
+    generated = render_file(config, result, inputs)
+    files = {config.output: generated}
+    if config.flake is not None:
+        files[config.flake_output] = render_flake_file(config, result, generated)
+    return files
+
+
+def _header(
+    config: Config,
+    result: Lock,
+    inputs: tuple[Input, ...],
+    name: str,
+    flake: str | None = None,
+    pins: tuple[str, ...] = (),
+) -> Header:
+    return Header(
+        __version__,
+        result.revision,
+        settings_digest(config, config.output),
+        inputs,
+        "",
+        overridden=config.overridden,
+        output=name,
+        flake=flake,
+        pins=pins,
+    )
+
+
 def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     """The whole generated file: header and body."""
     from machci.nix.render import RenderOptions, render
@@ -81,20 +112,11 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
         overlays_pre=code.overlays_pre,
         overlays_post=code.overlays_post,
         ignore_collisions=config.ignore_collisions,
+        r_packages=config.r_packages.names if config.r_packages else None,
     )
-    body = render(result, options)
-    settings = settings_digest(config, config.output)
-    header = Header(
-        __version__,
-        result.revision,
-        settings,
-        inputs,
-        "",
-        overridden=config.overridden,
-        output=config.output.name,
-        pins=pins_of(result),
-    )
-    return compose(header, body)
+    flake = FLAKE_NAME if config.flake is not None else None
+    header = _header(config, result, inputs, config.output.name, flake, pins_of(result))
+    return compose(header, render(result, options))
 
 
 def pins_of(result: Lock) -> tuple[str, ...]:
@@ -130,8 +152,27 @@ def previous_pins(output: Path) -> tuple[LockedSource, ...]:
     return tuple(found)
 
 
-def generate(config: Config, base: Path, options: SourceOptions) -> str:
-    """Resolve and render the whole file without writing anything."""
+def render_flake_file(config: Config, result: Lock, generated: str) -> str:
+    """flake.nix, header and body. Its one input is the generated file it imports, so it goes
+    out of sync with every change of that file."""
+    from machci.nix.flake import FlakeOptions, render_flake
+    from machci.nix.render import python_attr
+
+    assert config.flake is not None
+    project = next((p.name for s in result.systems for p in s.packages if p.scripts), None)
+    options = FlakeOptions(
+        nixpkgs=config.flake.nixpkgs,
+        output=config.output.name,
+        python_attr=python_attr(config.python),
+        app=(config.flake.app or project) if project is not None else None,
+    )
+    body = render_flake((s.system for s in result.systems), options)
+    inputs = (Input(config.output.name, digest(generated.encode())),)
+    return compose(_header(config, result, inputs, FLAKE_NAME), body)
+
+
+def generate(config: Config, base: Path, options: SourceOptions) -> dict[Path, str]:
+    """Resolve and render every file without writing anything."""
     from machci.locking import lock
     from machci.nix.usercode import check_syntax
     from machci.spec import build_spec
@@ -140,23 +181,59 @@ def generate(config: Config, base: Path, options: SourceOptions) -> str:
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
     pins = previous_pins(config.output)
-    return render_file(config, lock(spec, options, pins=pins), inputs)
+    return render_files(config, lock(spec, options, pins=pins), inputs)
 
 
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
-    output = config.output
-    remove_leftovers(output)  # of a run that was killed while writing
-    settings = settings_digest(config, output)
-    existing: bytes | None = None
-    if output.exists():
-        if not force:
-            finding = inspect(output, settings)  # refuses foreign or newer files
-            assert finding.header is not None
-            if not finding.problems and finding.header.version == __version__:
-                return SyncResult(False, f"{output} is up to date")
-        existing = _read_input(output)
-    data = generate(config, base, options).encode()
-    if existing == data:
-        return SyncResult(False, f"{output} is up to date")
-    atomic_write(output, data)
-    return SyncResult(True, f"{'updated' if existing is not None else 'created'} {output}")
+    for path in config.written:
+        remove_leftovers(path)  # of a run that was killed while writing
+    settings = settings_digest(config, config.output)
+    if not force and _up_to_date(config, settings):
+        removed = remove_old_flake(config)
+        if removed is not None:
+            return SyncResult(True, f"removed {removed}")
+        return SyncResult(False, f"{config.output} is up to date")
+    done = []
+    for path, text in generate(config, base, options).items():
+        data = text.encode()
+        existing = _read_input(path) if path.exists() else None
+        if existing != data:
+            atomic_write(path, data)
+            done.append(f"{'updated' if existing is not None else 'created'} {path}")
+    removed = remove_old_flake(config)
+    if removed is not None:
+        done.append(f"removed {removed}")
+    if not done:
+        return SyncResult(False, f"{config.output} is up to date")
+    return SyncResult(True, ", ".join(done))
+
+
+def _up_to_date(config: Config, settings: str) -> bool:
+    """Whether every file sync writes is in sync and from this machci. Refuses files machci did
+    not write, or a newer machci did."""
+    findings = [inspect(config.output, settings)]
+    if config.flake is not None:
+        findings.append(inspect_flake(config.output, settings))
+    return all(
+        not f.problems and f.header is not None and f.header.version == __version__
+        for f in findings
+    )
+
+
+def remove_old_flake(config: Config) -> Path | None:
+    """With `flake:` off, the flake.nix machci wrote for this file is removed (its header says
+    so); any other flake.nix is left alone. The removed file, or None."""
+    if config.flake is not None:
+        return None
+    flake = config.flake_output
+    try:
+        parsed = read_generated(flake)
+    except InputError:  # not machci's, or a newer machci's
+        return None
+    if parsed is None:
+        return None
+    header = parsed[0]
+    if header.output != FLAKE_NAME or [i.path for i in header.inputs] != [config.output.name]:
+        return None
+    flake.unlink()
+    return flake

@@ -46,9 +46,7 @@ def synced_lock(spec: Spec) -> Lock | None:
     systems = []
     for target in spec.targets:
         system = recorded.get(target.system)
-        roots = root_entries(
-            root_requirements(target, spec.requirements.requirements, spec.source_of)
-        )
+        roots = root_entries(root_requirements(target, spec.root_lines, spec.source_of))
         if system is None or sorted({root.name for root in roots}) != list(system.roots):
             return None
         systems.append(SystemLock(target.system, target.python, system.packages, roots))

@@ -57,6 +57,24 @@ def stand_in(system: str = "x86_64-linux", python_packages: str = "final: prev: 
     )
 
 
+def nixpkgs_tree(directory: Path) -> Path:
+    """A directory that imports like a nixpkgs tree, `import DIR { system = ...; }`, giving the
+    stand-in for that system (the arguments of pkgs/top-level/impure.nix, open as there). It
+    holds its own copy of the stand-in, and a flake.nix, so it can also be a flake input, which
+    a flake's pure evaluation may read."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for part in [*STAND_IN.parent.glob("*.nix"), *STAND_IN.parent.glob("*.py")]:
+        shutil.copyfile(part, directory / part.name)  # pkgs.nix and its builders
+    patchelf = shutil.which("patchelf")
+    (directory / "default.nix").write_text(
+        "{ system ? builtins.currentSystem, ... }:\n"
+        f"import ./pkgs.nix {{ hostPython = {string(sys.executable)}; inherit system;"
+        f" patchelf = {string(patchelf) if patchelf else 'null'}; }}\n"
+    )
+    (directory / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    return directory
+
+
 def pkgs_arg(system: str = "x86_64-linux") -> list[str]:
     return ["--arg", "pkgs", stand_in(system)]
 

@@ -17,6 +17,7 @@ from action.__main__ import main as action_main
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.fixtures.repos import BRANCH, Workspace, git, parse_outputs
+from tests.helpers import run
 
 BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
@@ -112,6 +113,37 @@ def test_first_bump_opens_a_pull_request(
     changed = git(workspace.remote, "diff", "--name-only", "main", head).split()
     assert changed == ["default.nix", "machci.yaml"]
     assert git(workspace.remote, "rev-parse", "main") == git(workspace.path, "rev-parse", "main")
+
+
+def with_flake(workspace: Workspace) -> None:
+    """The workspace's project with `flake: true`, synced and committed on main."""
+    config = workspace.path / "machci.yaml"
+    config.write_text(config.read_text() + "flake: true\n")
+    with contextlib.chdir(workspace.path):
+        assert run("sync").code == 1
+    git(workspace.path, "add", ".")
+    git(workspace.path, "commit", "--quiet", "-m", "flake")
+    git(workspace.path, "push", "--quiet", "origin", "main")
+
+
+def test_a_bump_commits_the_flake_too(workspace: Workspace, action: object) -> None:
+    with_flake(workspace)
+    publish_v2(workspace.index)
+    result = action()  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    head = workspace.remote_branch()
+    assert head is not None
+    changed = git(workspace.remote, "diff", "--name-only", "main", head).split()
+    assert changed == ["default.nix", "flake.nix", "machci.yaml"]
+
+
+def test_check_command_annotates_a_hand_edited_flake(workspace: Workspace, action: object) -> None:
+    with_flake(workspace)
+    flake = workspace.path / "flake.nix"
+    flake.write_text(flake.read_text().replace("nixos-unstable", "nixos-25.11"))
+    stale = action("check")  # type: ignore[operator]
+    assert stale.code == 1
+    assert "::error file=flake.nix::flake.nix was edited by hand" in stale.stdout
 
 
 def test_second_bump_updates_the_same_pull_request(

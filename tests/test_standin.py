@@ -7,6 +7,7 @@ the other Nix tests would not be refused by nixpkgs for these reasons.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,9 @@ def test_metadata_must_match_pname_and_version(dists: Path) -> None:
             '(wheel "alpha" "1.0").overridePythonAttrs (_: { extra = { a = 1; }; })',
             "cannot coerce a set to a string",
         ),
+        ("pkgs.rPackages.nosuch", "attribute 'nosuch' missing"),
+        ("pkgs.rPackages.data.table", "attribute 'data' missing"),
+        ("pkgs.rWrapper.override { nope = 1; }", "unexpected argument 'nope'"),
     ],
 )
 def test_closed_arguments_and_builder_checks(dists: Path, body: str, message: str) -> None:
@@ -182,3 +186,43 @@ def test_interpreters_as_in_nixpkgs(dists: Path) -> None:
         "versions": ["3.11", "3.12", "3.13", "3.14"],
         "default": "3.14",
     }
+
+
+def test_r_packages_and_the_wrapper(dists: Path, tmp_path: Path) -> None:
+    """rWrapper's R puts every package's library, and those they propagate, on R_LIBS_SITE."""
+    body = "pkgs.rWrapper.override { packages = [ pkgs.rPackages.ggplot2 ]; }"
+    result = nix("nix-build", "-E", expression(dists, body), "-o", str(tmp_path / "R"))
+    assert result.returncode == 0
+    wrapper = (tmp_path / "R" / "bin" / "R").read_text()
+    for name in ("ggplot2", "scales", "rlang", "boot", "survival"):
+        assert f"-r-{name}-1.0/library" in wrapper
+    home = nix(str(tmp_path / "R" / "bin" / "R"), "RHOME").stdout.strip()
+    assert home.endswith("-R-4.5.1/lib/R") and Path(home).is_dir()
+
+
+def test_native_build_inputs_are_on_the_builds_path(dists: Path) -> None:
+    """stdenv with strictDeps: a native build input's `bin` is on PATH in every phase."""
+    body = """(wheel "beta" "2.0").overridePythonAttrs (_: {
+      nativeBuildInputs = [ pkgs.R ];
+      postInstall = "R RHOME > $out/r-home";
+    })"""
+    code, err = build_it(dists, body)
+    assert code == 0, err
+
+
+def test_environment_wrappers_take_make_wrapper_arguments(dists: Path, tmp_path: Path) -> None:
+    """wrapper.nix splices makeWrapperArgs into shell code; makeBinaryWrapper refuses what it
+    does not know (the stand-in knows the environment settings only)."""
+    body = """pkgs.python312.buildEnv.override {
+      makeWrapperArgs = [ "--set" "ANSWER" "'forty two'" "--prefix" "LIST" ":" "/first" ];
+    }"""
+    nix("nix-build", "-E", expression(dists, body), "-o", str(tmp_path / "env"))
+    code = "import os; print(os.environ['ANSWER'], os.environ['LIST'])"
+    python = str(tmp_path / "env" / "bin" / "python")
+    done = subprocess.run(
+        [python, "-c", code], env={"LIST": "/then"}, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "forty two /first:/then\n"
+    body = 'pkgs.python312.buildEnv.override { makeWrapperArgs = [ "--run" "true" ]; }'
+    status, err = build_it(dists, body)
+    assert status != 0 and "unknown or incomplete argument '--run'" in err

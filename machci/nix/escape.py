@@ -39,3 +39,8 @@ def attr(name: str) -> str:
     if _IDENTIFIER.match(name) and name not in _KEYWORDS:
         return name
     return string(name)
+
+
+def relative_path(relative: str) -> str:
+    """A path relative to the file it is written in, as a Nix path whatever its characters."""
+    return f"(./. + {string('/' + relative)})"

@@ -23,7 +23,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from machci.config import Image, PackageOverride, is_script_attribute
 from machci.graph import library_sources, nixpkgs_inputs
 from machci.lock import EXCLUDED, Lock, LockedPackage
-from machci.nix.escape import attr, string
+from machci.nix.escape import attr, relative_path, string
+from machci.rlang import BUILT_WITH_R
 
 # Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
 # libcuda.so.1 unresolved for the same reason (it must come from /run/opengl-driver at run time).
@@ -45,10 +46,16 @@ class RenderOptions:
     overlays_pre: tuple[str, ...] = ()  # Nix files, relative to the output's directory
     overlays_post: tuple[str, ...] = ()
     ignore_collisions: bool = False
+    r_packages: tuple[str, ...] | None = None  # nixpkgs rPackages names; None: no R
 
     @property
     def python_attr(self) -> str:
-        return "python" + self.python.replace(".", "")
+        return python_attr(self.python)
+
+
+def python_attr(version: str) -> str:
+    """nixpkgs' attribute of the CPython X.Y interpreter, e.g. python312."""
+    return "python" + version.replace(".", "")
 
 
 def sri(sha256_hex: str) -> str:
@@ -93,7 +100,7 @@ def is_binary_wheel(filename: str) -> bool:
     return any(tag.platform != "any" for tag in tags)
 
 
-class _Writer:
+class Writer:
     """Indentation-aware line builder (two spaces per level, as nixfmt)."""
 
     def __init__(self) -> None:
@@ -128,7 +135,7 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def _package(w: _Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
+def _package(w: Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
     """One package's data; `links` are its derivation inputs besides files (see graph.py)."""
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
@@ -183,15 +190,25 @@ def _code(expression: str) -> str:
     return f"({expression})"
 
 
-def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
-    """mach-nix's `_` overrides from machci.yaml, as functions for overridePythonAttrs."""
+def _overrides(
+    w: Writer, overrides: tuple[PackageOverride, ...], with_r: tuple[str, ...] = ()
+) -> None:
+    """mach-nix's `_` overrides from machci.yaml, as functions for overridePythonAttrs; those
+    of `with_r` (built against R) wrapped in `withR`, which adds R before them."""
     w.line("# machci.yaml's overrides; `final`, `prev`, `pkgs`, `lib` and `python` are in scope.")
-    if not overrides:
+    own = {package.name: package for package in overrides}
+    names = sorted({*own, *with_r})
+    if not names:
         w.line("overrides = { };")
         return
     w.open("overrides = {")
-    for package in overrides:
-        w.open(f"{attr(package.name)} =")
+    for name in names:
+        wrapped = name in with_r
+        package = own.get(name)
+        if package is None:
+            w.line(f"{attr(name)} = withR (final: prev: old: {{ }});")
+            continue
+        w.open(f"{attr(name)} = withR (" if wrapped else f"{attr(name)} =")
         w.open("final: prev: old: {")
         for item in package.attributes:
             key = attr(item.attribute)
@@ -204,12 +221,71 @@ def _overrides(w: _Writer, overrides: tuple[PackageOverride, ...]) -> None:
                 text = f"{key} = {value};"
             for line in text.split("\n"):
                 w.lines.append(("  " * w.depth + line) if line else "")
-        w.close("};")
-        w.depth -= 1
+        if wrapped:
+            w.close("}")
+            w.close(");")
+        else:
+            w.close("};")
+            w.depth -= 1
     w.close("};")
 
 
-def _sources(w: _Writer, lock: Lock) -> None:
+_R = """\
+# R with machci.yaml's rPackages (nixpkgs' rWrapper), wired to rpy2 as mach-nix did: a build
+# input of rpy2, and on the environment's PATH with its R_HOME and its libraries.
+R = pkgs.rWrapper.override { packages = rSelected; };
+rSelected = map (
+  name:
+  pkgs.rPackages.${name}
+    or (throw ("machci: this nixpkgs has no R package " + name + " (rPackages in machci.yaml)"))
+) rPackages;
+# The libraries of R's packages and of those they propagate: what R's setup hook puts on the
+# wrapper's R_LIBS_SITE, for the R that rpy2 embeds, which reads the variable but not the wrapper.
+rLibraries = map (entry: "${entry.key}/library") (
+  builtins.genericClosure {
+    startSet = rEntries (R.recommendedPackages ++ rSelected);
+    operator =
+      entry:
+      rEntries (
+        (entry.package.propagatedBuildInputs or [ ])
+        ++ (entry.package.propagatedNativeBuildInputs or [ ])
+      );
+  }
+);
+rEntries =
+  packages:
+  map (package: {
+    key = package.outPath;
+    inherit package;
+  }) (builtins.filter (package: package ? outPath) packages);
+rEnvironment = [
+  "--prefix"
+  "PATH"
+  ":"
+  "${R}/bin"
+  "--set"
+  "R_HOME"
+  "${R}/lib/R"
+  "--prefix"
+  "R_LIBS_SITE"
+  ":"
+  (builtins.concatStringsSep ":" rLibraries)
+];
+# R as a build input, under any override machci.yaml gives the package.
+withR =
+  f: final: prev: old:
+  let
+    withInput = old // {
+      nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ R ];
+    };
+  in
+  {
+    inherit (withInput) nativeBuildInputs;
+  }
+  // f final prev withInput;"""
+
+
+def _sources(w: Writer, lock: Lock) -> None:
     """packagesExtra's sources, pinned: a local tree (filtered to what makes the package), an
     archive by its sha256, a git commit."""
     sources = {p.name: p.source for s in lock.systems for p in s.packages if p.source}
@@ -222,7 +298,7 @@ def _sources(w: _Writer, lock: Lock) -> None:
         source = sources[name]
         if source.kind == "path":
             w.open(f"{string(name)} = builtins.path {{")
-            w.line(f"path = {_path(source.location)};")
+            w.line(f"path = {relative_path(source.location)};")
             w.line(f"name = {string(store_name(name + '-source'))};")
             w.line("filter = sourceFilter;")
         elif source.kind == "url":
@@ -250,7 +326,7 @@ def _sources(w: _Writer, lock: Lock) -> None:
     w.depth -= 1
 
 
-def _app(w: _Writer, name: str) -> None:
+def _app(w: Writer, name: str) -> None:
     """The project's console scripts alone, each running in the whole environment."""
     w.open(f"app = pkgs.runCommand {string(store_name(name + '-app'))} {{ }} ''")
     w.line("mkdir -p $out/bin")
@@ -259,11 +335,6 @@ def _app(w: _Writer, name: str) -> None:
     w.line('ln -s "${env}/bin/$(basename "$script")" "$out/bin/"')
     w.close("done")
     w.close("'';")
-
-
-def _path(relative: str) -> str:
-    """A path relative to the generated file, as a Nix path whatever its characters."""
-    return f"(./. + {string('/' + relative)})"
 
 
 _BUILDER = """\
@@ -419,16 +490,12 @@ pythonWithPackages = python.override {
   packageOverrides = overlay;
   self = pythonWithPackages;
 };
-packages = builtins.mapAttrs (name: _: pythonWithPackages.pkgs.${name}) lock.packages;
-env = pythonWithPackages.buildEnv.override {
-  extraLibs = map (name: packages.${name}) lock.roots;
-  inherit ignoreCollisions;
-};"""
+packages = builtins.mapAttrs (name: _: pythonWithPackages.pkgs.${name}) lock.packages;"""
 
 
 def render(lock: Lock, options: RenderOptions) -> str:
     """The body of default.nix (everything after the header)."""
-    w = _Writer()
+    w = Writer()
     w.open("{")
     w.line("pkgs ? import <nixpkgs> { },")
     w.line(f"python ? pkgs.{attr(options.python_attr)},")
@@ -484,9 +551,18 @@ def render(lock: Lock, options: RenderOptions) -> str:
             string('" in machci.yaml and run machci sync'),
         ]
     )
-    _overrides(w, options.overrides)
-    w.list("overlaysPre = ", (_path(p) for p in options.overlays_pre))
-    w.list("overlaysPost = ", (_path(p) for p in options.overlays_post))
+    r_packages = options.r_packages
+    with_r: tuple[str, ...] = ()
+    if r_packages is not None:
+        locked_names = {p.name for s in lock.systems for p in s.packages}
+        with_r = tuple(sorted(BUILT_WITH_R & locked_names))
+    _overrides(w, options.overrides, with_r)
+    if r_packages is not None:
+        w.list("rPackages = ", (string(n) for n in r_packages))
+        for line in _R.splitlines():
+            w.line(line)
+    w.list("overlaysPre = ", (relative_path(p) for p in options.overlays_pre))
+    w.list("overlaysPost = ", (relative_path(p) for p in options.overlays_post))
     w.line(f"ignoreCollisions = {'true' if options.ignore_collisions else 'false'};")
     w.line("lib = pkgs.lib;")
     w.open("lock =")
@@ -497,18 +573,30 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w.depth -= 1
     for line in _BUILDER.splitlines():
         w.line(line)
+    w.open("env = pythonWithPackages.buildEnv.override {")
+    w.line("extraLibs = map (name: packages.${name}) lock.roots;")
+    w.line("inherit ignoreCollisions;")
+    if r_packages is not None:
+        w.line("makeWrapperArgs = rEnvironment;")
+    w.close("};")
     w.close("in")
     w.open("{")
     w.line("inherit env overlay packages;")
     for name in sorted({p.name for s in lock.systems for p in s.packages if p.scripts}):
         _app(w, name)
     w.line("python = pythonWithPackages;")
-    w.line("shell = pkgs.mkShell { packages = [ env ]; };")
+    contents = ["env", "R"] if r_packages is not None else ["env"]
+    if r_packages is None:
+        w.line("shell = pkgs.mkShell { packages = [ env ]; };")
+    else:
+        w.open("shell = pkgs.mkShell {")
+        w.list("packages = ", contents)
+        w.close("};")
     image = options.image
     w.open("image = pkgs.dockerTools.buildLayeredImage {")
     w.line(f"name = {string(image.name)};")
     w.line(f"tag = {string(image.tag)};")
-    w.line("contents = [ env ];")
+    w.list("contents = ", contents)
     if image.cmd:
         w.list("config.Cmd = ", (string(c) for c in image.cmd))
     else:

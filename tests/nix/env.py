@@ -4,7 +4,7 @@ As pkgs/build-support/buildenv/builder.pl: the paths are merged in order; two di
 one path abort with "collision between `A' and `B'" unless their contents (and modes) are the
 same or ignoreCollisions is set; `nix-support` and `propagated-build-inputs` are skipped. As
 wrapper.nix: `bin/<executable>` becomes a wrapper that sees the environment's site-packages, and
-`bin/python3`, `bin/python` point at it.
+`bin/python3`, `bin/python` point at it, with `makeWrapperArgs`' environment settings.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -58,8 +59,41 @@ for relative in sorted(directories):
 for relative, target in sorted(links.items()):
     (out / relative).symlink_to(target)
 
+
+def wrapper_settings(text: str) -> list[str]:
+    """makeBinaryWrapper's environment arguments as shell lines. The arguments reach it as
+    wrapper.nix splices them, joined by spaces into shell code, so the shell's word splitting
+    (and quoting) applies; an argument this stand-in does not know fails the build, as an
+    unknown one fails makeBinaryWrapper."""
+    words = shlex.split(text)
+    lines = []
+    while words:
+        flag = words.pop(0)
+        counts = {"--set": 2, "--set-default": 2, "--unset": 1, "--prefix": 3, "--suffix": 3}
+        if flag not in counts or len(words) < counts[flag]:
+            sys.exit(f"makeWrapper: unknown or incomplete argument {flag!r}")
+        name, *values = words[: counts[flag]]
+        del words[: counts[flag]]
+        if flag == "--set":
+            lines.append(f"{name}={shlex.quote(values[0])}; export {name}")
+        elif flag == "--set-default":
+            lines.append(f"{name}=${{{name}-{shlex.quote(values[0])}}}; export {name}")
+        elif flag == "--unset":
+            lines.append(f"unset {name}")
+        else:
+            separator, value = (shlex.quote(v) for v in values)
+            joined = (
+                f"{value}${{{name}:+{separator}${name}}}"
+                if flag == "--prefix"
+                else f"${{{name}:+${name}{separator}}}{value}"
+            )
+            lines.append(f"{name}={joined}; export {name}")
+    return lines
+
+
 bin_dir = out / "bin"
 bin_dir.mkdir(exist_ok=True)
+settings = wrapper_settings(os.environ.get("makeWrapperArgs", ""))
 for name in (executable, "python3", "python"):
     wrapper = bin_dir / name
     wrapper.unlink(missing_ok=True)
@@ -67,7 +101,8 @@ for name in (executable, "python3", "python"):
         "#!/bin/sh\n"
         f'PYTHONPATH="{out}/{site}"\n'
         "export PYTHONPATH\n"
-        f'exec {os.environ["hostPython"]} -S "$@"\n'
+        + "".join(line + "\n" for line in settings)
+        + f'exec {os.environ["hostPython"]} -S "$@"\n'
     )
     wrapper.chmod(0o755)
 if os.environ.get("postBuild"):

@@ -85,11 +85,18 @@ def python_path() -> list[str]:
     return [f"{p}/{SITE}" for p in propagated_closure(inputs) if Path(p, SITE).is_dir()]
 
 
+def search_path() -> str:
+    """stdenv's PATH with strictDeps (buildPythonPackage's default): the `bin` of every native
+    build input and of what it propagates; then coreutils, which are the host's here (no
+    sandbox)."""
+    native = propagated_closure(paths("nativeBuildInputs"))
+    return ":".join([f"{p}/bin" for p in native if Path(p, "bin").is_dir()] + ["/usr/bin", "/bin"])
+
+
 def run_phase(script: str, work: Path, extra: str = "") -> None:
     """A shell phase as stdenv runs it, with runHook as a no-op."""
     prelude = "runHook() { :; }\n" + extra
-    # stdenv puts coreutils on PATH; builds run unsandboxed here, so the host's stand in.
-    env = {**ENV, "PATH": "/usr/bin:/bin"}
+    env = {**ENV, "PATH": search_path()}
     subprocess.run(["/bin/sh", "-ec", prelude + script], cwd=work, check=True, env=env)
 
 
@@ -168,7 +175,12 @@ def check_dependency(
 def backend_call(tree: Path, backend: str, path: list[str], hook: str, out: str = "") -> object:
     code = BACKEND_CALL.format(path=path, backend=backend, hook=hook, out=out)
     result = subprocess.run(
-        [ENV["builder"], "-I", "-c", code], cwd=tree, capture_output=True, text=True, check=False
+        [ENV["builder"], "-I", "-c", code],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**ENV, "PATH": search_path()},
     )
     if result.returncode != 0:
         fail(f"the build backend failed in {hook}:\n{result.stderr}")

@@ -2,8 +2,8 @@
 # generated expression offline. It mirrors nixpkgs where a difference would hide a failure users
 # meet (see tests/nix/README.md for the source files each rule comes from):
 # - argument sets are closed where nixpkgs' are closed (fetchurl, python.override,
-#   python.buildEnv.override, dockerTools.streamLayeredImage) and open where they are open
-#   (buildPythonPackage, mkShell);
+#   python.buildEnv.override, dockerTools.streamLayeredImage, rWrapper.override) and open where
+#   they are open (buildPythonPackage, mkShell);
 # - every dependency, build-system entry and input is an input of the derivation, so a Python
 #   dependency cycle is an infinite recursion here as it is in nixpkgs;
 # - the builder runs the equivalents of pythonRuntimeDepsCheckHook, pythonMetadataCheckHook,
@@ -428,6 +428,8 @@ let
             postBuild
             ;
           paths = toJSON (map (p: "${p}") paths);
+          # Spliced into the wrappers' shell code as wrapper.nix does.
+          makeWrapperArgs = builtins.concatStringsSep " " makeWrapperArgs;
         }
         // {
           override = newArgs: makeEnv (args // newArgs);
@@ -515,6 +517,109 @@ let
       imageConfig = stream.conf;
     };
 
+  # R (pkgs/applications/science/math/R): `R RHOME` prints its home, lib/R, as R does (rpy2's
+  # setup asks it); anything else is beyond the stand-in.
+  R = shellBuilt "R-4.5.1" ''
+    mkdir -p $out/bin $out/lib/R/library
+    printf '#!/bin/sh\nif [ "$1" = RHOME ]; then echo %s/lib/R; exit 0; fi\necho "stand-in R: $*" >&2; exit 1\n' "$out" > $out/bin/R
+    chmod +x $out/bin/R
+  '';
+
+  # pkgs/development/r-modules/default.nix: a plain attribute set, so an unknown name is Nix's
+  # "attribute 'x' missing"; the attribute is R's name with dots as underscores. Each package
+  # installs into $out/library/<R name> and propagates its R dependencies (`depends`).
+  rPackage =
+    rName: depends:
+    derivation {
+      name = "r-${rName}-1.0";
+      inherit system;
+      PATH = "/usr/bin:/bin";
+      builder = "/bin/sh";
+      nativeBuildInputs = depends;
+      propagatedBuildInputs = depends;
+      args = [
+        "-c"
+        ''
+          mkdir -p $out/library/${rName} $out/nix-support
+          echo "Package: ${rName}" > $out/library/${rName}/DESCRIPTION
+          echo $propagatedBuildInputs > $out/nix-support/propagated-build-inputs
+        ''
+      ];
+    };
+  rPackages = fix (self: {
+    boot = rPackage "boot" [ ];
+    class = rPackage "class" [ self.MASS ];
+    cluster = rPackage "cluster" [ ];
+    codetools = rPackage "codetools" [ ];
+    foreign = rPackage "foreign" [ ];
+    KernSmooth = rPackage "KernSmooth" [ ];
+    lattice = rPackage "lattice" [ ];
+    MASS = rPackage "MASS" [ ];
+    Matrix = rPackage "Matrix" [ self.lattice ];
+    mgcv = rPackage "mgcv" [
+      self.nlme
+      self.Matrix
+    ];
+    nlme = rPackage "nlme" [ self.lattice ];
+    nnet = rPackage "nnet" [ ];
+    rpart = rPackage "rpart" [ ];
+    spatial = rPackage "spatial" [ ];
+    survival = rPackage "survival" [ self.Matrix ];
+    data_table = rPackage "data.table" [ ];
+    rlang = rPackage "rlang" [ ];
+    scales = rPackage "scales" [ self.rlang ];
+    ggplot2 = rPackage "ggplot2" [
+      self.rlang
+      self.scales
+    ];
+  });
+
+  # r-modules/wrapper.nix, as all-packages.nix's callPackage makes it: `override` calls it again
+  # with changed arguments, and its argument set is closed. The builder reproduces R's setup
+  # hook (R_LIBS_SITE from the `library` of every input and what it propagates) and the wrappers.
+  rWrapperWith =
+    {
+      lib,
+      R,
+      makeBinaryWrapper,
+      packages,
+      recommendedPackages,
+      symlinkJoin,
+    }@args:
+    pythonBuilt ./rwrapper.py {
+      name = R.name + "-wrapper";
+      inherit R;
+      buildInputs = [ R ] ++ recommendedPackages ++ packages;
+    }
+    // {
+      inherit recommendedPackages;
+      override = newArgs: rWrapperWith (args // newArgs);
+    };
+  rWrapper = rWrapperWith {
+    lib = null;
+    inherit R;
+    makeBinaryWrapper = null;
+    packages = [ ];
+    recommendedPackages = with rPackages; [
+      boot
+      class
+      cluster
+      codetools
+      foreign
+      KernSmooth
+      lattice
+      MASS
+      Matrix
+      mgcv
+      nlme
+      nnet
+      rpart
+      spatial
+      survival
+    ];
+    symlinkJoin = null;
+  };
+
   pythons = builtins.mapAttrs (_: version: mkInterpreter { inherit version; }) {
     python311 = "3.11.15";
     python312 = "3.12.13";
@@ -524,7 +629,15 @@ let
 in
 pythons
 // {
-  inherit fetchurl autoPatchelfHook mkShell runCommand;
+  inherit
+    fetchurl
+    autoPatchelfHook
+    mkShell
+    runCommand
+    R
+    rPackages
+    rWrapper
+    ;
   stdenv.hostPlatform.system = system;
   python3 = pythons.python314;
   python3Packages = pythons.python314.pkgs;
