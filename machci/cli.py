@@ -97,6 +97,11 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--cache-dir", type=Path, help="cache directory")
     source.add_argument("--offline", action="store_true", help="use only the cache")
     source.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ask the index again for every page, even those its Cache-Control still calls fresh",
+    )
+    source.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds"
     )
 
@@ -261,7 +266,9 @@ def _check_data_access(args: argparse.Namespace) -> None:
 def _source_options(args: argparse.Namespace) -> SourceOptions:
     from machci.options import SourceOptions
 
-    return SourceOptions(cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout)
+    return SourceOptions(
+        cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout, refresh=args.refresh
+    )
 
 
 def _summary(result: Lock) -> str:

@@ -66,6 +66,7 @@ def connect(
         offline=options.offline,
         timeout=options.timeout,
         progress=progress,
+        refresh=options.refresh,
     )
 
 

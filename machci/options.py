@@ -13,3 +13,4 @@ class SourceOptions:
     cache_dir: Path | None = None
     offline: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    refresh: bool = False  # revalidate every cached index page, fresh or not

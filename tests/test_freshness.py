@@ -75,6 +75,17 @@ def test_a_fresh_page_is_not_asked_for_again(index: Index, tmp_path: Path) -> No
     assert index.requests[before:] == []  # no page, no metadata, no file
 
 
+def test_refresh_asks_again_for_fresh_pages(index: Index, tmp_path: Path) -> None:
+    index.page_cache_control = "max-age=600, public"
+    index.publish("fresh", "1.0")
+    assert lock(index, tmp_path, "fresh\n").code == 0
+    index.publish("fresh", "1.1")
+    before = len(index.requests)
+    again = lock(index, tmp_path, "fresh\n", "--refresh", snapshot=None)
+    assert again.versions() == {"fresh": "1.1"}
+    assert "/simple/fresh/" in [path for _m, path in index.requests[before:]]
+
+
 def test_a_page_without_a_lifetime_is_revalidated(index: Index, tmp_path: Path) -> None:
     index.page_cache_control = "no-cache"
     index.publish("checked", "1.0")

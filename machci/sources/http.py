@@ -100,10 +100,13 @@ class Http:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         progress: Progress | None = None,
+        refresh: bool = False,
     ) -> None:
+        """`refresh`: revalidate every stored page, however fresh its Cache-Control says."""
         self.cache = cache
         self.credentials = credentials
         self.offline = offline
+        self.refresh = refresh
         self.limits = Limits.from_environment()
         self.progress = progress or Progress()
         retry = urllib3.Retry(
@@ -180,7 +183,11 @@ class Http:
             if cached is None:
                 raise SourceError(f"offline: {redact(url)} is not in the cache")
             return cached, None
-        if cached is not None and cached.freshness.fresh(time.time(), not_before):
+        if (
+            cached is not None
+            and not self.refresh
+            and cached.freshness.fresh(time.time(), not_before)
+        ):
             return cached, None
         headers = {"Accept": accept, "Accept-Encoding": PAGE_ENCODINGS}
         if cached is not None and cached.etag:
