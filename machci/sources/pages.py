@@ -79,13 +79,14 @@ class Listing:
     @classmethod
     def from_json(cls, value: object) -> Listing | None:
         """The listing a cache entry holds, or None if it is not one (then it is recomputed)."""
-        try:
-            assert isinstance(value, list)
-            files, newer, untimed = value
-            assert isinstance(files, list) and isinstance(newer, int) and isinstance(untimed, int)
-            return cls(tuple(Listed(*f) for f in files), newer, untimed)
-        except (AssertionError, TypeError, ValueError):
+        if not isinstance(value, list) or len(value) != 3:
             return None
+        files, newer, untimed = value
+        if not (isinstance(files, list) and isinstance(newer, int) and isinstance(untimed, int)):
+            return None
+        if not all(isinstance(f, list) and len(f) == len(Listed._fields) for f in files):
+            return None
+        return cls(tuple(Listed(*f) for f in files), newer, untimed)
 
     def dist_files(self) -> tuple[DistFile, ...]:
         return tuple(
