@@ -63,11 +63,12 @@ class LockedSource:
 
     @classmethod
     def from_json(cls, value: object) -> LockedSource | None:
-        """A pin as to_json wrote it, or None when it is not one (then it is looked up again)."""
+        """A pin as to_json wrote it (with the package's name, which it ignores), or None when
+        it is not one (then it is looked up again): only archives and git commits are pins."""
         if not isinstance(value, dict):
             return None
         fields = {k: value.get(k) for k in ("kind", "location", *_OPTIONAL_SOURCE_FIELDS)}
-        if value.keys() - fields.keys() or not all(
+        if value.keys() - fields.keys() - {"name"} or not all(
             v is None or isinstance(v, str) for v in fields.values()
         ):
             return None

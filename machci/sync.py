@@ -120,16 +120,16 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
 
 
 def pins_of(result: Lock) -> tuple[str, ...]:
-    """The header's pin lines: each archive's hash and git commit once, sorted."""
-    sources = {
-        p.source
+    """The header's pin lines: each packagesExtra source once, sorted, with its package's name.
+    Archives' hashes and git commits are what sync keeps; the names let `machci why` tell
+    the sources' roots apart without resolving (synced.py)."""
+    lines = {
+        json.dumps({**p.source.to_json(), "name": p.name}, sort_keys=True, separators=(",", ":"))
         for system in result.systems
         for p in system.packages
-        if p.source is not None and p.source.kind != "path"
+        if p.source is not None
     }
-    return tuple(
-        sorted(json.dumps(s.to_json(), sort_keys=True, separators=(",", ":")) for s in sources)
-    )
+    return tuple(sorted(lines))
 
 
 def previous_pins(output: Path) -> tuple[LockedSource, ...]:

@@ -3,22 +3,61 @@ without the resolver and without network.
 
 default.nix records each system's packages and the names of its roots, not the requirement lines
 the roots come from. Those are read again from the requirement files, which the header vouches
-for, and each system keeps the lines whose markers apply to it, as resolving does; when their
-names are not the ones the file records, the file is not used.
+for, and each system keeps the lines whose markers apply to it, as resolving does; packagesExtra's
+roots come from machci.yaml and the header's pin lines, which name the package each entry
+became. When the names are not the ones the file records, the file is not used.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
 
 from machci.assembly import root_entries
 from machci.check import inspect, read_generated
 from machci.config import settings_digest
 from machci.errors import InputError
-from machci.lock import Lock, SystemLock
+from machci.lock import Lock, LockedPackage, SystemLock
 from machci.nix.recorded import NotRecorded, read_recorded
 from machci.notices import warn
 from machci.redaction import strip_credentials
+from machci.requirements import RequirementLine
 from machci.resolve import root_requirements
+from machci.sources.trees import request_of, root_requirement
 from machci.spec import Spec
+
+
+def _source_names(pins: Iterable[str]) -> dict[tuple[str, str, str | None], str]:
+    """Which package each packagesExtra request became, from the header's pin lines."""
+    names = {}
+    for line in pins:
+        try:
+            pin = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(pin, dict) and all(
+            isinstance(pin.get(k), str) for k in ("kind", "location", "name")
+        ):
+            requested = pin.get("requested")
+            names[
+                (pin["kind"], pin["location"], requested if isinstance(requested, str) else None)
+            ] = pin["name"]
+    return names
+
+
+def _extra_lines(
+    spec: Spec, names: Mapping[tuple[str, str, str | None], str], packages: Iterable[LockedPackage]
+) -> list[RequirementLine] | None:
+    """The roots packagesExtra adds, as resolving would write them; None when the file does not
+    say which package an entry became."""
+    versions = {p.name: p.version for p in packages}
+    lines = []
+    for extra in spec.config.packages_extra:
+        name = names.get(request_of(extra, spec.config.output))
+        if name is None or name not in versions:
+            return None
+        lines.append(RequirementLine(root_requirement(extra, name, versions[name]), extra.where))
+    return lines
 
 
 def synced_lock(spec: Spec) -> Lock | None:
@@ -43,11 +82,18 @@ def synced_lock(spec: Spec) -> Lock | None:
         recorded = read_recorded(parsed[1])
     except NotRecorded:
         return None
+    names = _source_names(parsed[0].pins)
     systems = []
     for target in spec.targets:
         system = recorded.get(target.system)
-        roots = root_entries(root_requirements(target, spec.root_lines, spec.source_of))
-        if system is None or sorted({root.name for root in roots}) != list(system.roots):
+        if system is None:
+            return None
+        extra = _extra_lines(spec, names, system.packages)
+        if extra is None:
+            return None
+        lines = [*extra, *spec.root_lines]
+        roots = root_entries(root_requirements(target, lines, spec.source_of))
+        if sorted({root.name for root in roots}) != list(system.roots):
             return None
         systems.append(SystemLock(target.system, target.python, system.packages, roots))
     if len(systems) != len(recorded):

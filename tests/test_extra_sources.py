@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -265,3 +266,34 @@ def test_an_archive_keeps_its_pin_and_is_then_fetched_by_hash(
         before = len(published.requests)
         assert run("sync", "--force", "--offline", "--cache-dir", ".cache").code == 0
     assert len(published.requests) == before
+
+
+def test_why_answers_offline_for_packages_extra(published: Index, tmp_path: Path) -> None:
+    """The header's pins say which package each entry became, so the roots they add are known
+    without fetching their sources or resolving."""
+    project = tmp_path / "project"
+    dist = Dist(
+        "mylib",
+        "1.0",
+        kind="sdist",
+        requires_dist=("beta", 'gamma; extra == "fast"'),
+        provides_extra=("fast",),
+    )
+    tree(project / "lib", dist)
+    source = tree(tmp_path / "src", Dist("fromgit", "0.1", kind="sdist", requires_dist=("helper",)))
+    bare_repository(source, tmp_path / "repo.git")
+    config = (
+        "packagesExtra:\n"
+        "  - {path: lib, extras: [fast]}\n"
+        f"  - {{git: '{tmp_path / 'repo.git'}', rev: main}}\n"
+    )
+    lock_project(published, project, config, "beta\n")
+    with contextlib.chdir(project):
+        resolved = {name: run("why", name, "--cache-dir", ".cache") for name in ("gamma", "helper")}
+        assert "machci.yaml:6 (mylib[fast]==1.0) -> mylib -> gamma" in resolved["gamma"].out
+        assert run("sync", "--cache-dir", ".cache").code == 1
+        published.stop()
+        shutil.rmtree(tmp_path / "repo.git")  # nothing may be fetched again
+        for name, answer in resolved.items():
+            assert run("why", name, "--cache-dir", "empty") == answer, name
+    assert not (project / "empty").exists()

@@ -69,8 +69,25 @@ class PreparedSource:
         )
 
     def root(self) -> Requirement:
-        extras = f"[{','.join(sorted(self.extra.extras))}]" if self.extra.extras else ""
-        return Requirement(f"{self.name}{extras}=={self.version}")
+        return root_requirement(self.extra, self.name, str(self.version))
+
+
+def root_requirement(extra: ExtraSource, name: str, version: str) -> Requirement:
+    """The root a package of packagesExtra is: exactly its version, with its extras."""
+    extras = f"[{','.join(sorted(extra.extras))}]" if extra.extras else ""
+    return Requirement(f"{name}{extras}=={version}")
+
+
+def request_of(extra: ExtraSource, output: Path) -> tuple[str, str, str | None]:
+    """What the lock records an entry asked for (LockedSource.request): a tree by its path
+    relative to the generated file, an archive or repository by its URL (and git's rev)."""
+    if extra.kind == "path":
+        return (
+            "path",
+            Path(os.path.relpath(extra.location, output.parent.resolve())).as_posix(),
+            None,
+        )
+    return (extra.kind, strip_credentials(extra.location), extra.rev)
 
 
 def metadata_inputs(extra: ExtraSource) -> list[Path]:
@@ -97,7 +114,7 @@ def prepare(
     """
     prepared = []
     for extra in extras:
-        request = (extra.kind, strip_credentials(extra.location), extra.rev)
+        request = request_of(extra, output)
         try:
             found = _prepare(extra, http, environments, output, timeout, pins.get(request))
             prepared.append(found)
@@ -130,8 +147,7 @@ def _prepare(
 ) -> PreparedSource:
     if extra.kind == "path":
         archive = pack_tree(Path(extra.location), http.limits.distribution.size)
-        relative = Path(os.path.relpath(extra.location, output.parent.resolve())).as_posix()
-        locked = LockedSource("path", relative)
+        locked = LockedSource("path", request_of(extra, output)[1])
     elif extra.kind == "url":
         if pinned is not None and pinned.sha256 is not None:
             archive = http.file(extra.location, pinned.sha256)  # from the cache, or checked
