@@ -355,7 +355,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not any(getattr(args, name) for name in _PROJECT_OVERRIDES):
         finding = quick_inspect(args.config or Path(CONFIG_NAME))
     if finding is None:
-        from machci.config import settings_digest
+        from machci.settings import settings_digest
 
         config, _base = load_project(args)
         settings = settings_digest(config, config.output)

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.atomic import atomic_write, remove_leftovers
 from machci.check import inspect, inspect_flake, read_generated
-from machci.config import Config, settings_digest
+from machci.config import Config
 from machci.defaults import FLAKE_NAME
 from machci.errors import InputError, Location
 from machci.files import read_regular
 from machci.header import Header, Input, compose, digest, relative_input
 from machci.options import SourceOptions
+from machci.settings import settings_digest
 
 if TYPE_CHECKING:
     from machci.lock import Lock, LockedSource

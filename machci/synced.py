@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 
 from machci.assembly import root_entries
 from machci.check import inspect, read_generated
-from machci.config import settings_digest
 from machci.errors import InputError
 from machci.lock import Lock, LockedPackage, SystemLock
 from machci.nix.recorded import NotRecorded, read_recorded
@@ -23,6 +22,7 @@ from machci.notices import warn
 from machci.redaction import strip_credentials
 from machci.requirements import RequirementLine
 from machci.resolve import root_requirements
+from machci.settings import settings_digest
 from machci.sources.trees import request_of, root_requirement
 from machci.spec import Spec
 

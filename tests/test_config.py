@@ -18,10 +18,10 @@ from machci.config import (
     load_config,
     parse_providers,
     parse_snapshot,
-    settings_digest,
 )
 from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
 from machci.errors import InputError, Location
+from machci.settings import settings_digest
 
 EXAMPLE = """\
 requirements: [requirements.txt]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from machci.config import load_config, settings_digest
+from machci.config import load_config
 from machci.errors import InputError
+from machci.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, run
 
