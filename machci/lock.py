@@ -63,8 +63,8 @@ class LockedSource:
 
     @classmethod
     def from_json(cls, value: object) -> LockedSource | None:
-        """A pin as to_json wrote it (with the package's name, which it ignores), or None when
-        it is not one (then it is looked up again): only archives and git commits are pins."""
+        """A source as to_json wrote it (a header pin line may add the package's name, which is
+        not the source's), or None when it is not one."""
         if not isinstance(value, dict):
             return None
         fields = {k: value.get(k) for k in ("kind", "location", *_OPTIONAL_SOURCE_FIELDS)}
@@ -72,7 +72,7 @@ class LockedSource:
             v is None or isinstance(v, str) for v in fields.values()
         ):
             return None
-        if fields["kind"] not in ("url", "git") or not fields["location"]:
+        if fields["kind"] not in ("path", "url", "git") or not fields["location"]:
             return None
         return cls(**fields)  # type: ignore[arg-type]
 

@@ -7,7 +7,7 @@ created, changed or removed, 2 on errors (with the previous files untouched).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,24 +133,35 @@ def pins_of(result: Lock) -> tuple[str, ...]:
     return tuple(sorted(lines))
 
 
-def previous_pins(output: Path) -> tuple[LockedSource, ...]:
-    """The pins the existing generated file records (none when it is absent or unreadable)."""
-    from machci.header import split
+def recorded_sources(pins: Iterable[str]) -> list[tuple[LockedSource, str | None]]:
+    """The sources a header's pin lines record, each with the package it became; lines that
+    are not a source are passed over (what they pinned is then looked up again)."""
     from machci.lock import LockedSource
+
+    found = []
+    for line in pins:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        source = LockedSource.from_json(value)
+        if source is not None:
+            name = value.get("name")
+            found.append((source, name if isinstance(name, str) else None))
+    return found
+
+
+def previous_pins(output: Path) -> tuple[LockedSource, ...]:
+    """The archives' hashes and git commits the existing generated file records (none when
+    it is absent or unreadable): the pins `sync` keeps."""
+    from machci.header import split
 
     try:
         parsed = split(read_regular(output).decode("utf-8"))
     except (OSError, UnicodeDecodeError):
         return ()
-    found = []
-    for line in parsed[0].pins if parsed else ():
-        try:
-            pin = LockedSource.from_json(json.loads(line))
-        except ValueError:
-            continue
-        if pin is not None:
-            found.append(pin)
-    return tuple(found)
+    sources = recorded_sources(parsed[0].pins) if parsed else []
+    return tuple(source for source, _name in sources if source.kind != "path")
 
 
 def render_flake_file(config: Config, result: Lock, generated: str) -> str:

@@ -10,7 +10,6 @@ became. When the names are not the ones the file records, the file is not used.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 
 from machci.assembly import root_entries
@@ -25,24 +24,7 @@ from machci.resolve import root_requirements
 from machci.settings import settings_digest
 from machci.sources.trees import request_of, root_requirement
 from machci.spec import Spec
-
-
-def _source_names(pins: Iterable[str]) -> dict[tuple[str, str, str | None], str]:
-    """Which package each packagesExtra request became, from the header's pin lines."""
-    names = {}
-    for line in pins:
-        try:
-            pin = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(pin, dict) and all(
-            isinstance(pin.get(k), str) for k in ("kind", "location", "name")
-        ):
-            requested = pin.get("requested")
-            names[
-                (pin["kind"], pin["location"], requested if isinstance(requested, str) else None)
-            ] = pin["name"]
-    return names
+from machci.sync import recorded_sources
 
 
 def _extra_lines(
@@ -82,7 +64,7 @@ def synced_lock(spec: Spec) -> Lock | None:
         recorded = read_recorded(parsed[1])
     except NotRecorded:
         return None
-    names = _source_names(parsed[0].pins)
+    names = {s.request: n for s, n in recorded_sources(parsed[0].pins) if n is not None}
     systems = []
     for target in spec.targets:
         system = recorded.get(target.system)
