@@ -231,8 +231,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 by_kind[(file.kind, file.version)].append(file)
         result: list[Choice] = []
         # A package of packagesExtra is what it is, whatever the providers say.
-        providers = [k for k in SOURCE_KINDS if any(k == kind for kind, _ in by_kind)]
-        for provider in providers or self.providers.for_package(name):
+        local = next((f.kind for f in project.files if f.kind in SOURCE_KINDS), None)
+        for provider in (local,) if local else self.providers.for_package(name):
             if provider == "nixpkgs":
                 result.extend(self._nixpkgs_choices(name, project.files, by_kind))
                 continue
