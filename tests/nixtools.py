@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -46,14 +47,46 @@ def nix(
     return result
 
 
-def stand_in(system: str = "x86_64-linux", python_packages: str = "final: prev: { }") -> str:
+# The host distributions that play nixpkgs' build tools in the stand-in (its pname: the
+# distribution's name), so their versions are the ones the stand-in's packages report.
+HOST_TOOLS = {
+    "build": "build",
+    "flit-core": "flit_core",
+    "iniconfig": "iniconfig",
+    "installer": "installer",
+    "packaging": "packaging",
+    "pip": "pip",
+    "pluggy": "pluggy",
+    "pygments": "pygments",
+    "pyproject-hooks": "pyproject_hooks",
+    "pytest": "pytest",
+    "setuptools": "setuptools",
+    "wheel": "wheel",
+}
+
+
+def host_tools() -> str:
+    """The stand-in's `hostTools` argument: each tool's version on the host."""
+    versions = (
+        f"{string(pname)} = {string(importlib.metadata.version(dist))};"
+        for pname, dist in sorted(HOST_TOOLS.items())
+    )
+    return "{ " + " ".join(versions) + " }"
+
+
+def stand_in(
+    system: str = "x86_64-linux",
+    python_packages: str = "final: prev: { }",
+    lib_version: str | None = None,
+) -> str:
     """A Nix expression for the stand-in package set; `python_packages` is an overlay that
-    plays nixpkgs' own Python packages."""
+    plays nixpkgs' own Python packages, `lib_version` the nixpkgs release it plays."""
     patchelf = shutil.which("patchelf")
+    release = f" libVersion = {string(lib_version)};" if lib_version else ""
     return (
         f"(import {STAND_IN} {{ hostPython = {string(sys.executable)};"
         f" system = {string(system)}; patchelf = {string(patchelf) if patchelf else 'null'};"
-        f" pythonPackages = {python_packages}; }})"
+        f" pythonPackages = {python_packages}; hostTools = {host_tools()};{release} }})"
     )
 
 
@@ -69,7 +102,7 @@ def nixpkgs_tree(directory: Path) -> Path:
     (directory / "default.nix").write_text(
         "{ system ? builtins.currentSystem, ... }:\n"
         f"import ./pkgs.nix {{ hostPython = {string(sys.executable)}; inherit system;"
-        f" patchelf = {string(patchelf) if patchelf else 'null'}; }}\n"
+        f" patchelf = {string(patchelf) if patchelf else 'null'}; hostTools = {host_tools()}; }}\n"
     )
     (directory / "flake.nix").write_text("{ outputs = _: { }; }\n")
     return directory

@@ -29,6 +29,10 @@ from machci.rlang import BUILT_WITH_R
 # Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
 # libcuda.so.1 unresolved for the same reason (it must come from /run/opengl-driver at run time).
 DEFAULT_IGNORED_LIBRARIES = ("libcuda.so.1",)
+# The oldest nixpkgs release whose Python builder the generated file fits: 24.05 is the first
+# whose buildPythonPackage takes `dependencies` and `build-system` (PEP 621 names), and whose
+# overrideAttrs layers survive overridePythonAttrs (python-packages-base.nix).
+OLDEST_NIXPKGS = "24.05"
 
 # What nixpkgs accepts as a derivation name (lib.strings.sanitizeDerivationName).
 _STORE_NAME = re.compile(r"[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*")
@@ -383,7 +387,14 @@ fromNixpkgs =
     )
   else
     base.overridePythonAttrs (old: {
-      dependencies = map (d: final.${d}) (p.inputs-from or [ ]);
+      # Its whole runtime closure, not only its direct dependencies: machci's packages do
+      # not propagate theirs, and its import check and tests import them all.
+      dependencies = map (d: final.${d}) (
+        builtins.filter (d: d != name) (closure (p.inputs-from or [ ]))
+      );
+      # As mach-nix did: nixpkgs' tests are not run (their inputs need not be in the lock);
+      # `overrides: {NAME: {doCheck: true}}` runs them.
+      doCheck = false;
     });
 buildLocked =
   ps: name: p:
@@ -437,9 +448,18 @@ buildLocked =
             { }
         )
       else
+        let
+          buildSystem = map (d: ps.${d}) (closure p.build-system);
+        in
         {
           pyproject = true;
-          build-system = map (d: ps.${d}) (closure p.build-system);
+          build-system = buildSystem;
+          # The locked build system comes first on PYTHONPATH, ahead of the tools nixpkgs'
+          # hooks propagate (wheel, packaging, installer): the backend imports, and pypa/build
+          # checks, the versions the lock chose for it.
+          PYTHONPATH = builtins.concatStringsSep ":" (
+            map (drv: "${drv}/${python.sitePackages}") buildSystem
+          );
         }
     )
   );
@@ -462,14 +482,54 @@ mkPackage =
         old.passthru.requiredPythonModules ++ map (d: final.${d}) (closure p.dependencies);
     };
   });
-# overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
+# nixpkgs' build hooks take their tools from the set they build: wheelUnpackHook the set's
+# `wheel`, pypaInstallHook `installer`, pypaBuildHook `build` and `wheel`,
+# pythonRuntimeDepsCheckHook `packaging`, setuptoolsBuildHook `setuptools`, pytestCheckHook
+# `pytest`, the bootstrap variants `bootstrap.*` (hooks/default.nix). With machci's pins under
+# those names the tools would be built with themselves (wheel -> wheelUnpackHook -> wheel):
+# infinite recursion. So the hooks stay those of the interpreter's own set, built with
+# nixpkgs' tools; the environment holds machci's pins.
+hookNames = [
+  "bootstrap"
+  "eggBuildHook"
+  "eggInstallHook"
+  "eggUnpackHook"
+  "pipBuildHook"
+  "pipInstallHook"
+  "pypaBuildHook"
+  "pypaInstallHook"
+  "pyprojectVersionPatchHook"
+  "pytestCheckHook"
+  "pythonCatchConflictsHook"
+  "pythonImportsCheckHook"
+  "pythonMetadataCheckHook"
+  "pythonNamespacesHook"
+  "pythonOutputDistHook"
+  "pythonRelaxDepsHook"
+  "pythonRemoveBinBytecodeHook"
+  "pythonRemoveTestsDirHook"
+  "pythonRuntimeDepsCheckHook"
+  "setuptoolsBuildHook"
+  "sphinxHook"
+  "stestrCheckHook"
+  "unittestCheckHook"
+  "wheelUnpackHook"
+];
+nixpkgsHooks = builtins.intersectAttrs (builtins.listToAttrs (
+  map (name: {
+    inherit name;
+    value = null;
+  }) hookNames
+)) python.pkgs;
+# nixpkgs' hooks, overridesPre, machci's packages, overridesPost: one overlay, as
+# lib.composeManyExtensions.
 compose =
   f: g: final: prev:
   let
     applied = f final prev;
   in
   applied // g final (prev // applied);
-overlay = builtins.foldl' compose (final: prev: { }) (
+overlay = builtins.foldl' compose (final: prev: nixpkgsHooks) (
   map toOverlay overlaysPre
   ++ [ (final: prev: builtins.mapAttrs (mkPackage final prev) lock.packages) ]
   ++ map toOverlay overlaysPost
@@ -566,7 +626,13 @@ def render(lock: Lock, options: RenderOptions) -> str:
     w.line(f"ignoreCollisions = {'true' if options.ignore_collisions else 'false'};")
     w.line("lib = pkgs.lib;")
     w.open("lock =")
-    w.line(f"if python.pythonVersion != {string(locked)} then")
+    release = string(
+        f"machci: this default.nix needs nixpkgs {OLDEST_NIXPKGS} or later, but `pkgs` is nixpkgs "
+    )
+    upgrade = string("; pass a newer nixpkgs as `pkgs`")
+    w.line(f"if builtins.compareVersions lib.version {string(OLDEST_NIXPKGS)} < 0 then")
+    w.line(f"  throw ({release} + lib.version + {upgrade})")
+    w.line(f"else if python.pythonVersion != {string(locked)} then")
     w.line(f"  throw ({mismatch})")
     w.line("else")
     w.line(f"  systems.${{system}} or (throw ({before} + system + {after}));")

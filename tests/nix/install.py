@@ -1,19 +1,25 @@
 """Builder of the stand-in buildPythonPackage: the phases nixpkgs' hooks run, with their checks.
 
 Runs under the host Python as a Nix builder; the derivation's attributes arrive as environment
-variables. In order, as nixpkgs runs them:
+variables. What runs is decided by the hooks among the native build inputs, as in nixpkgs (each
+stand-in hook carries a marker file naming it), in stdenv's phase order:
 - unpack: `unpackPhase` if given (run by /bin/sh), else wheelUnpackHook (`dist/<store name>`) or
   unpackFile (by the store name's extension); then stdenv's patchPhase (`patches`, `postPatch`);
-- pypaBuildHook for `pyproject`: pypa/build's check that the static and the backend's dynamic
-  build requirements are installed (recursively, as `--no-isolation` without
-  `--skip-dependency-check` does), then the backend's build_wheel;
-- pythonRuntimeDepsCheckHook (formats wheel and pyproject, unless `dontCheckRuntimeDeps`);
-- pypaInstallHook: install every `dist/*.whl` (its file name must parse as a wheel's) and
-  compile its bytecode; pythonRemoveTestsDirHook; then `postInstall`;
+- pypaBuildHook: pypa/build's check that the static and the backend's dynamic build requirements
+  are installed (recursively, as `--no-isolation` without `--skip-dependency-check` does), then
+  the backend's build_wheel, run isolated from the host (`-I -S`);
+- pythonRuntimeDepsCheckHook (unless `dontCheckRuntimeDeps`), markers evaluated for the
+  interpreter the package is built for;
+- pypaInstallHook: the `installer` library that the hook propagates installs every
+  `dist/*.whl` (entry points, `.data` schemes, bytecode); format "other" runs `installPhase`;
+  pythonRemoveTestsDirHook; then `postInstall`;
 - pythonMetadataCheckHook (`pyproject = true` only, unless `dontCheckPythonMetadata`);
-- autoPatchelfHook (when it is in nativeBuildInputs): every ELF file's DT_NEEDED must be found
-  in the output, the inputs' `lib/` or the `addAutoPatchelfSearchPath` roots of `preFixup`,
-  unless it matches `autoPatchelfIgnoreMissingDeps`; RPATHs are then set with patchelf.
+- fixup: autoPatchelfHook (when it is in nativeBuildInputs), as auto-patchelf.py;
+- installCheck (`doInstallCheck`): `installCheckPhase`, or pytestCheckHook's pytest;
+- pythonImportsCheckHook: every module of `pythonImportsCheck` imports from the output.
+Two builds stand in for sources the stand-in does not have: nixpkgs' own build tools copy the
+host's installed distribution (`standInHostDistribution`), and their bootstrap variants
+(`standInBootstrapOf`) need a source tree as `src`, as flit_core.wheel does.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from packaging.markers import default_environment
 from packaging.metadata import Metadata, parse_email
 from packaging.requirements import Requirement
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 ENV = os.environ
@@ -65,24 +71,50 @@ def paths(variable: str) -> list[str]:
 
 
 def propagated_closure(roots: list[str]) -> list[str]:
-    """The inputs and what they propagate, as stdenv's setup does with propagated-build-inputs."""
+    """The inputs and what they propagate, in the order of stdenv's findInputs: each input, then
+    (depth first) what its propagated-build-inputs list."""
     seen: dict[str, None] = {}
-    todo = list(roots)
-    while todo:
-        path = todo.pop(0)
+
+    def visit(path: str) -> None:
         if path in seen:
-            continue
+            return
         seen[path] = None
         listed = Path(path, "nix-support", "propagated-build-inputs")
         if listed.is_file():
-            todo.extend(listed.read_text().split())
+            for child in listed.read_text().split():
+                visit(child)
+
+    for root in roots:
+        visit(root)
     return list(seen)
 
 
 def python_path() -> list[str]:
-    """What the interpreter's setup hook puts on PYTHONPATH: every input with site-packages."""
+    """PYTHONPATH as the build sees it: what the derivation set, then what the interpreter's
+    setup hook appends, every input with site-packages in findInputs' order. The first
+    distribution of a name on it is the one imported and the one pypa/build's check finds."""
+    given = [p for p in ENV.get("PYTHONPATH", "").split(":") if p]
     inputs = paths("nativeBuildInputs") + paths("buildInputs") + paths("propagatedBuildInputs")
-    return [f"{p}/{SITE}" for p in propagated_closure(inputs) if Path(p, SITE).is_dir()]
+    return given + [f"{p}/{SITE}" for p in propagated_closure(inputs) if Path(p, SITE).is_dir()]
+
+
+def marker_environment() -> dict[str, str]:
+    """The marker environment of the interpreter the package is built for, not the host's."""
+    full = ENV["standInPythonVersion"]
+    environment = {key: str(value) for key, value in default_environment().items()}
+    environment["python_version"] = ".".join(full.split(".")[:2])
+    environment["python_full_version"] = full
+    return environment
+
+
+def stand_in_hooks() -> dict[str, Path]:
+    """The stand-in hooks among the native build inputs, by the name in their marker file."""
+    found: dict[str, Path] = {}
+    for path in paths("nativeBuildInputs"):
+        marker = Path(path, "nix-support", "stand-in-hook")
+        if marker.is_file():
+            found.setdefault(marker.read_text().strip(), Path(path))
+    return found
 
 
 def search_path() -> str:
@@ -113,11 +145,11 @@ def strip_hash(path: str) -> str:
     return Path(path).name.split("-", 1)[1]
 
 
-def unpack(work: Path) -> Path:
+def unpack(work: Path, wheel_unpack_hook: bool) -> Path:
     src = ENV["src"]
     if ENV.get("unpackPhase"):
         run_phase(ENV["unpackPhase"], work)
-    elif ENV["pythonFormat"] == "wheel":
+    elif wheel_unpack_hook:
         (work / "dist").mkdir()
         shutil.copy(src, work / "dist" / strip_hash(src))
     elif Path(src).is_dir():
@@ -156,7 +188,8 @@ def check_dependency(
     if normalised in ancestors:
         return
     if requirement.marker and all(
-        not requirement.marker.evaluate({"extra": e}) for e in frozenset({""}) | extras
+        not requirement.marker.evaluate({**marker_environment(), "extra": e})
+        for e in frozenset({""}) | extras
     ):
         return
     found = installed(requirement.name, search)
@@ -175,7 +208,7 @@ def check_dependency(
 def backend_call(tree: Path, backend: str, path: list[str], hook: str, out: str = "") -> object:
     code = BACKEND_CALL.format(path=path, backend=backend, hook=hook, out=out)
     result = subprocess.run(
-        [ENV["builder"], "-I", "-c", code],
+        [ENV["builder"], "-I", "-S", "-c", code],
         cwd=tree,
         capture_output=True,
         text=True,
@@ -217,7 +250,7 @@ def check_runtime_deps(wheel: Path) -> None:
     search = python_path()
     errors = []
     for requirement in wheel_metadata(wheel).requires_dist or []:
-        if requirement.marker and not requirement.marker.evaluate():
+        if requirement.marker and not requirement.marker.evaluate(marker_environment()):
             continue
         found = next(
             iter(importlib.metadata.distributions(name=requirement.name, path=search)), None
@@ -235,25 +268,39 @@ def check_runtime_deps(wheel: Path) -> None:
         fail("pythonRuntimeDepsCheck found unmet dependencies:\n" + "\n".join(errors))
 
 
-def install(wheel: Path) -> None:
-    """pypaInstallHook: `installer` refuses files whose name does not parse as a wheel's."""
+def install(wheel: Path, hook: Path) -> None:
+    """pypaInstallHook: the `installer` the hook propagates installs the wheel, into the schemes
+    of the interpreter the package is built for (`installer --prefix $out`): entry points become
+    scripts in bin/, every `.data` scheme is installed, unknown ones are refused, and bytecode is
+    compiled at installer's default levels."""
+    tools = [p for p in propagated_closure([str(hook)]) if Path(p, SITE).is_dir()]
+    if not tools:
+        fail("pypaInstallHook: its installer has no site-packages")
+    sys.path[:0] = [f"{p}/{SITE}" for p in tools]
+    from installer import install as run_installer
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.exceptions import InstallerError
+    from installer.sources import WheelFile
+
+    short = ".".join(ENV["standInPythonVersion"].split(".")[:2])
     try:
-        parse_wheel_filename(wheel.name)
-    except InvalidWheelFilename as exc:
-        fail(f"installer: {exc}")
-    site = OUT / SITE
-    with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            head, _, rest = member.partition("/")
-            if head.endswith(".data") and rest.startswith("scripts/"):
-                target = OUT / "bin" / rest.removeprefix("scripts/")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.read(member))
-                target.chmod(0o755)
-            elif head.endswith(".data"):
-                continue
-            else:
-                archive.extract(member, site)
+        with WheelFile.open(wheel) as source:
+            schemes = {
+                "purelib": str(OUT / SITE),
+                "platlib": str(OUT / SITE),
+                "headers": str(OUT / "include" / f"python{short}" / source.distribution),
+                "scripts": str(OUT / "bin"),
+                "data": str(OUT),
+            }
+            destination = SchemeDictionaryDestination(
+                scheme_dict=schemes,
+                interpreter=ENV["standInInterpreter"],
+                script_kind="posix",
+                bytecode_optimization_levels=[0, 1],
+            )
+            run_installer(source, destination, {})
+    except (InstallerError, ValueError) as exc:
+        fail(f"installer: {type(exc).__name__}: {exc}")
 
 
 def check_metadata() -> None:
@@ -335,40 +382,120 @@ def auto_patchelf(work: Path) -> None:
         fail("\n".join(missing))
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        tree = unpack(work)
-        patch(tree)
-        form = ENV["pythonFormat"]
-        if form == "pyproject":
-            pypa_build(tree, work)
-        elif form != "wheel":
-            fail(f"unsupported format {form}")
-        wheels = sorted((work / "dist").glob("*.whl"))
+def copy_host_distribution(name: str) -> None:
+    """nixpkgs' build of one of its tools, played by the host's installed distribution."""
+    distribution = importlib.metadata.distribution(name)
+    root = Path(str(distribution.locate_file(""))).resolve()
+    for file in distribution.files or []:
+        source = Path(str(distribution.locate_file(file))).resolve()
+        if not source.is_relative_to(root) or "__pycache__" in source.parts:
+            continue  # scripts outside site-packages; bytecode of the host's own runs
+        target = OUT / SITE / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def bootstrap(name: str) -> None:
+    """bootstrap/{flit-core,installer,build,packaging}: `src` is the set's package's, built with
+    flit_core.wheel, which needs a source tree; a wheel there fails as it fails in nixpkgs."""
+    src = ENV["src"]
+    if not name or not Path(src).is_file() or src.endswith(".whl") or "-source" not in src:
+        fail(f"flit_core.wheel: {src} is not a source tree (no pyproject.toml)")
+    copy_host_distribution(name)
+
+
+def install_check(tree: Path, hooks: dict[str, Path]) -> None:
+    """installCheckPhase (buildPythonPackage's `checkPhase`), or pytestCheckHook's pytest run
+    from the source tree against the output and the build's inputs."""
+    if ENV.get("installCheckPhase"):
+        run_phase(ENV["installCheckPhase"], tree)
+    elif "pytest-check-hook" in hooks:
+        isolated_python(["-m", "pytest", "-p", "no:cacheprovider"], tree)
+
+
+def imports_check(tree: Path) -> None:
+    """pythonImportsCheckHook: each module of `pythonImportsCheck` imports from the output."""
+    for module in paths("pythonImportsCheck"):
+        isolated_python(["-c", f"import {module}"], tree)
+
+
+def isolated_python(arguments: list[str], cwd: Path) -> None:
+    """The host interpreter with none of the host's packages: the output, then PYTHONPATH."""
+    search = [str(OUT / SITE), *python_path()]
+    code = f"import sys, runpy; sys.path[:0] = {search!r}; "
+    if arguments[0] == "-c":
+        command = [ENV["builder"], "-I", "-S", "-c", code + arguments[1]]
+    else:
+        module, rest = arguments[1], arguments[2:]
+        command = [
+            ENV["builder"],
+            "-I",
+            "-S",
+            "-c",
+            code + f"sys.argv[:] = [{module!r}, *{rest!r}]; runpy.run_module({module!r},"
+            " run_name='__main__', alter_sys=True)",
+        ]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        fail(f"{' '.join(arguments)} failed:\n{result.stdout}{result.stderr}")
+
+
+def build_and_install(work: Path, hooks: dict[str, Path]) -> Path:
+    """unpack, patch, build and install, as the hooks of the package's format do."""
+    tree = unpack(work, "wheel-unpack-hook" in hooks)
+    patch(tree)
+    if "pypa-build-hook" in hooks:
+        pypa_build(tree, work)
+    elif "setuptools-build-hook" in hooks:
+        fail('the stand-in does not build format = "setuptools"')
+    wheels = sorted((work / "dist").glob("*.whl")) if (work / "dist").is_dir() else []
+    if "python-runtime-deps-check-hook" in hooks and not ENV.get("dontCheckRuntimeDeps"):
+        for wheel in wheels:
+            check_runtime_deps(wheel)
+    if "pypa-install-hook" in hooks:
         if not wheels:
             fail("no wheel in dist/")
-        if not ENV.get("dontCheckRuntimeDeps"):
-            for wheel in wheels:
-                check_runtime_deps(wheel)
         for wheel in wheels:
-            install(wheel)
-        for tests in ("tests", "test"):  # pythonRemoveTestsDirHook
+            install(wheel, hooks["pypa-install-hook"])
+    elif ENV.get("installPhase"):
+        run_phase(ENV["installPhase"], tree)
+    else:
+        fail(f"format {ENV['pythonFormat']} has no install hook and no installPhase")
+    if "python-remove-tests-dir-hook" in hooks:
+        for tests in ("tests", "test"):
             shutil.rmtree(OUT / SITE / tests, ignore_errors=True)
-        # installer compiles bytecode, which records each file's own store path.
-        subprocess.run([ENV["builder"], "-m", "compileall", "-q", str(OUT / SITE)], check=True)
-        if ENV.get("postInstall"):
-            run_phase(ENV["postInstall"], tree)
+    if ENV.get("postInstall"):
+        run_phase(ENV["postInstall"], tree)
+    return tree
+
+
+def main() -> None:
+    support = OUT / "nix-support"
+    if "standInHostDistribution" in ENV or "standInBootstrapOf" in ENV:
+        if "standInBootstrapOf" in ENV:
+            bootstrap(ENV["standInBootstrapOf"])
+        else:
+            copy_host_distribution(ENV["standInHostDistribution"])
+        support.mkdir(parents=True, exist_ok=True)
+        (support / "propagated-build-inputs").write_text(" ".join(paths("propagatedBuildInputs")))
+        return
+    hooks = stand_in_hooks()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tree = build_and_install(work, hooks)
         if (
             ENV.get("pythonPyproject")
             and not ENV.get("dontCheckPythonMetadata")
             and "unstable-" not in ENV["version"]
         ):
             check_metadata()
-        support = OUT / "nix-support"
         support.mkdir(parents=True, exist_ok=True)
         (support / "propagated-build-inputs").write_text(" ".join(paths("propagatedBuildInputs")))
         auto_patchelf(work)
+        if ENV.get("doInstallCheck"):
+            install_check(tree, hooks)
+        if "python-imports-check-hook" in hooks:
+            imports_check(tree)
 
 
 main()

@@ -16,6 +16,10 @@
   patchelf ? null,
   # nixpkgs' own Python packages (python-packages.nix), as an overlay of every interpreter's set.
   pythonPackages ? (final: prev: { }),
+  # The versions of the host's build tools the stand-in's nixpkgs packages copy (name: version).
+  hostTools ? { },
+  # lib.version of the nixpkgs this plays (lib/trivial.nix: release + versionSuffix).
+  libVersion ? "26.11pre-git",
 }:
 let
   inherit (builtins)
@@ -191,6 +195,45 @@ let
       overrideAttrs = f: mkDerivation (drvAttrs // (if isFunction f then f drvAttrs else f));
     };
 
+  # hooks/default.nix's makePythonHook (makeSetupHook): a hook's propagatedBuildInputs become
+  # inputs of every derivation that lists the hook, and the tools substituted into its script
+  # are inputs of the hook. The builder finds the hook by its marker file.
+  makePythonHook =
+    {
+      name,
+      propagatedBuildInputs ? [ ],
+      substitutions ? { },
+    }:
+    let
+      propagated = filter (drv: drv != null) propagatedBuildInputs;
+      tools = filter (drv: drv != null) (builtins.attrValues substitutions);
+    in
+    derivation {
+      inherit name system propagated tools;
+      PATH = "/usr/bin:/bin";
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        ''
+          mkdir -p $out/nix-support
+          echo ${name} > $out/nix-support/stand-in-hook
+          echo $propagated > $out/nix-support/propagated-build-inputs
+          echo $tools > $out/nix-support/stand-in-tools
+        ''
+      ];
+    }
+    // {
+      provides.setupHook = true;
+    };
+
+  # callPackage's result: `override` calls the function again with changed arguments.
+  callWith =
+    f: args:
+    f args
+    // {
+      override = newArgs: callWith f (args // newArgs);
+    };
+
   mkInterpreter =
     {
       version,
@@ -213,7 +256,16 @@ let
           name = "python3-${version}";
           libPrefix = executable;
           interpreter = "${interpreter}/bin/${executable}";
-          pkgs = fix (extends packageOverrides (extends pythonPackages packageSet));
+          # passthrufun.nix: nixpkgs' hooks, python-packages.nix, the caller's overlays, then
+          # packageOverrides, as one fixed point.
+          pkgs = fix (
+            extends packageOverrides (
+              extends pythonPackages (extends nixpkgsPackages (extends hooks packageSet))
+            )
+          );
+          # cpython/default.nix: the interpreter the build hooks run is overridden with the
+          # same packageOverrides (its `inputs'` filter keeps them), a fixed point of its own.
+          pythonOnBuildForHost = mkInterpreter { inherit version packageOverrides; };
           withPackages = f: interpreter.buildEnv.override { extraLibs = f interpreter.pkgs; };
           buildEnv = makeEnv { };
           # cpython/default.nix's argument set, closed as there.
@@ -270,9 +322,181 @@ let
           operator = _: [ ];
         });
 
-      # mk-python-derivation.nix: the arguments it reads and the checks it makes, producing the
-      # attributes of the mkDerivation call.
-      buildPythonPackage =
+      # hooks/default.nix: each hook takes its tools from the package set being built (`self`),
+      # except pypaBuildHook's `build` and pypaInstallHook's `installer`, which come from
+      # pythonOnBuildForHost's set. So an overlay that replaces one of these names replaces the
+      # tool every package of the set is built with.
+      hooks =
+        self: super:
+        let
+          onBuild = interpreter.pythonOnBuildForHost.pkgs;
+        in
+        {
+          inherit makePythonHook;
+          wheelUnpackHook = callWith (
+            { wheel }:
+            makePythonHook {
+              name = "wheel-unpack-hook";
+              propagatedBuildInputs = [ wheel ];
+            }
+          ) { inherit (self) wheel; };
+          pypaBuildHook = callWith (
+            { build, wheel }:
+            makePythonHook {
+              name = "pypa-build-hook";
+              propagatedBuildInputs = [ wheel ];
+              substitutions = { inherit build; };
+            }
+          ) {
+            inherit (onBuild) build;
+            inherit (self) wheel;
+          };
+          pypaInstallHook = callWith (
+            { installer }:
+            makePythonHook {
+              name = "pypa-install-hook";
+              propagatedBuildInputs = [ installer ];
+            }
+          ) { inherit (onBuild) installer; };
+          pythonRuntimeDepsCheckHook = callWith (
+            { packaging }:
+            makePythonHook {
+              name = "python-runtime-deps-check-hook";
+              propagatedBuildInputs = [ packaging ];
+            }
+          ) { inherit (self) packaging; };
+          setuptoolsBuildHook = callWith (
+            { setuptools, wheel }:
+            makePythonHook {
+              name = "setuptools-build-hook";
+              propagatedBuildInputs = [
+                setuptools
+                wheel
+              ];
+            }
+          ) { inherit (self) setuptools wheel; };
+          pytestCheckHook = callWith (
+            { pytest }:
+            makePythonHook {
+              name = "pytest-check-hook";
+              propagatedBuildInputs = [ pytest ];
+            }
+          ) { inherit (self) pytest; };
+          pythonRelaxDepsHook = callWith (
+            { wheel }:
+            makePythonHook {
+              name = "python-relax-deps-hook";
+              substitutions = { inherit wheel; };
+            }
+          ) { inherit (self) wheel; };
+          pythonCatchConflictsHook = makePythonHook { name = "python-catch-conflicts-hook"; };
+          pythonImportsCheckHook = makePythonHook { name = "python-imports-check-hook"; };
+          pythonRemoveTestsDirHook = makePythonHook { name = "python-remove-tests-dir-hook"; };
+        };
+
+      # python-packages.nix's build tools, as nixpkgs builds them: wheel, installer, build,
+      # packaging and pyproject-hooks with flit-core, flit-core with the bootstrap hooks (its
+      # pname), pytest and pip with setuptools. Their builds copy the host's installed
+      # distribution (the stand-in has no sources); their inputs are nixpkgs'.
+      nixpkgsPackages =
+        self: super:
+        let
+          tool =
+            distribution: pname: args:
+            self.buildPythonPackage (
+              {
+                inherit pname;
+                version = hostTools.${pname} or "0";
+                pyproject = true;
+                src = builtins.toFile "${pname}-source" "stand-in source of ${pname}";
+                standInHostDistribution = distribution;
+                doCheck = false;
+              }
+              // args
+            );
+          withFlit = {
+            build-system = [ self.flit-core ];
+          };
+          withSetuptools = {
+            build-system = [ self.setuptools ];
+          };
+          # pkgs/development/python-modules/bootstrap/*: plain derivations built from the set's
+          # package of the same name: its `src`, built by flit_core.wheel and installed by the
+          # bootstrap installer.
+          bootstrapped =
+            base: inputs:
+            let
+              drv = pythonBuilt ./install.py {
+                name = "${executable}-bootstrap-${base.pname}-${base.version}";
+                inherit (base) src;
+                standInBootstrapOf = base.standInHostDistribution or "";
+                inherit sitePackages inputs;
+                pythonFormat = "other";
+              };
+            in
+            drv
+            // {
+              pythonModule = interpreter;
+              requiredPythonModules = [ ];
+            };
+        in
+        {
+          flit-core = tool "flit_core" "flit-core" { };
+          wheel = tool "wheel" "wheel" withFlit;
+          installer = tool "installer" "installer" withFlit;
+          packaging = tool "packaging" "packaging" withFlit;
+          pyproject-hooks = tool "pyproject_hooks" "pyproject-hooks" withFlit;
+          build = tool "build" "build" (
+            withFlit
+            // {
+              dependencies = [
+                self.packaging
+                self.pyproject-hooks
+              ];
+            }
+          );
+          setuptools = tool "setuptools" "setuptools" { };
+          pip = tool "pip" "pip" {
+            build-system = [
+              self.setuptools
+              self.wheel
+            ];
+          };
+          iniconfig = tool "iniconfig" "iniconfig" withSetuptools;
+          pluggy = tool "pluggy" "pluggy" withSetuptools;
+          pygments = tool "pygments" "pygments" withSetuptools;
+          pytest = tool "pytest" "pytest" (
+            withSetuptools
+            // {
+              dependencies = [
+                self.iniconfig
+                self.packaging
+                self.pluggy
+                self.pygments
+              ];
+            }
+          );
+          bootstrap = rec {
+            flit-core = bootstrapped self.flit-core [ ];
+            installer = bootstrapped self.installer [ flit-core ];
+            packaging = bootstrapped self.packaging [
+              flit-core
+              installer
+            ];
+            build = bootstrapped self.build [
+              flit-core
+              installer
+              (bootstrapped self.packaging [ ])
+              (bootstrapped self.pyproject-hooks [ ])
+            ];
+          };
+        };
+
+      # mk-python-derivation.nix: the arguments it reads, the hooks it adds per format (taken
+      # from the final set `self`, with the bootstrap exceptions by pname), and the checks it
+      # makes, producing the attributes of the mkDerivation call.
+      buildPythonPackageWith =
+        self:
         {
           nativeBuildInputs ? [ ],
           buildInputs ? [ ],
@@ -308,6 +532,64 @@ let
               format
             else
               throw "${name} does not configure a `format`. To build with setuptools as before, set `pyproject = true` and `build-system = [ setuptools ]`.";
+          pname = attrs.pname or null;
+          isBootstrapInstallPackage = builtins.elem pname [
+            "flit-core"
+            "installer"
+          ];
+          isBootstrapPackage =
+            isBootstrapInstallPackage
+            || builtins.elem pname [
+              "build"
+              "packaging"
+              "pyproject-hooks"
+              "wheel"
+            ];
+          isSetuptoolsDependency = builtins.elem pname [
+            "setuptools"
+            "wheel"
+          ];
+          bootstrap = interpreter.pythonOnBuildForHost.pkgs.bootstrap;
+          runtimeDepsCheckHook =
+            if isBootstrapPackage then
+              self.pythonRuntimeDepsCheckHook.override { inherit (bootstrap) packaging; }
+            else
+              self.pythonRuntimeDepsCheckHook;
+          optional = condition: items: if condition then items else [ ];
+          hookInputs =
+            [ self.pythonRemoveTestsDirHook ]
+            ++ optional (catchConflicts && !isBootstrapPackage && !isSetuptoolsDependency) [
+              self.pythonCatchConflictsHook
+            ]
+            ++ optional ((attrs.pythonRelaxDeps or [ ]) != [ ] || (attrs.pythonRemoveDeps or [ ]) != [ ]) [
+              self.pythonRelaxDepsHook
+            ]
+            ++ optional (format' == "setuptools") [ self.setuptoolsBuildHook ]
+            ++ optional (format' == "pyproject") [
+              (
+                if isBootstrapPackage then
+                  self.pypaBuildHook.override {
+                    inherit (bootstrap) build;
+                    wheel = null;
+                  }
+                else
+                  self.pypaBuildHook
+              )
+              runtimeDepsCheckHook
+            ]
+            ++ optional (format' == "wheel") [
+              self.wheelUnpackHook
+              runtimeDepsCheckHook
+            ]
+            ++ optional (format' != "other") [
+              (
+                if isBootstrapInstallPackage then
+                  self.pypaInstallHook.override { inherit (bootstrap) installer; }
+                else
+                  self.pypaInstallHook
+              )
+            ]
+            ++ [ self.pythonImportsCheckHook ];
           validate =
             attrName: inputs:
             if inputs == [ ] then
@@ -352,12 +634,20 @@ let
               pythonFormat = format';
               pythonPyproject = pyproject == true;
               inherit sitePackages;
-              nativeBuildInputs = [ interpreter ] ++ nativeBuildInputs ++ build-system;
-              buildInputs = validate "buildInputs" (buildInputs ++ pythonPath);
+              # The interpreter the package is built for: markers are evaluated for its
+              # version, and installed scripts run it.
+              standInPythonVersion = version;
+              standInInterpreter = interpreter.interpreter;
+              # stdenv: the check inputs are inputs only when the (install) checks run.
+              nativeBuildInputs =
+                [ interpreter ]
+                ++ hookInputs
+                ++ nativeBuildInputs
+                ++ build-system
+                ++ optional doCheck nativeCheckInputs;
+              buildInputs = validate "buildInputs" (buildInputs ++ pythonPath) ++ optional doCheck checkInputs;
               propagatedBuildInputs = propagated;
               doInstallCheck = doCheck;
-              installCheckInputs = checkInputs;
-              nativeInstallCheckInputs = nativeCheckInputs;
               patchelf = if patchelf == null then "" else patchelf;
               passthru = {
                 inherit
@@ -372,7 +662,8 @@ let
               }
               // (attrs.passthru or { });
               inherit meta;
-            };
+            }
+            // (if attrs ? checkPhase then { installCheckPhase = attrs.checkPhase; } else { });
         in
         assert nonEmpty "enabledTests" && nonEmpty "enabledTestPaths" && nonEmpty "enabledTestMarks";
         if (attrs.pytestFlagsArray or [ ]) != [ ] then
@@ -385,18 +676,18 @@ let
       # makeOverridablePythonPackage: overridePythonAttrs re-runs buildPythonPackage with changed
       # arguments, and every overrideAttrs made so far is applied again on top of it.
       overridable =
-        attrs: post:
+        self: attrs: post:
         let
-          result = post (mkDerivation (buildPythonPackage attrs));
+          result = post (mkDerivation (buildPythonPackageWith self attrs));
         in
         result
         // {
-          overridePythonAttrs = f: overridable (attrs // (if isFunction f then f attrs else f)) post;
-          overrideAttrs = f: overridable attrs (drv: (post drv).overrideAttrs f);
+          overridePythonAttrs = f: overridable self (attrs // (if isFunction f then f attrs else f)) post;
+          overrideAttrs = f: overridable self attrs (drv: (post drv).overrideAttrs f);
         };
 
       packageSet = self: {
-        buildPythonPackage = attrs: overridable attrs (drv: drv);
+        buildPythonPackage = attrs: overridable self attrs (drv: drv);
         inherit
           hasPythonModule
           requiredPythonModules
@@ -639,6 +930,7 @@ pythons
     rWrapper
     ;
   stdenv.hostPlatform.system = system;
+  lib.version = libVersion;
   python3 = pythons.python314;
   python3Packages = pythons.python314.pkgs;
   pythonManylinuxPackages = {
