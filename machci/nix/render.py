@@ -387,11 +387,7 @@ fromNixpkgs =
     )
   else
     base.overridePythonAttrs (old: {
-      # Its whole runtime closure, not only its direct dependencies: machci's packages do
-      # not propagate theirs, and its import check and tests import them all.
-      dependencies = map (d: final.${d}) (
-        builtins.filter (d: d != name) (closure (p.inputs-from or [ ]))
-      );
+      dependencies = map (d: final.${d}) (p.inputs-from or [ ]);
       # As mach-nix did: nixpkgs' tests are not run (their inputs need not be in the lock);
       # `overrides: {NAME: {doCheck: true}}` runs them.
       doCheck = false;

@@ -48,14 +48,18 @@ let
     in
     prev // overlay final prev;
 
-  # A derivation whose builder is a Python script run by the host interpreter.
+  # A derivation whose builder is a Python script run by the host interpreter; the build's
+  # PYTHONPATH is for the build, not for the builder itself (-E).
   pythonBuilt =
     script: attrs:
     derivation (
       {
         inherit system;
         builder = hostPython;
-        args = [ script ];
+        args = [
+          "-E"
+          script
+        ];
       }
       // attrs
     );
