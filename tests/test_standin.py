@@ -31,6 +31,27 @@ def dists(tmp_path: Path) -> Path:
         Dist("helper-tool", "1.0"),
         Dist("gamma", "0.5", kind="sdist", build_requires=("flit-core",)),
         Dist("delta", "0.1", kind="sdist", dynamic_build_requires=("helper-tool",)),
+        Dist(
+            "tooly",
+            "1.0",
+            extra_files=(
+                (
+                    "tooly-1.0.dist-info/entry_points.txt",
+                    b"[console_scripts]\ntooly = tooly:main\n",
+                ),
+                ("tooly/cli.py", b"def main():\n    print('tooly ran')\n"),
+                ("tooly-1.0.data/data/share/tooly/readme.txt", b"data\n"),
+                ("tooly-1.0.data/headers/tooly.h", b"/* header */\n"),
+                ("tooly-1.0.data/purelib/tooly_pure.py", b"PURE = 1\n"),
+                ("tooly-1.0.data/platlib/tooly_plat.py", b"PLAT = 1\n"),
+                ("tooly-1.0.data/scripts/tooly-sh", b"#!/bin/sh\necho shell\n"),
+            ),
+        ),
+        Dist("odd", "1.0", extra_files=(("odd-1.0.data/elsewhere/x.txt", b"x\n"),)),
+        Dist("hostonly", "1.0", kind="sdist", backend_prelude="import ruamel.yaml"),
+        Dist(
+            "marked", "1.0", kind="sdist", build_requires=("helper-tool; python_version < '3.12'",)
+        ),
     ):
         build(dist, folder)
     return folder
@@ -226,3 +247,129 @@ def test_environment_wrappers_take_make_wrapper_arguments(dists: Path, tmp_path:
     body = 'pkgs.python312.buildEnv.override { makeWrapperArgs = [ "--run" "true" ]; }'
     status, err = build_it(dists, body)
     assert status != 0 and "unknown or incomplete argument '--run'" in err
+
+
+@pytest.mark.parametrize(
+    ("tool", "recursion"),
+    [
+        ("wheel", True),
+        ("installer", True),
+        ("flit-core", True),
+        ("build", False),
+        ("packaging", False),
+        ("pyproject-hooks", False),
+        ("setuptools", False),
+        ("pytest", False),
+    ],
+)
+def test_a_tool_overridden_by_a_wheel_build_loops_through_the_hooks(
+    dists: Path, tool: str, recursion: bool
+) -> None:
+    """nixpkgs' hooks take their tools from the overridden set (pythonOnBuildForHost's too): a
+    wheel-format wheel, installer or flit-core is built with itself; the bootstrap exceptions
+    by pname keep the others evaluating."""
+    body = f"""let
+      python = pkgs.python312.override {{
+        packageOverrides = final: prev: {{
+          {tool} = final.buildPythonPackage {{
+            pname = "{tool}"; version = "99"; format = "wheel";
+            src = builtins.path {{ path = dists + "/beta-2.0-py3-none-any.whl"; }};
+          }};
+        }};
+      }};
+    in [ python.pkgs.{tool} python.pkgs.pytest python.pkgs.build ]"""
+    code, err = evaluate(dists, body)
+    if recursion:
+        assert code != 0 and ("infinite recursion" in err or "stack overflow" in err), err
+    else:
+        assert code == 0, err
+
+
+def test_the_hooks_tools_come_from_the_overridden_set(dists: Path) -> None:
+    """hooks/default.nix: wheelUnpackHook propagates the set's wheel; pypaInstallHook the
+    installer of pythonOnBuildForHost, which receives the same packageOverrides; nixpkgs builds
+    wheel and installer with flit-core."""
+    body = """let
+      marked = final: prev: {
+        installer = prev.installer.overrideAttrs (_: { marked = "yes"; });
+        wheel = prev.wheel.overrideAttrs (_: { marked = "yes"; });
+      };
+      python = pkgs.python312.override { packageOverrides = marked; };
+      names = map (drv: drv.pname or drv.name);
+    in {
+      install = (builtins.head python.pkgs.pypaInstallHook.propagated).marked or "no";
+      unpack = (builtins.head python.pkgs.wheelUnpackHook.propagated).marked or "no";
+      original = (builtins.head ps.pypaInstallHook.propagated).marked or "no";
+      wheel = names ps.wheel.build-system;
+      installer = names ps.installer.build-system;
+    }"""
+    result = nix("nix-instantiate", "--eval", "--strict", "--json", "-E", expression(dists, body))
+    assert json.loads(result.stdout) == {
+        "install": "yes",
+        "unpack": "yes",
+        "original": "no",
+        "wheel": ["flit-core"],
+        "installer": ["flit-core"],
+    }
+
+
+def test_the_installer_writes_entry_points_and_every_data_scheme(
+    dists: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "tooly"
+    nix("nix-build", "-E", expression(dists, 'wheel "tooly" "1.0"'), "-o", str(out))
+    site = out / "lib" / "python3.12" / "site-packages"
+    assert (site / "tooly_pure.py").is_file() and (site / "tooly_plat.py").is_file()
+    assert (out / "share" / "tooly" / "readme.txt").read_text() == "data\n"
+    assert (out / "include" / "python3.12" / "tooly" / "tooly.h").is_file()
+    script = (out / "bin" / "tooly").read_text()
+    assert script.startswith("#!") and "python3.12" in script.splitlines()[0]
+    assert "from tooly.cli import main" in script or "tooly" in script
+    assert (out / "bin" / "tooly-sh").stat().st_mode & 0o111
+    code, err = build_it(dists, 'wheel "odd" "1.0"')
+    assert code != 0 and "installer" in err and "elsewhere" in err
+
+
+def test_builds_never_see_the_hosts_packages(dists: Path) -> None:
+    """The backend runs with `-I -S`: a module only the host has is not importable."""
+    code, err = build_it(dists, 'sdist "hostonly" "1.0" { }')
+    assert code != 0 and "No module named 'ruamel'" in err
+
+
+def test_markers_are_evaluated_for_the_packages_interpreter(dists: Path) -> None:
+    """`helper-tool; python_version < '3.12'` is not needed on python312, whatever the host."""
+    code, err = build_it(dists, 'sdist "marked" "1.0" { }')
+    assert code == 0, err
+    on_311 = """pkgs.python311.pkgs.buildPythonPackage {
+      pname = "marked"; version = "1.0"; pyproject = true;
+      src = builtins.path { path = dists + "/marked-1.0.tar.gz"; };
+    }"""
+    code, err = build_it(dists, on_311)
+    assert code != 0 and "helper-tool" in err
+
+
+def test_checks_run_when_enabled_and_their_inputs_count_only_then(dists: Path) -> None:
+    tested = """(wheel "beta" "2.0").overridePythonAttrs (_: {{
+      doCheck = {check};
+      nativeCheckInputs = [ ps.pytestCheckHook {extra} ];
+      postPatch = "printf 'def test_it():\\n    assert {outcome}\\n' > test_it.py";
+    }})"""
+    failing = tested.format(check="true", extra="", outcome="False")
+    code, err = build_it(dists, failing)
+    assert code != 0 and "assert False" in err
+    assert build_it(dists, tested.format(check="true", extra="", outcome="True"))[0] == 0
+    assert build_it(dists, tested.format(check="false", extra="", outcome="False"))[0] == 0
+    unused = tested.format(check="false", extra='(throw "a check input")', outcome="True")
+    assert evaluate(dists, unused)[0] == 0
+    used = tested.format(check="true", extra='(throw "a check input")', outcome="True")
+    code, err = evaluate(dists, used)
+    assert code != 0 and "a check input" in err
+
+
+def test_the_imports_check_imports_from_the_output(dists: Path) -> None:
+    body = """(wheel "beta" "2.0").overridePythonAttrs (_: {{
+      pythonImportsCheck = [ "{module}" ];
+    }})"""
+    assert build_it(dists, body.format(module="beta"))[0] == 0
+    code, err = build_it(dists, body.format(module="nosuch"))
+    assert code != 0 and "No module named 'nosuch'" in err
