@@ -373,3 +373,47 @@ def test_the_imports_check_imports_from_the_output(dists: Path) -> None:
     assert build_it(dists, body.format(module="beta"))[0] == 0
     code, err = build_it(dists, body.format(module="nosuch"))
     assert code != 0 and "No module named 'nosuch'" in err
+
+
+@pytest.mark.parametrize(
+    ("place", "machine", "found"),
+    [
+        ("lib", None, True),
+        ("lib/nested", None, False),  # inputs' lib/ is not searched recursively
+        ("lib", 183, False),  # a library for another machine (aarch64) is not a match
+    ],
+)
+def test_autopatchelf_searches_as_nixpkgs_does(
+    dists: Path, tmp_path: Path, place: str, machine: int | None, found: bool
+) -> None:
+    """auto-patchelf.py: each input's `lib/` only, matched by file name and ELF machine."""
+    from tests.test_nix import NATIVE_TAG, shared_library
+
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    library = bytearray(shared_library(libs, "libfoo.so.1", "int foo(void) { return 42; }"))
+    user = shared_library(
+        libs, "libuser.so", "int foo(void); int user(void) { return foo(); }", ["libfoo.so.1"]
+    )
+    if machine is not None:
+        library[18:20] = machine.to_bytes(2, "little")
+    (libs / "libfoo.so.1").write_bytes(bytes(library))
+    build(Dist("user", "1.0", tag=NATIVE_TAG, extra_files=(("user/libuser.so", user),)), dists)
+    wheel = f"user-1.0-{NATIVE_TAG}.whl"
+    body = f"""let
+      libfoo = builtins.path {{ path = {string(str(libs / "libfoo.so.1"))}; }};
+      provider = pkgs.runCommand "foo-library" {{ }} ''
+        mkdir -p $out/{place}
+        cp ${{libfoo}} $out/{place}/libfoo.so.1
+      '';
+    in ps.buildPythonPackage {{
+      pname = "user"; version = "1.0"; format = "wheel";
+      src = builtins.path {{ path = dists + "/{wheel}"; }};
+      nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+      buildInputs = [ provider ];
+    }}"""
+    code, err = build_it(dists, body)
+    if found:
+        assert code == 0, err
+    else:
+        assert code != 0 and "could not satisfy dependency libfoo.so.1" in err, err

@@ -15,8 +15,8 @@ stand-in hook carries a marker file naming it), in stdenv's phase order:
   pythonRemoveTestsDirHook; then `postInstall`;
 - pythonMetadataCheckHook (`pyproject = true` only, unless `dontCheckPythonMetadata`);
 - fixup: autoPatchelfHook (when it is in nativeBuildInputs), as auto-patchelf.py;
-- installCheck (`doInstallCheck`): `installCheckPhase`, or pytestCheckHook's pytest;
-- pythonImportsCheckHook: every module of `pythonImportsCheck` imports from the output.
+- installCheck (`doInstallCheck`): `installCheckPhase`; then pythonImportsCheckHook (every
+  module of `pythonImportsCheck` imports from the output) and pytestCheckHook's pytest.
 Two builds stand in for sources the stand-in does not have: nixpkgs' own build tools copy the
 host's installed distribution (`standInHostDistribution`), and their bootstrap variants
 (`standInBootstrapOf`) need a source tree as `src`, as flit_core.wheel does.
@@ -313,30 +313,100 @@ def check_metadata() -> None:
         fail(f"metadata version {found.version} does not match the derivation's {version}")
 
 
+def elf_header(path: Path) -> tuple[int, int] | None:
+    """(e_machine, EI_OSABI) of an ELF file, None for anything else (auto-patchelf.py reads
+    them with pyelftools' get_machine_arch and e_ident)."""
+    with path.open("rb") as handle:
+        head = handle.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big"), head[7]
+
+
+def osabi_compatible(wanted: int, got: int) -> bool:
+    """auto-patchelf.py's osabi_are_compatible: SYSV (0) goes with anything."""
+    return wanted == 0 or got == 0 or wanted == got
+
+
 def elf_files(root: Path) -> list[Path]:
-    found = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            with path.open("rb") as handle:
-                if handle.read(4) == b"\x7fELF":
-                    found.append(path)
-    return found
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and elf_header(path) is not None
+    )
 
 
-def library_dirs(roots: list[str]) -> dict[str, str]:
-    """Shared-object file name -> its directory, searched recursively (first one wins)."""
-    found: dict[str, str] = {}
-    for root in roots:
-        for path in sorted(Path(root).rglob("*")):
-            if path.is_file() and (path.name.endswith(".so") or ".so." in path.name):
-                found.setdefault(path.name, str(path.parent))
-    return found
+def shared_objects(directory: Path, recursive: bool) -> list[Path]:
+    """auto-patchelf.py's glob of `*.so*`: non-recursive for --libs directories."""
+    if not directory.is_dir():
+        return []
+    found = directory.rglob("*.so*") if recursive else directory.glob("*.so*")
+    return sorted(p for p in found if p.is_file())
+
+
+class LibraryCache:
+    """auto-patchelf.py's soname cache: (file name, ELF machine) -> [(directory, OSABI)], the
+    output's own libraries first; each library's RUNPATH/RPATH directories are searched in
+    turn. Libraries are matched by file name and machine, never by DT_SONAME."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int], list[tuple[str, int]]] = {}
+
+    def populate(self, directories: list[Path], recursive: bool) -> None:
+        todo = list(directories)
+        seen: set[Path] = set()
+        while todo:
+            directory = todo.pop(0)
+            if directory in seen:
+                continue
+            seen.add(directory)
+            for library in shared_objects(directory, recursive):
+                header = elf_header(library.resolve())
+                if header is None:
+                    continue
+                machine, osabi = header
+                key = (library.name, machine)
+                self.entries.setdefault(key, []).append((str(library.resolve().parent), osabi))
+                todo.extend(Path(d) for d in run_paths(library) if "$ORIGIN" not in d)
+
+    def find(self, name: str, machine: int, osabi: int) -> str | None:
+        for directory, got in self.entries.get((name, machine), []):
+            if osabi_compatible(osabi, got):
+                return directory
+        return None
+
+
+def run_paths(library: Path) -> list[str]:
+    printed = subprocess.run(
+        [ENV["patchelf"], "--print-rpath", str(library)], capture_output=True, text=True
+    ).stdout.strip()
+    return [d for d in printed.split(":") if d]
+
+
+def search_roots(listed: list[str]) -> list[Path]:
+    """addAutoPatchelfSearchPath: every directory under the roots that holds a `*.so*` file
+    (its `find` recurses unless --no-recurse)."""
+    directories: list[Path] = []
+    recurse = True
+    for argument in listed:
+        if argument == "--no-recurse":
+            recurse = False
+            continue
+        for library in shared_objects(Path(argument), recurse):
+            if library.parent not in directories:
+                directories.append(library.parent)
+    return directories
 
 
 def auto_patchelf(work: Path) -> None:
+    """autoPatchelfHook in postFixup: the output's libraries (recursively, first), each input's
+    `lib/` (not recursively) and the addAutoPatchelfSearchPath directories of `preFixup`;
+    files for another machine than the build's are skipped, as auto-patchelf.py skips them."""
     hooks = [Path(p, "nix-support", "stand-in-hook") for p in paths("nativeBuildInputs")]
     if not any(h.is_file() and h.read_text().strip() == "auto-patchelf-hook" for h in hooks):
         return
+    if elf_files(OUT) and not ENV.get("patchelf"):
+        fail("the output has ELF files, but the stand-in was given no patchelf")
     roots_file = work / "search-roots"
     roots_file.touch()
     if ENV.get("preFixup"):
@@ -345,15 +415,21 @@ def auto_patchelf(work: Path) -> None:
     inputs = propagated_closure(paths("buildInputs") + paths("propagatedBuildInputs"))
     stubs = {p for p in inputs if Path(p, "nix-support", "stand-in-system-libraries").is_file()}
     system = {child.name for p in stubs for child in Path(p, "lib").iterdir()}
-    real_inputs = [f"{p}/lib" for p in inputs if Path(p, "lib").is_dir() and p not in stubs]
-    found = library_dirs([str(OUT)])
-    for name, directory in library_dirs(real_inputs + roots_file.read_text().split()).items():
-        found.setdefault(name, directory)
+    cache = LibraryCache()
+    cache.populate([OUT], recursive=True)
+    library_dirs = [Path(p, "lib") for p in inputs if p not in stubs]
+    cache.populate(library_dirs + search_roots(roots_file.read_text().split()), recursive=False)
+    host = elf_header(Path(ENV["builder"]).resolve())
+    assert host is not None
     ignored = paths("autoPatchelfIgnoreMissingDeps")
     missing = []
     for elf in elf_files(OUT):
-        if not ENV.get("patchelf"):
-            fail(f"{elf} is an ELF file, but the stand-in was given no patchelf")
+        header = elf_header(elf)
+        assert header is not None
+        machine, osabi = header
+        if machine != host[0] or not osabi_compatible(host[1], osabi):
+            print(f"skipping {elf} because its architecture differs", file=sys.stderr)
+            continue
         needed = subprocess.run(
             [ENV["patchelf"], "--print-needed", str(elf)],
             capture_output=True,
@@ -362,9 +438,10 @@ def auto_patchelf(work: Path) -> None:
         ).stdout.split()
         rpath: list[str] = []
         for library in needed:
-            if library in found:
-                if found[library] not in rpath:
-                    rpath.append(found[library])
+            directory = cache.find(library, machine, osabi)
+            if directory is not None:
+                if directory not in rpath:
+                    rpath.append(directory)
             elif library in system:
                 continue
             elif any(fnmatch.fnmatch(library, pattern) for pattern in ignored):
@@ -404,12 +481,16 @@ def bootstrap(name: str) -> None:
     copy_host_distribution(name)
 
 
-def install_check(tree: Path, hooks: dict[str, Path]) -> None:
-    """installCheckPhase (buildPythonPackage's `checkPhase`), or pytestCheckHook's pytest run
-    from the source tree against the output and the build's inputs."""
-    if ENV.get("installCheckPhase"):
+def checks(tree: Path, hooks: dict[str, Path]) -> None:
+    """installCheckPhase (buildPythonPackage's `checkPhase`) when `doInstallCheck`; then the
+    preDistPhases the hooks add: pythonImportsCheckPhase, and pytestCheckHook's pytest (from the
+    source tree, against the output and the build's inputs) unless an installCheckPhase is set.
+    pytestCheckHook does not look at doCheck: it is an input only through nativeCheckInputs."""
+    if ENV.get("doInstallCheck") and ENV.get("installCheckPhase"):
         run_phase(ENV["installCheckPhase"], tree)
-    elif "pytest-check-hook" in hooks:
+    if "python-imports-check-hook" in hooks:
+        imports_check(tree)
+    if "pytest-check-hook" in hooks and not ENV.get("installCheckPhase"):
         isolated_python(["-m", "pytest", "-p", "no:cacheprovider"], tree)
 
 
@@ -492,10 +573,7 @@ def main() -> None:
         support.mkdir(parents=True, exist_ok=True)
         (support / "propagated-build-inputs").write_text(" ".join(paths("propagatedBuildInputs")))
         auto_patchelf(work)
-        if ENV.get("doInstallCheck"):
-            install_check(tree, hooks)
-        if "python-imports-check-hook" in hooks:
-            imports_check(tree)
+        checks(tree, hooks)
 
 
 main()
