@@ -6,7 +6,7 @@
 # machci-output: default.nix
 # machci-input: sha256:0363a430a00aac8fff0844f3d268b3b6cf48e39377ca89d012bfa102d5cb488f machci.yaml
 # machci-input: sha256:8a85c741fdcebf8744989b0a479b0685a60e3c7ca3d732a27a1ba682cf711ef7 requirements.txt
-# machci-body: sha256:6dbb22c8ffbf59d726fafd12886e5d8301f903a4d63af1dc5617962e421ea68e
+# machci-body: sha256:c31a6306601337abbc83e8183ae668a561e04570dedf25d0e5977bcc6032b923
 {
   pkgs ? import <nixpkgs> { },
   python ? pkgs.python312,
@@ -254,7 +254,9 @@ let
   ignoreCollisions = false;
   lib = pkgs.lib;
   lock =
-    if python.pythonVersion != "3.12" then
+    if builtins.compareVersions lib.version "24.05" < 0 then
+      throw ("machci: this default.nix needs nixpkgs 24.05 or later, but `pkgs` is nixpkgs " + lib.version + "; pass a newer nixpkgs as `pkgs`")
+    else if python.pythonVersion != "3.12" then
       throw ("machci: this default.nix was locked for Python 3.12, but `python` is " + python.pythonVersion + "; pass python = pkgs.python312 (nix-build --arg python '(import <nixpkgs> { }).python312'), or set python: \"" + python.pythonVersion + "\" in machci.yaml and run machci sync")
     else
       systems.${system} or (throw ("machci: this default.nix was generated for aarch64-linux, x86_64-linux, not for " + system + "; add the system to machci.yaml and run machci sync"));
@@ -304,6 +306,9 @@ let
     else
       base.overridePythonAttrs (old: {
         dependencies = map (d: final.${d}) (p.inputs-from or [ ]);
+        # As mach-nix did: nixpkgs' tests are not run (their inputs need not be in the lock);
+        # `overrides: {NAME: {doCheck: true}}` runs them.
+        doCheck = false;
       });
   buildLocked =
     ps: name: p:
@@ -358,9 +363,18 @@ let
               { }
           )
         else
+          let
+            buildSystem = map (d: ps.${d}) (closure p.build-system);
+          in
           {
             pyproject = true;
-            build-system = map (d: ps.${d}) (closure p.build-system);
+            build-system = buildSystem;
+            # The locked build system comes first on PYTHONPATH, ahead of the tools nixpkgs'
+            # hooks propagate (wheel, packaging, installer): the backend imports, and pypa/build
+            # checks, the versions the lock chose for it.
+            PYTHONPATH = builtins.concatStringsSep ":" (
+              map (drv: "${drv}/${python.sitePackages}") buildSystem
+            );
           }
       )
     );
@@ -383,14 +397,54 @@ let
           old.passthru.requiredPythonModules ++ map (d: final.${d}) (closure p.dependencies);
       };
     });
-  # overridesPre, machci's packages, overridesPost: one overlay, as lib.composeManyExtensions.
+  # nixpkgs' build hooks take their tools from the set they build: wheelUnpackHook the set's
+  # `wheel`, pypaInstallHook `installer`, pypaBuildHook `build` and `wheel`,
+  # pythonRuntimeDepsCheckHook `packaging`, setuptoolsBuildHook `setuptools`, pytestCheckHook
+  # `pytest`, the bootstrap variants `bootstrap.*` (hooks/default.nix). With machci's pins under
+  # those names the tools would be built with themselves (wheel -> wheelUnpackHook -> wheel):
+  # infinite recursion. So the hooks stay those of the interpreter's own set, built with
+  # nixpkgs' tools; the environment holds machci's pins.
+  hookNames = [
+    "bootstrap"
+    "eggBuildHook"
+    "eggInstallHook"
+    "eggUnpackHook"
+    "pipBuildHook"
+    "pipInstallHook"
+    "pypaBuildHook"
+    "pypaInstallHook"
+    "pyprojectVersionPatchHook"
+    "pytestCheckHook"
+    "pythonCatchConflictsHook"
+    "pythonImportsCheckHook"
+    "pythonMetadataCheckHook"
+    "pythonNamespacesHook"
+    "pythonOutputDistHook"
+    "pythonRelaxDepsHook"
+    "pythonRemoveBinBytecodeHook"
+    "pythonRemoveTestsDirHook"
+    "pythonRuntimeDepsCheckHook"
+    "setuptoolsBuildHook"
+    "sphinxHook"
+    "stestrCheckHook"
+    "unittestCheckHook"
+    "wheelUnpackHook"
+  ];
+  nixpkgsHooks = builtins.intersectAttrs (builtins.listToAttrs (
+    map (name: {
+      inherit name;
+      value = null;
+    }) hookNames
+  )) python.pkgs;
+  # nixpkgs' hooks, overridesPre, machci's packages, overridesPost: one overlay, as
+  # lib.composeManyExtensions.
   compose =
     f: g: final: prev:
     let
       applied = f final prev;
     in
     applied // g final (prev // applied);
-  overlay = builtins.foldl' compose (final: prev: { }) (
+  overlay = builtins.foldl' compose (final: prev: nixpkgsHooks) (
     map toOverlay overlaysPre
     ++ [ (final: prev: builtins.mapAttrs (mkPackage final prev) lock.packages) ]
     ++ map toOverlay overlaysPost

@@ -1,0 +1,651 @@
+"""Evaluation cost of a generated default.nix at scale.
+
+Builds a synthetic, seeded ``machci.lock.Lock`` (by default 40 roots, about 225 packages per
+system, 3 systems), renders it with ``machci.nix.render.render`` into a temporary directory as
+``default.nix``, and times ``nix-instantiate default.nix -A env`` against the nixpkgs stand-in
+(``tests/nix/pkgs.nix``) for each system, with ``nix-instantiate --parse`` as a floor::
+
+    python benchmarks/evaluation.py
+    python benchmarks/evaluation.py --roots 40 --packages 225 --systems 3 --runs 7
+    python benchmarks/evaluation.py --json evaluation.json
+
+Exit status: 0 when the target is met (PASS), 1 when it is not (MISS), 2 when Nix fails.
+It uses only the public render API and the stand-in file, so it keeps working while either
+changes; it reports what it measured with whatever they are on the day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # the working tree's machci, installed or not
+
+from machci import __version__  # noqa: E402
+from machci.graph import check_build_cycles  # noqa: E402
+from machci.header import Header, compose  # noqa: E402
+from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock  # noqa: E402
+from machci.nix.escape import string  # noqa: E402
+from machci.nix.render import RenderOptions, is_binary_wheel, render  # noqa: E402
+
+STAND_IN = REPO / "tests" / "nix" / "pkgs.nix"
+PYTHON = "3.12"
+INDEX = "https://pypi.org/simple"
+SNAPSHOT = "2026-12-01T00:00:00Z"
+TARGET_SECONDS = 0.5
+# Builds run as the calling user, offline, without a sandbox (as tests/nixtools.py).
+NIX_CONFIG = "substituters =\nsandbox = false\nbuild-users-group ="
+# Systems in the order --systems takes them.
+SYSTEM_ORDER = ("x86_64-linux", "aarch64-linux", "aarch64-darwin", "x86_64-darwin")
+PLATFORM_TAGS = {
+    "x86_64-linux": "manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "aarch64-linux": "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "aarch64-darwin": "macosx_11_0_arm64",
+    "x86_64-darwin": "macosx_10_13_x86_64",
+}
+
+# -- the synthetic lock ------------------------------------------------------------------------
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Build backends and the packaging tools around them, as PyPI has them: pure wheels, with their
+# real dependencies, ordered so that everything depends only on what comes before it.
+TOOLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "packaging": ("25.0", ()),
+    "wheel": ("0.45.1", ()),
+    "setuptools": ("80.9.0", ()),
+    "flit-core": ("3.12.0", ()),
+    "installer": ("0.7.0", ()),
+    "pyproject-hooks": ("1.2.0", ()),
+    "build": ("1.3.0", ("packaging", "pyproject-hooks")),
+    "pip": ("25.3", ()),
+    "pathspec": ("0.12.1", ()),
+    "pluggy": ("1.6.0", ()),
+    "trove-classifiers": ("2025.9.11.17", ()),
+    "hatchling": ("1.27.0", ("packaging", "pathspec", "pluggy", "trove-classifiers")),
+    "setuptools-scm": ("9.2.0", ("packaging", "setuptools")),
+    "poetry-core": ("2.2.1", ()),
+    "iniconfig": ("2.1.0", ()),
+    "pygments": ("2.19.2", ()),
+    "pytest": ("8.4.2", ("iniconfig", "packaging", "pluggy", "pygments")),
+}
+# What an sdist builds with (its [build-system] requires), one set per sdist, drawn in turn.
+BACKENDS: tuple[tuple[str, ...], ...] = (
+    ("setuptools", "wheel"),
+    ("setuptools",),
+    ("flit-core",),
+    ("hatchling",),
+    ("setuptools", "setuptools-scm"),
+    ("poetry-core",),
+)
+
+# Well-known projects, lowest layer first. Dependencies not listed in KNOWN are drawn at random
+# from the packages before them (so the graph has no cycle but the deliberate ones).
+PROJECTS = _words("""
+six typing-extensions idna certifi charset-normalizer urllib3 attrs pycparser markupsafe pyyaml
+python-dateutil pytz tzdata zipp importlib-metadata platformdirs filelock click colorama tomli
+sniffio h11 anyio httpcore httpx requests cffi cryptography jinja2 rpds-py referencing
+jsonschema-specifications jsonschema annotated-types pydantic-core pydantic numpy pandas scipy
+pyarrow fsspec cloudpickle toolz locket partd msgpack psutil tornado tblib sortedcontainers zict
+dask distributed wrapt decorator protobuf grpcio googleapis-common-protos cachetools pyasn1
+pyasn1-modules rsa google-auth jmespath botocore s3transfer boto3 greenlet sqlalchemy multidict
+frozenlist aiosignal propcache yarl aiohttp werkzeug itsdangerous blinker flask starlette fastapi
+uvicorn websockets uvloop httptools watchfiles python-dotenv lxml pillow pyparsing cycler
+kiwisolver fonttools contourpy matplotlib joblib threadpoolctl scikit-learn networkx mpmath sympy
+regex tqdm mdurl markdown-it-py rich docutils alabaster babel imagesize snowballstemmer sphinx
+sphinxcontrib-applehelp sphinxcontrib-devhelp sphinxcontrib-htmlhelp sphinxcontrib-jsmath
+sphinxcontrib-qthelp sphinxcontrib-serializinghtml orjson ujson markdown coverage pytest-cov
+hypothesis mypy-extensions mypy ruff black isort pyflakes pycodestyle mccabe flake8 traitlets
+jupyter-core pyzmq nest-asyncio jupyter-client comm debugpy matplotlib-inline wcwidth
+prompt-toolkit ptyprocess pexpect parso jedi asttokens executing pure-eval stack-data ipython
+ipykernel docopt pyperclip future sgmllib3k feedparser xgboost
+""")
+KNOWN: dict[str, tuple[str, ...]] = {
+    "requests": ("certifi", "charset-normalizer", "idna", "urllib3"),
+    "httpx": ("anyio", "certifi", "httpcore", "idna"),
+    "anyio": ("idna", "sniffio", "typing-extensions"),
+    "pandas": ("numpy", "python-dateutil", "pytz", "tzdata"),
+    "dask": ("click", "cloudpickle", "distributed", "fsspec", "packaging", "partd", "pyyaml"),
+    "distributed": ("click", "cloudpickle", "dask", "msgpack", "psutil", "tornado", "zict"),
+    "sphinx": (
+        "alabaster",
+        "babel",
+        "docutils",
+        "imagesize",
+        "jinja2",
+        "pygments",
+        "requests",
+        "snowballstemmer",
+        "sphinxcontrib-applehelp",
+        "sphinxcontrib-serializinghtml",
+    ),
+    "sphinxcontrib-applehelp": ("sphinx",),
+    "sphinxcontrib-serializinghtml": ("sphinx",),
+    "flask": ("blinker", "click", "itsdangerous", "jinja2", "werkzeug"),
+    "fastapi": ("pydantic", "starlette", "typing-extensions"),
+    "pytest-cov": ("coverage", "pluggy", "pytest"),
+    "ipykernel": ("comm", "debugpy", "ipython", "jupyter-client", "tornado", "traitlets"),
+    "feedparser": ("sgmllib3k",),
+    "xgboost": ("numpy", "scipy"),
+}
+# Deliberate runtime cycles, as PyPI has them: default.nix keeps runtime dependencies out of
+# derivations, so these must evaluate.
+CYCLES = (
+    ("dask", "distributed"),
+    ("sphinx", "sphinxcontrib-applehelp"),
+    ("sphinx", "sphinxcontrib-serializinghtml"),
+)
+EXTRAS = {"dask": ("distributed",)}
+BINARY = frozenset(
+    _words("""
+charset-normalizer markupsafe pyyaml cffi cryptography rpds-py pydantic-core numpy pandas scipy
+pyarrow msgpack psutil tornado wrapt protobuf grpcio greenlet sqlalchemy multidict frozenlist
+propcache yarl aiohttp websockets uvloop httptools watchfiles lxml pillow kiwisolver fonttools
+contourpy matplotlib scikit-learn regex orjson ujson coverage mypy ruff pyzmq debugpy
+""")
+)
+ABI3 = frozenset({"cryptography", "pydantic-core", "rpds-py", "watchfiles", "ruff"})
+SDISTS = frozenset({"docopt", "pyperclip", "future", "sgmllib3k", "feedparser"})
+PREFERRED_ROOTS = _words(
+    "boto3 dask distributed fastapi flask httpx ipykernel jsonschema matplotlib mypy pandas pytest "
+    "pytest-cov requests rich scikit-learn sphinx sqlalchemy uvicorn black feedparser build pip"
+)
+# Packages only some systems have, as environment markers make them: each system gets one, so
+# every system holds the same number of packages.
+ONLY_ON = {
+    "x86_64-linux": ("nvidia-nccl-cu12", "xgboost"),
+    "aarch64-linux": ("nvidia-nccl-cu12", "xgboost"),
+    "aarch64-darwin": ("appnope", "ipykernel"),
+    "x86_64-darwin": ("appnope", "ipykernel"),
+}
+DEGREES = (0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6)  # runtime dependencies of a drawn package
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One package as the generator decides it, before it becomes each system's LockedPackage."""
+
+    name: str
+    version: str
+    kind: str  # "pure" | "binary" | "sdist"
+    dependencies: tuple[str, ...]
+    build_requires: tuple[str, ...] = ()
+    abi3: bool = False
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _file(filename: str) -> LockedFile:
+    h = _digest("url", filename)
+    url = f"https://files.pythonhosted.org/packages/{h[:2]}/{h[2:4]}/{h[4:]}/{filename}"
+    return LockedFile(filename, url, _digest("file", filename))
+
+
+def _specs(packages: int, rng: random.Random) -> list[Spec]:
+    """The packages every system shares (packages - 1 of them), lowest layer first."""
+    shared = packages - 1
+    if shared < len(TOOLS):
+        raise SystemExit(f"--packages must be at least {len(TOOLS) + 1}")
+    names = [*TOOLS, *PROJECTS][:shared]
+    names += [f"synthetic-{i:03d}" for i in range(shared - len(names))]
+    known = {n: deps for n, deps in KNOWN.items() if n in names}
+    present = set(names)
+    specs: list[Spec] = []
+    backends = 0
+    for position, name in enumerate(names):
+        if name in TOOLS:
+            version, deps = TOOLS[name]
+            specs.append(Spec(name, version, "pure", deps))
+            continue
+        version = f"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 12)}"
+        if name in known:
+            deps = tuple(d for d in known[name] if d in present)
+        else:
+            earlier = names[len(TOOLS) : position] or names[:position]
+            degree = min(rng.choice(DEGREES), len(earlier))
+            deps = tuple(rng.sample(earlier, degree))
+            if rng.random() < 0.15:
+                deps += ("packaging",)  # what so many projects need at run time
+        if name.startswith("synthetic-"):
+            draw = rng.random()
+            kind = "binary" if draw < 0.2 else "sdist" if draw < 0.28 else "pure"
+        else:
+            kind = "binary" if name in BINARY else "sdist" if name in SDISTS else "pure"
+        build: tuple[str, ...] = ()
+        if kind == "sdist":
+            build = BACKENDS[backends % len(BACKENDS)]
+            backends += 1
+        abi3 = name in ABI3 or (kind == "binary" and rng.random() < 0.1)
+        specs.append(Spec(name, version, kind, tuple(sorted(set(deps))), build, abi3))
+    return specs
+
+
+def _locked(spec: Spec, system: str, extra_deps: Iterable[str] = ()) -> LockedPackage:
+    dist = spec.name.replace("-", "_")
+    if spec.kind == "sdist":
+        filename = f"{dist}-{spec.version}.tar.gz"
+    elif spec.kind == "binary":
+        abi = "cp39-abi3" if spec.abi3 else "cp312-cp312"
+        filename = f"{dist}-{spec.version}-{abi}-{PLATFORM_TAGS[system]}.whl"
+    else:
+        filename = f"{dist}-{spec.version}-py3-none-any.whl"
+    return LockedPackage(
+        name=spec.name,
+        version=spec.version,
+        provider="sdist" if spec.kind == "sdist" else "wheel",
+        file=_file(filename),
+        dependencies=tuple(sorted({*spec.dependencies, *extra_deps})),
+        build_requires=tuple(sorted(spec.build_requires)),
+        extras=EXTRAS.get(spec.name, ()),
+    )
+
+
+def _reached(specs: Sequence[Spec], roots: Iterable[str]) -> set[str]:
+    """What a lock of these roots holds: their runtime closure, and the build closure of every
+    sdist in it."""
+    by_name = {s.name: s for s in specs}
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(by_name[name].dependencies)
+            todo.extend(by_name[name].build_requires)
+    return seen
+
+
+def _connect(specs: list[Spec], roots: Sequence[str], rng: random.Random) -> list[Spec]:
+    """Give each package the roots do not reach a dependent that comes after it: a lock holds
+    only what its roots need. Dependents come later, so this makes no cycle; the last package
+    must be a root."""
+    specs = list(specs)
+    for i in range(len(specs) - 1, -1, -1):
+        if specs[i].name in _reached(specs, roots):
+            continue
+        later = [j for j in range(i + 1, len(specs)) if specs[j].name not in KNOWN]
+        later = [j for j in later if specs[j].name not in TOOLS] or later
+        j = rng.choice(later or list(range(i + 1, len(specs))))
+        deps = tuple(sorted({*specs[j].dependencies, specs[i].name}))
+        specs[j] = replace(specs[j], dependencies=deps)
+    return specs
+
+
+def synthetic_lock(roots: int, packages: int, systems: Sequence[str], seed: int = 0) -> Lock:
+    """A lock shaped like a large real project's, the same for the same arguments."""
+    rng = random.Random(seed)
+    specs = _specs(packages, rng)
+    names = [s.name for s in specs]
+    top = [n for n in PREFERRED_ROOTS if n in names]
+    rest = [n for n in names[len(names) // 2 :] if n not in top]
+    chosen = top[:roots] + rng.sample(rest, max(0, min(roots - len(top), len(rest))))
+    if names[-1] not in chosen:
+        chosen[-1] = names[-1]  # nothing comes after it to depend on it
+    specs = _connect(specs, chosen, rng)
+    system_locks = []
+    for system in sorted(systems):
+        own, dependent = ONLY_ON[system]
+        dependent = dependent if dependent in names else names[-1]
+        locked = [_locked(s, system, [own] if s.name == dependent else []) for s in specs]
+        kind = "pure" if system.endswith("-darwin") else "binary"
+        locked.append(_locked(Spec(own, "2.27.3", kind, ()), system))
+        root_tuple = tuple(
+            Root(name, name, f"requirements.txt:{line}")
+            for line, name in enumerate(sorted(chosen), start=1)
+        )
+        system_lock = SystemLock(
+            system, PYTHON, tuple(sorted(locked, key=lambda p: p.name)), root_tuple
+        )
+        check_build_cycles(system_lock)  # what machci itself refuses to write
+        system_locks.append(system_lock)
+    return Lock(tuple(system_locks), INDEX, SNAPSHOT)
+
+
+def describe(lock: Lock) -> dict[str, Any]:
+    """What the lock holds, per system and overall."""
+    per_system: dict[str, dict[str, int]] = {}
+    for system in lock.systems:
+        kinds = {"pure wheels": 0, "binary wheels": 0, "sdists": 0}
+        for p in system.packages:
+            assert p.file is not None
+            if p.provider == "sdist":
+                kinds["sdists"] += 1
+            elif is_binary_wheel(p.file.filename):
+                kinds["binary wheels"] += 1
+            else:
+                kinds["pure wheels"] += 1
+        per_system[system.system] = {
+            "packages": len(system.packages),
+            "roots": len(system.roots),
+            "dependency edges": sum(len(p.dependencies) for p in system.packages),
+            **kinds,
+        }
+    files = {p.file.filename for s in lock.systems for p in s.packages if p.file}
+    names = {p.name for s in lock.systems for p in s.packages}
+    cycles = [list(c) for c in CYCLES if set(c) <= names]
+    return {"systems": per_system, "distinct files": len(files), "cycles": cycles}
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def own_stand_in(system: str) -> str:
+    """The stand-in package set for `system`, as tests/nixtools.py's stand_in() wrote it when
+    this was written (the stand-in's other arguments keep their defaults)."""
+    patchelf = shutil.which("patchelf")
+    return (
+        f"(import {STAND_IN} {{ hostPython = {string(sys.executable)};"
+        f" system = {string(system)}; patchelf = {string(patchelf) if patchelf else 'null'};"
+        " pythonPackages = final: prev: { }; })"
+    )
+
+
+def stand_in_writer() -> tuple[Callable[[str], str], str]:
+    """What writes the stand-in expression: the tests' own stand_in(), which keeps step with the
+    stand-in's arguments, when it imports (it needs pytest); else own_stand_in."""
+    try:
+        from tests.nixtools import stand_in
+    except Exception as error:  # pytest missing, or the file half-way through an edit
+        return own_stand_in, f"{own_stand_in.__name__}() (tests.nixtools: {error!r})"
+    return stand_in, "tests/nixtools.py stand_in()"
+
+
+def instantiate_command(
+    default_nix: Path, system: str, stand_in: Callable[[str], str], readonly: bool = False
+) -> list[str]:
+    """nix-instantiate of the env for `system`; `readonly`: evaluate and hash the derivations,
+    but write nothing to the store."""
+    return [
+        "nix-instantiate",
+        *(["--readonly-mode"] if readonly else []),
+        str(default_nix),
+        "-A",
+        "env",
+        "--arg",
+        "pkgs",
+        stand_in(system),
+        "--argstr",
+        "system",
+        system,
+    ]
+
+
+class NixFailed(Exception):
+    pass
+
+
+def timed(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, str]:
+    """Wall time of one run, and its standard output; NixFailed if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(list(command), capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        raise NixFailed(f"{' '.join(command[:4])} ... failed ({result.returncode}):\n{tail}")
+    return elapsed, result.stdout
+
+
+def eval_stats(command: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Nix's own figures for one evaluation (NIX_SHOW_STATS): CPU time, thunks, calls, bytes."""
+    result = subprocess.run(
+        list(command),
+        capture_output=True,
+        text=True,
+        env={**env, "NIX_SHOW_STATS": "1"},
+        check=False,
+    )
+    text = result.stderr
+    start = text.find("{")
+    try:
+        stats = json.loads(text[start:]) if start >= 0 else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(stats, dict):
+        return {}
+    wanted = ("cpuTime", "nrThunks", "nrFunctionCalls", "nrPrimOpCalls", "nrLookups")
+    found: dict[str, Any] = {key: stats[key] for key in wanted if key in stats}
+    if isinstance(stats.get("gc"), dict) and "totalBytes" in stats["gc"]:
+        found["gcTotalBytes"] = stats["gc"]["totalBytes"]
+    return found
+
+
+def closure_size(drv: str, env: Mapping[str, str]) -> int | None:
+    """How many store derivations (and sources) the env's derivation needs."""
+    result = subprocess.run(
+        ["nix-store", "-qR", drv], capture_output=True, text=True, env=env, check=False
+    )
+    if result.returncode != 0:
+        return None
+    return sum(1 for line in result.stdout.splitlines() if line.endswith(".drv"))
+
+
+@dataclass
+class Series:
+    times: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.times:
+            return "n/a"
+        return (
+            f"{statistics.median(self.times):.3f} s ({min(self.times):.3f}-{max(self.times):.3f})"
+        )
+
+    def runs(self) -> str:
+        return ", ".join(f"{t:.3f}" for t in self.times)
+
+
+def git_revision() -> str | None:
+    result = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else "")
+    parser.add_argument("--roots", type=int, default=40, help="top-level requirements (40)")
+    parser.add_argument("--packages", type=int, default=225, help="packages per system (225)")
+    parser.add_argument(
+        "--systems",
+        type=int,
+        default=3,
+        choices=range(1, len(SYSTEM_ORDER) + 1),
+        help=f"systems, taken in the order {', '.join(SYSTEM_ORDER)} (3)",
+    )
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each command (7)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic lock (0)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="write default.nix into DIR and keep it"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.roots < 1:
+        parser.error("--runs and --roots must be at least 1")
+    for tool in ("nix-instantiate", "nix-store"):
+        if shutil.which(tool) is None:
+            print(f"evaluation: {tool} is not on PATH", file=sys.stderr)
+            return 2
+    if not STAND_IN.is_file():
+        print(f"evaluation: the stand-in {STAND_IN} is missing", file=sys.stderr)
+        return 2
+
+    systems = SYSTEM_ORDER[: args.systems]
+    lock = synthetic_lock(args.roots, args.packages, systems, args.seed)
+    shape = describe(lock)
+    start = time.perf_counter()
+    body = render(lock, RenderOptions(python=PYTHON))
+    render_seconds = time.perf_counter() - start
+    header = Header(__version__, lock.revision, "sha256:" + "0" * 64, (), "", output="default.nix")
+    text = compose(header, body)
+    data = text.encode()
+
+    env = {**os.environ, "NIX_CONFIG": NIX_CONFIG}
+    stand_in, stand_in_source = stand_in_writer()
+    nix_version = subprocess.run(
+        ["nix-instantiate", "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"machci {__version__} ({git_revision() or 'no git'}), {nix_version}")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()},"
+        f" Python {platform.python_version()}, load average"
+        f" {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"lock: seed {args.seed}, {args.roots} roots, {len(systems)} systems,"
+        f" {shape['distinct files']} distinct files; runtime cycles: "
+        + (", ".join("<->".join(c) for c in shape["cycles"]) or "none")
+    )
+    for system, counts in shape["systems"].items():
+        print(
+            f"  {system}: {counts['packages']} packages ({counts['pure wheels']} pure wheels,"
+            f" {counts['binary wheels']} binary wheels, {counts['sdists']} sdists),"
+            f" {counts['dependency edges']} dependency edges"
+        )
+    print(f"pkgs: the stand-in {STAND_IN.relative_to(REPO)}, written by {stand_in_source}")
+    print(
+        f"default.nix: {len(data):,} bytes, {text.count(chr(10)):,} lines,"
+        f" sha256 {hashlib.sha256(data).hexdigest()[:16]}; rendered in {render_seconds:.3f} s"
+    )
+
+    parse = Series()
+    series = {system: Series() for system in systems}
+    readonly = {system: Series() for system in systems}
+    present: dict[str, bool] = {}  # the env's .drv was in the store before the first run
+    stats: dict[str, dict[str, Any]] = {}
+    closures: dict[str, int | None] = {}
+    drvs: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="machci-evaluation-") as scratch:
+        directory = args.keep or Path(scratch)
+        directory.mkdir(parents=True, exist_ok=True)
+        default_nix = directory / "default.nix"
+        default_nix.write_bytes(data)
+        try:
+            # Interleaved, so that whatever else the machine does spreads over every command.
+            for _ in range(args.runs):
+                parse.times.append(timed(["nix-instantiate", "--parse", str(default_nix)], env)[0])
+                for system in systems:
+                    command = instantiate_command(default_nix, system, stand_in, readonly=True)
+                    seconds, out = timed(command, env)
+                    readonly[system].times.append(seconds)
+                    present.setdefault(system, Path(out.strip()).exists())
+                    seconds, out = timed(instantiate_command(default_nix, system, stand_in), env)
+                    series[system].times.append(seconds)
+                    drvs[system] = out.strip()
+        except NixFailed as error:
+            print(f"evaluation: {error}", file=sys.stderr)
+            return 2
+        for system in systems:
+            stats[system] = eval_stats(instantiate_command(default_nix, system, stand_in), env)
+            closures[system] = closure_size(drvs[system], env)
+
+    print(
+        f"\nnix-instantiate, {args.runs} runs each, interleaved;"
+        " median (min-max), then every run in order:"
+    )
+    rows = [("--parse default.nix (floor)", parse)]
+    for system in systems:
+        rows.append((f"default.nix -A env, {system}", series[system]))
+        rows.append(("  the same, --readonly-mode", readonly[system]))
+    width = max(len(label) for label, _ in rows)
+    for label, s in rows:
+        print(f"  {label:<{width}}  {s.summary():<22} {s.runs()}")
+    print("one more run each with NIX_SHOW_STATS=1, and the env's derivation closure:")
+    for system in systems:
+        extra = stats.get(system, {})
+        figures = []
+        if "cpuTime" in extra:
+            figures.append(f"Nix CPU {extra['cpuTime']:.3f} s")
+        for key, what in (("nrThunks", "thunks"), ("nrFunctionCalls", "function calls")):
+            if key in extra:
+                figures.append(f"{extra[key]:,} {what}")
+        if closures.get(system):
+            figures.append(f"{closures[system]} .drv in the closure")
+        print(f"  {system}: {', '.join(figures) or 'n/a'}")
+    written = [system for system in systems if not present.get(system)]
+    if written:
+        print(
+            f"run 1 wrote the derivations to the store ({', '.join(written)}); later runs find them"
+        )
+    if kept := [system for system in systems if present.get(system)]:
+        # A valid store path's references are valid too: the whole closure was there.
+        print(f"no run wrote to the store for {', '.join(kept)}: an earlier invocation had done it")
+    worst = max(statistics.median(s.times) for s in series.values())
+    total = sum(statistics.median(s.times) for s in series.values())
+    slowest = max(max(s.times) for s in series.values())
+    print(f"all {len(systems)} systems one after another (sum of medians): {total:.3f} s")
+    verdict = "PASS" if worst < TARGET_SECONDS else "MISS"
+    print(
+        f"\n{verdict}: instantiating env for a {args.roots}-root, {len(systems)}-system lock"
+        f" (about {args.packages} packages per system) stays under {TARGET_SECONDS} s:"
+        f" slowest system's median {worst:.3f} s (slowest single run {slowest:.3f} s)"
+    )
+    if (args.roots, args.packages, len(systems)) != (40, 225, 3):
+        print("(the target is stated for 40 roots, about 225 packages per system, 3 systems)")
+
+    if args.json:
+        report = {
+            "machci": __version__,
+            "revision": git_revision(),
+            "nix": nix_version,
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "options": {
+                "roots": args.roots,
+                "packages": args.packages,
+                "systems": list(systems),
+                "runs": args.runs,
+                "seed": args.seed,
+            },
+            "lock": shape,
+            "stand-in": f"{STAND_IN.relative_to(REPO)}, written by {stand_in_source}",
+            "default.nix": {
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "render seconds": render_seconds,
+            },
+            "parse": parse.times,
+            "env": {
+                system: {
+                    "times": series[system].times,
+                    "readonly times": readonly[system].times,
+                    "drv in the store before run 1": present.get(system),
+                    "median": statistics.median(series[system].times),
+                    "drv": drvs[system],
+                    "closure drvs": closures[system],
+                    "stats": stats[system],
+                }
+                for system in systems
+            },
+            "target seconds": TARGET_SECONDS,
+            "verdict": verdict,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
