@@ -27,6 +27,7 @@ from tests.nixtools import (
     require,
     seed_store,
     stand_in,
+    sync_project,
 )
 
 require("nix-instantiate", "nix-bin")
@@ -51,20 +52,8 @@ def locked_project(index: Index, folder: Path, tools: dict[str, str], config: st
         index.publish(name, version)
     requires = tuple(f"{name}<={version}" for name, version in sorted(tools.items()))
     index.publish("app", "1.0", kind="sdist", build_requires=requires)
-    folder.mkdir(parents=True)
-    (folder / "requirements.txt").write_text("".join(f"{n}\n" for n in sorted(tools)) + "app\n")
-    (folder / "machci.yaml").write_text(
-        "requirements: [requirements.txt]\n"
-        f'python: "{PYTHON}"\n'
-        f"systems: [{', '.join(LINUX)}]\n"
-        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n" + config
-    )
-    with contextlib.chdir(folder):
-        result = run("sync", "--cache-dir", ".cache")
-    assert result.code == 1, result.err
-    default_nix = folder / "default.nix"
-    seed_store(index, default_nix)
-    return default_nix
+    requirements = "".join(f"{n}\n" for n in sorted(tools)) + "app\n"
+    return sync_project(index, folder, requirements, config=config)
 
 
 def consumer(default_nix: Path, names: list[str]) -> str:
@@ -227,3 +216,63 @@ def test_a_nixpkgs_package_gets_its_closure_and_its_checks_are_off_by_default(
         if check:
             assert result_build.returncode != 0
             assert "installCheckPhase" in result_build.stderr or "failed" in result_build.stderr
+
+
+def installed(out: Path) -> dict[str, bytes]:
+    """Every file a package's output installs, by path, as buildEnv links them."""
+    return {
+        str(path.relative_to(out)): path.read_bytes() + oct(path.stat().st_mode).encode()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.relative_to(out).parts[0] != "nix-support"
+    }
+
+
+def reported_as(path: str) -> str:
+    """The path the collision report names for an installed file: a module for its bytecode,
+    a script for its wrapped original."""
+    parts = path.split("/")
+    if len(parts) > 1 and parts[-2] == "__pycache__":
+        return "/".join([*parts[:-2], parts[-1].split(".")[0] + ".py"])
+    if parts[0] == "bin" and parts[-1].startswith(".") and parts[-1].endswith("-wrapped"):
+        return f"bin/{parts[-1][1:].removesuffix('-wrapped')}"
+    return path
+
+
+def test_the_collision_check_agrees_with_a_real_install(index: Index, tmp_path: Path) -> None:
+    """`machci lock --check-collisions` reports exactly the paths where the packages' real
+    installs (nixpkgs' installer, in the stand-in) differ: entry points, `.data` schemes,
+    modules and their bytecode."""
+    for name in ("foo", "bar"):
+        index.publish(
+            name,
+            "1.0",
+            extra_files=(
+                (f"{name}-1.0.dist-info/entry_points.txt", b"[console_scripts]\nserve = m:f\n"),
+                (f"{name}-1.0.data/data/share/doc/readme.txt", name.encode()),
+                (f"{name}-1.0.data/data/share/doc/same.txt", b"same\n"),
+                (f"{name}-1.0.data/headers/api.h", name.encode()),
+                (f"{name}-1.0.data/purelib/shared_mod.py", f"WHO = {name!r}\n".encode()),
+            ),
+        )
+    default_nix = sync_project(index, tmp_path / "project", "foo\nbar\n", ("x86_64-linux",))
+    with contextlib.chdir(default_nix.parent):
+        report = run("lock", "--check-collisions", "--cache-dir", ".cache", "-o", "lock.json")
+    assert report.code == 1, report.err
+    reported = {
+        line.strip().split(": ")[0]
+        for line in report.out.splitlines()
+        if line.startswith("  ") and line.strip().endswith("bar, foo")
+    }
+    outputs = {}
+    for name in ("foo", "bar"):
+        out = tmp_path / name
+        build([str(default_nix), "-A", f"packages.{name}", *pkgs_arg()], out)
+        outputs[name] = installed(out)
+    real = {
+        reported_as(path)
+        for path, data in outputs["foo"].items()
+        if path in outputs["bar"] and outputs["bar"][path] != data
+    }
+    assert reported == real
+    assert "bin/serve" in real and "share/doc/readme.txt" in real
+    assert "share/doc/same.txt" not in real

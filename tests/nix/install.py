@@ -14,7 +14,8 @@ stand-in hook carries a marker file naming it), in stdenv's phase order:
   `dist/*.whl` (entry points, `.data` schemes, bytecode); format "other" runs `installPhase`;
   pythonRemoveTestsDirHook; then `postInstall`;
 - pythonMetadataCheckHook (`pyproject = true` only, unless `dontCheckPythonMetadata`);
-- fixup: autoPatchelfHook (when it is in nativeBuildInputs), as auto-patchelf.py;
+- fixup: wrapPythonPrograms, then autoPatchelfHook (when it is in nativeBuildInputs), as
+  auto-patchelf.py;
 - installCheck (`doInstallCheck`): `installCheckPhase`; then pythonImportsCheckHook (every
   module of `pythonImportsCheck` imports from the output) and pytestCheckHook's pytest.
 Two builds stand in for sources the stand-in does not have: nixpkgs' own build tools copy the
@@ -550,6 +551,37 @@ def build_and_install(work: Path, hooks: dict[str, Path]) -> Path:
     return tree
 
 
+def wrap_python_programs() -> None:
+    """wrapPythonPrograms (postFixup, unless dontWrapPythonPrograms; wrap.sh): every executable
+    of bin/ becomes `.NAME-wrapped`, a Python script with the package's own site-packages put on
+    sys.path after its shebang, and NAME a wrapper that runs it. Both name the package's store
+    path, so two packages' scripts of one name always differ, as in nixpkgs."""
+    bin_dir = OUT / "bin"
+    if ENV.get("dontWrapPythonPrograms") or not bin_dir.is_dir():
+        return
+    for program in sorted(bin_dir.iterdir()):
+        if (
+            program.name.startswith(".")
+            or not program.is_file()
+            or not program.stat().st_mode & 0o111
+        ):
+            continue
+        wrapped = bin_dir / f".{program.name}-wrapped"
+        data = program.read_bytes()
+        head, newline, rest = data.partition(b"\n")
+        if head.startswith(b"#!") and b"python" in head:
+            site = (
+                f"import sys;import site;import functools;sys.argv[0] = {str(program)!r};"
+                f"functools.reduce(lambda k, p: site.addsitedir(p, k), [{str(OUT / SITE)!r}],"
+                " site._init_pathinfo());\n"
+            )
+            data = head + newline + site.encode() + rest
+        wrapped.write_bytes(data)
+        wrapped.chmod(0o755)
+        program.write_text(f'#!/bin/sh\nexec "{wrapped}" "$@"\n')
+        program.chmod(0o755)
+
+
 def main() -> None:
     support = OUT / "nix-support"
     if "standInHostDistribution" in ENV or "standInBootstrapOf" in ENV:
@@ -572,6 +604,7 @@ def main() -> None:
             check_metadata()
         support.mkdir(parents=True, exist_ok=True)
         (support / "propagated-build-inputs").write_text(" ".join(paths("propagatedBuildInputs")))
+        wrap_python_programs()
         auto_patchelf(work)
         checks(tree, hooks)
 
