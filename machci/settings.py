@@ -67,6 +67,22 @@ def settings_digest(config: Config, output: Path) -> str:
             else {}
         ),
         **({"rPackages": list(config.r_packages.names)} if config.r_packages else {}),
+        # Both only when set, like `build`; the files' contents are inputs of the header.
+        **(
+            {
+                "buildConstraints": [
+                    {"line": c.line} if c.path is None else {"path": rel(c.path)}
+                    for c in config.build_constraints
+                ]
+            }
+            if config.build_constraints
+            else {}
+        ),
+        **(
+            {"metadataFailures": config.metadata_failures}
+            if config.metadata_failures != "error"
+            else {}
+        ),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
 

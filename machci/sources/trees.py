@@ -34,6 +34,7 @@ from machci.dists import (
 )
 from machci.errors import SourceError
 from machci.lock import EXCLUDED, LockedSource
+from machci.notices import warn
 from machci.redaction import redact, strip_credentials
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.http import Http
@@ -169,6 +170,11 @@ def _prepare(
     if locked.kind == "url":
         locked = replace(locked, archive=filename)
     info = sdist_info(archive, filename, environments, tree=True)
+    if info.requires_failure is not None:
+        warn(
+            f"packagesExtra: {_label(extra)}: {info.requires_failure}; locked with its static"
+            " [build-system].requires instead"
+        )
     metadata = parse_metadata(info.metadata)
     requires_dist = metadata.requires_dist
     if extra.requirements is not None:

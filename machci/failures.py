@@ -1,0 +1,64 @@
+"""Versions whose metadata their sdist's build backend cannot prepare, and what to say about them.
+
+By default such a version stops the run, as in pip and uv: passing over it quietly lets the
+resolver walk back release by release to something years old (rpy2 3.1.0 for a machine without
+R) and report success. `metadataFailures: skip` (or `--skip-metadata-failures`) passes over them
+instead, each named in a warning, and at most MAX_SKIPPED_VERSIONS of one package.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from machci.dists import DistFile, MetadataFailure
+
+MAX_SKIPPED_VERSIONS = 10
+# Characters of one line of the backend's output shown in a message.
+LINE_LIMIT = 300
+# Control characters (escape sequences included) a backend could send to the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    """A line of the backend's output as it may be shown: controls escaped, length bounded."""
+    shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], line)
+    return shown if len(shown) <= LINE_LIMIT else shown[:LINE_LIMIT] + "…"
+
+
+def ways_out(file: DistFile) -> list[str]:
+    """What the user can change so that the lock no longer needs this version's metadata."""
+    name, version = file.name, file.version
+    return [
+        f"take a version that has a wheel, or leave this one out: `{name}!={version}` in a"
+        " requirements or constraints file",
+        f"take {name} from elsewhere: `providers: {{{name}: wheel}}` (or nixpkgs) in machci.yaml",
+        "build it with older build tools: `buildConstraints: ['setuptools<70']` in machci.yaml,"
+        " or --build-constraint FILE",
+        "pass over versions that fail: `metadataFailures: skip` in machci.yaml, or"
+        " --skip-metadata-failures",
+    ]
+
+
+def failure_message(file: DistFile, failure: MetadataFailure) -> str:
+    """One message: the package, version and file, the failure, the backend's last lines of
+    output, and the ways out."""
+    lines = [
+        f"cannot prepare the metadata of {file.name} {file.version} ({file.filename}): {failure}"
+    ]
+    if failure.tail:
+        lines.append("  last lines of output:")
+        lines.extend(f"    | {_printable(line)}" for line in failure.tail)
+    lines.append("  ways out:")
+    lines.extend(f"    - {way}" for way in ways_out(file))
+    return "\n".join(lines)
+
+
+def too_many_message(file: DistFile, failure: MetadataFailure, skipped: Sequence[str]) -> str:
+    """The bound on skipping is reached: every version passed over, then the last failure."""
+    return (
+        f"{file.name}: the metadata of {len(skipped)} versions could not be prepared"
+        f" ({', '.join(skipped)}), and metadataFailures: skip passes over at most"
+        f" {MAX_SKIPPED_VERSIONS} versions of a package; the last one:\n"
+        + failure_message(file, failure)
+    )
