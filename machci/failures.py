@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from machci.dists import DistFile, MetadataFailure
 
 MAX_SKIPPED_VERSIONS = 10
@@ -26,14 +28,28 @@ def _printable(line: str) -> str:
     return shown if len(shown) <= LINE_LIMIT else shown[:LINE_LIMIT] + "…"
 
 
-def ways_out(file: DistFile) -> list[str]:
+def _tool_names(build_requires: Sequence[str]) -> list[str]:
+    """The names of build requirements, as written (unparseable ones left out)."""
+    names = []
+    for text in build_requires:
+        try:
+            names.append(Requirement(text).name)
+        except InvalidRequirement:
+            continue
+    return list(dict.fromkeys(names))
+
+
+def ways_out(file: DistFile, build_requires: Sequence[str] = ()) -> list[str]:
     """What the user can change so that the lock no longer needs this version's metadata."""
     name, version = file.name, file.version
+    tools = _tool_names(build_requires)
+    example = f"{tools[0]}<N" if tools else "setuptools<70"
+    of = f" (it builds with {', '.join(tools)})" if tools else ""
     return [
         f"take a version that has a wheel, or leave this one out: `{name}!={version}` in a"
         " requirements or constraints file",
         f"take {name} from elsewhere: `providers: {{{name}: wheel}}` (or nixpkgs) in machci.yaml",
-        "build it with older build tools: `buildConstraints: ['setuptools<70']` in machci.yaml,"
+        f"build it with older build tools{of}: `buildConstraints: ['{example}']` in machci.yaml,"
         " or --build-constraint FILE",
         "pass over versions that fail: `metadataFailures: skip` in machci.yaml, or"
         " --skip-metadata-failures",
@@ -50,7 +66,7 @@ def failure_message(file: DistFile, failure: MetadataFailure) -> str:
         lines.append("  last lines of output:")
         lines.extend(f"    | {_printable(line)}" for line in failure.tail)
     lines.append("  ways out:")
-    lines.extend(f"    - {way}" for way in ways_out(file))
+    lines.extend(f"    - {way}" for way in ways_out(file, failure.build_requires))
     return "\n".join(lines)
 
 

@@ -94,7 +94,8 @@ def test_a_backend_that_cannot_prepare_metadata_is_an_error_and_nothing_is_writt
     for way in (
         "`rpy2-rinterface!=3.6.3` in a requirements or constraints file",
         "`providers: {rpy2-rinterface: wheel}`",
-        "`buildConstraints: ['setuptools<70']` in machci.yaml, or --build-constraint FILE",
+        "build it with older build tools (it builds with setuptools, cffi):"
+        " `buildConstraints: ['setuptools<N']` in machci.yaml, or --build-constraint FILE",
         "`metadataFailures: skip` in machci.yaml, or --skip-metadata-failures",
     ):
         assert way in result.err

@@ -42,12 +42,28 @@ class BackendError(SourceError):
     `tail` holds the last lines of its output, for the message. A `transient` failure (a time
     limit, pip and its network) may not happen again and is never cached; a hook that exits with
     an error on the same sdist in the same environment fails the same way every time.
+    `build_requires`: the sdist's static build requirements, which build constraints may hold
+    back (named in the message's ways out).
     """
 
-    def __init__(self, message: str, tail: Sequence[str] = (), *, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        tail: Sequence[str] = (),
+        *,
+        transient: bool = False,
+        build_requires: Sequence[str] = (),
+    ) -> None:
         super().__init__(message)
         self.tail = tuple(tail)
         self.transient = transient
+        self.build_requires = tuple(build_requires)
+
+    def building_with(self, requires: Sequence[str]) -> BackendError:
+        """The same failure, of an sdist with these static build requirements."""
+        return BackendError(
+            self.message, self.tail, transient=self.transient, build_requires=requires
+        )
 
 
 @dataclass

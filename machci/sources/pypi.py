@@ -302,7 +302,9 @@ class PyPISource:
                     cached = self._prepare_sdist(file, record, key)
         assert isinstance(cached, dict)
         if "failure" in cached:
-            raise MetadataFailure(cached["failure"], tuple(cached["tail"]))
+            raise MetadataFailure(
+                cached["failure"], tuple(cached["tail"]), tuple(cached["build_requires"])
+            )
         if cached.get("requires_failure"):
             self.requires_failures[file.sha256] = cached["requires_failure"]
         metadata = parse_metadata(cached["metadata"])
@@ -321,7 +323,12 @@ class PyPISource:
             info = sdist_info(data, file.filename, environments)
         except BackendError as exc:
             reason = exc.message.removeprefix(f"{file.filename}: ")
-            value, transient = {"failure": reason, "tail": list(exc.tail)}, exc.transient
+            value = {
+                "failure": reason,
+                "tail": list(exc.tail),
+                "build_requires": list(exc.build_requires),
+            }
+            transient = exc.transient
         except SourceError as exc:  # the sdist, not the index: try other versions
             reason = exc.message.removeprefix(f"{file.filename}: ")
             raise InvalidMetadata(reason) from exc
@@ -343,11 +350,13 @@ def _valid_sdist_record(value: object) -> bool:
     if not isinstance(value, dict):
         return False
     if "failure" in value:
-        tail = value.get("tail")
+        tail, requires = value.get("tail"), value.get("build_requires")
         return (
             isinstance(value["failure"], str)
             and isinstance(tail, list)
             and all(isinstance(line, str) for line in tail)
+            and isinstance(requires, list)
+            and all(isinstance(r, str) for r in requires)
         )
     if not isinstance(value.get("requires_failure", ""), str):
         return False

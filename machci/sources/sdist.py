@@ -253,9 +253,12 @@ def sdist_info(
             dynamic_because = "neither pyproject.toml nor setup.cfg states it all"
     failure: SourceError | None = None
     if environments is not None:
-        metadata, requires, failure = _ask_backend(
-            archive, static, name, backend_path, trusted, environments
-        )
+        try:
+            metadata, requires, failure = _ask_backend(
+                archive, static, name, backend_path, trusted, environments
+            )
+        except BackendError as exc:
+            raise exc.building_with(static) from exc
     elif trusted is not None:
         metadata, requires = trusted, static
     else:
