@@ -114,7 +114,8 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--refresh",
         action="store_true",
-        help="ask the index again for every page, even those its Cache-Control still calls fresh",
+        help="ask the index again for every page, even those its Cache-Control still calls fresh,"
+        " and run again the sdist backends whose failure is cached",
     )
     source.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds"

@@ -19,11 +19,12 @@ MAX_SKIPPED_VERSIONS = 10
 # Characters of one line of the backend's output shown in a message.
 LINE_LIMIT = 300
 # Control characters (escape sequences included) a backend could send to the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _printable(line: str) -> str:
-    """A line of the backend's output as it may be shown: controls escaped, length bounded."""
+def printable(line: str) -> str:
+    """Text from a backend's output as it may be shown: controls (escape sequences for the
+    terminal, line breaks) escaped, length bounded."""
     shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], line)
     return shown if len(shown) <= LINE_LIMIT else shown[:LINE_LIMIT] + "…"
 
@@ -60,11 +61,12 @@ def failure_message(file: DistFile, failure: MetadataFailure) -> str:
     """One message: the package, version and file, the failure, the backend's last lines of
     output, and the ways out."""
     lines = [
-        f"cannot prepare the metadata of {file.name} {file.version} ({file.filename}): {failure}"
+        f"cannot prepare the metadata of {file.name} {file.version} ({file.filename}):"
+        f" {printable(str(failure))}"
     ]
     if failure.tail:
         lines.append("  last lines of output:")
-        lines.extend(f"    | {_printable(line)}" for line in failure.tail)
+        lines.extend(f"    | {printable(line)}" for line in failure.tail)
     lines.append("  ways out:")
     lines.extend(f"    - {way}" for way in ways_out(file, failure.build_requires))
     return "\n".join(lines)

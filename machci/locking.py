@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
 from machci.errors import InputError, ResolutionError
+from machci.failures import printable
 from machci.graph import check_build_cycles
 from machci.header import relative_input
 from machci.lock import Lock, LockedSource, SystemLock
@@ -147,8 +148,9 @@ def requires_fallback_warnings(result: Lock, failures: Mapping[str, str]) -> lis
             if file is not None and file.sha256 in failures and file.sha256 not in seen:
                 seen[file.sha256] = (
                     f"{package.name} {package.version} ({file.filename}):"
-                    f" {failures[file.sha256]}; locked with its static [build-system].requires"
-                    " instead (nixpkgs' build asks the backend again, with default.nix's inputs)"
+                    f" {printable(failures[file.sha256])}; locked with its static"
+                    " [build-system].requires instead (nixpkgs' build asks the backend again,"
+                    " with default.nix's inputs)"
                 )
     return list(seen.values())
 

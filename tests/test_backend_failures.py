@@ -132,6 +132,30 @@ def test_a_failure_is_cached_and_the_backend_not_run_again(index: Index, tmp_pat
     constrained = lock(index, tmp_path / "p", "broken\n", "--build-constraint", "c.txt")
     assert constrained.code == 2, constrained.err
     assert runs(counter) == 2 * ran
+    # --refresh asks again (a tool the backend lacked may have been installed since).
+    assert lock(index, tmp_path / "p", "broken\n", "--refresh").code == 2
+    assert runs(counter) == 3 * ran
+    assert lock(index, tmp_path / "p", "broken\n").code == 2
+    assert runs(counter) == 3 * ran
+
+
+def test_a_cached_fallback_is_asked_again_with_refresh(index: Index, tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    index.publish("norinterface", "1.0", kind="sdist", backend_prelude=counting_backend(counter))
+    for refresh, count in (((), 1), ((), 1), (("--refresh",), 2)):
+        result = lock(index, tmp_path / "p", "norinterface\n", *refresh)
+        assert result.versions() == {"norinterface": "1.0"}
+        assert "asking the build backend for its build requirements failed" in result.err
+        assert runs(counter) == count
+
+
+def test_the_backends_output_cannot_drive_the_terminal(index: Index, tmp_path: Path) -> None:
+    loud = "raise RuntimeError('\\x1b[2J\\x1b]0;owned\\x07 gone')"
+    index.publish("loud", "1.0", kind="sdist", pkg_info=False, backend_prelude=loud)
+    result = lock(index, tmp_path / "p", "loud\n")
+    assert result.code == 2
+    assert "\x1b" not in result.err and "\x07" not in result.err
+    assert "RuntimeError: \\x1b[2J\\x1b]0;owned\\x07 gone" in result.err
 
 
 def test_a_timed_out_query_falls_back_and_is_asked_again(index: Index, tmp_path: Path) -> None:

@@ -295,10 +295,10 @@ class PyPISource:
         if self.build:
             record, key = SDIST_RECORD, f"{file.sha256}-{self.build_environments.identity}"
         cached = cache.derived(record, key)
-        if not _valid_sdist_record(cached):
+        if not self._reusable(cached):
             with cache.derived_lock(record, key):
                 cached = cache.derived(record, key)
-                if not _valid_sdist_record(cached):
+                if not self._reusable(cached):
                     cached = self._prepare_sdist(file, record, key)
         assert isinstance(cached, dict)
         if "failure" in cached:
@@ -311,6 +311,16 @@ class PyPISource:
         return metadata.with_build(
             parse_requirement_strings(cached["build_requires"]), tuple(cached["build_needs"])
         )
+
+    def _reusable(self, record: object) -> bool:
+        """Whether a stored sdist record answers this run: a valid one, and no failure (nor a
+        failed build-requirements query) when --refresh asks backends again: one may have
+        failed for want of a tool installed since."""
+        if not _valid_sdist_record(record):
+            return False
+        assert isinstance(record, dict)
+        failed = "failure" in record or bool(record.get("requires_failure"))
+        return not (self.http.refresh and failed)
 
     def _prepare_sdist(self, file: DistFile, record: str, key: str) -> dict[str, object]:
         """The record of an sdist, from its archive and (building) its backend; stored unless
