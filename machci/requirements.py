@@ -459,7 +459,10 @@ def read_build_constraints(path: Path, named_at: Location) -> RequirementSet:
     if not os.path.lexists(path):
         raise InputError(f"build constraints file {str(path)!r} not found", named_at)
     reader = _FileReader()
-    reader.read(path, constraint=True, included_from=named_at)
+    try:
+        reader.read(path, constraint=True, included_from=named_at)
+    except RuntimeError as exc:  # pathlib's resolve() on a symbolic link loop
+        raise InputError(f"cannot read a build constraints file: {exc}", named_at) from exc
     found = reader.out.freeze()
     if found.index_url or found.extra_index_urls or found.pre:
         raise InputError(

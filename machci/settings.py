@@ -71,7 +71,7 @@ def settings_digest(config: Config, output: Path) -> str:
         **(
             {
                 "buildConstraints": [
-                    {"line": c.line} if c.path is None else {"path": rel(c.path)}
+                    {"line": c.line} if c.path is None else {"path": _named(c.path, base)}
                     for c in config.build_constraints
                 ]
             }
@@ -85,6 +85,12 @@ def settings_digest(config: Config, output: Path) -> str:
         ),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _named(path: Path, base: Path) -> str:
+    """A path relative to `base`, as `rel` gives it, but through os.path.realpath, which
+    (unlike Path.resolve) does not raise on a symbolic link loop: reading the file reports it."""
+    return Path(os.path.relpath(os.path.realpath(path), base)).as_posix()
 
 
 def _extra_setting(extra: ExtraSource, rel: Callable[[Path], str]) -> dict[str, object]:

@@ -5,6 +5,7 @@ metadata queries, never add a package, and are inputs of the generated file."""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,23 @@ def test_a_missing_constraints_file_on_the_command_line_is_named(
     assert result.err == (
         "machci: error: --build-constraint: build constraints file 'absent.txt' not found\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "loop"])
+def test_a_constraints_file_that_is_no_file_is_one_message(
+    published: Index, tmp_path: Path, kind: str
+) -> None:
+    project = make_project(tmp_path / "project", published)
+    path = project / "c.txt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to(path)
+    result = machci(project, "sync", "--build-constraint", "c.txt")
+    assert result.code == 2
+    assert result.err.startswith("machci: error: ")
+    assert result.err.count("\n") == 1
+    assert "c.txt" in result.err
+    assert not (project / "default.nix").exists()
