@@ -33,10 +33,11 @@ from machci.dists import (
     parse_requirement_strings,
 )
 from machci.errors import SourceError
+from machci.failures import printable
 from machci.lock import EXCLUDED, LockedSource
 from machci.notices import warn
 from machci.redaction import redact, strip_credentials
-from machci.sources.buildenv import BuildEnvironments
+from machci.sources.buildenv import BackendError, BuildEnvironments
 from machci.sources.http import Http
 from machci.sources.sdist import sdist_info
 
@@ -121,6 +122,9 @@ def prepare(
             prepared.append(found)
         except (SourceError, InvalidMetadata) as exc:
             text = exc.message if isinstance(exc, SourceError) else str(exc)
+            if isinstance(exc, BackendError) and exc.tail:
+                text += "\n  last lines of output:"
+                text += "".join(f"\n    | {printable(line)}" for line in exc.tail)
             raise SourceError(f"packagesExtra: {_label(extra)}: {text}", extra.where) from exc
     names: dict[str, ExtraSource] = {}
     for source in prepared:
