@@ -115,18 +115,27 @@ def runs(counter: Path) -> int:
 
 def test_a_failure_is_cached_and_the_backend_not_run_again(index: Index, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
+    index.publish("helper-build", "1.0")
     index.publish(
-        "broken", "1.0", kind="sdist", pkg_info=False, backend_prelude=counting_backend(counter)
+        "broken",
+        "1.0",
+        kind="sdist",
+        pkg_info=False,
+        build_requires=("helper-build",),
+        backend_prelude=counting_backend(counter),
     )
+    helper = ("GET", "/files/helper_build-1.0-py3-none-any.whl")
     first = lock(index, tmp_path / "p", "broken\n")
     assert first.code == 2
     assert "cannot prepare the metadata of broken 1.0 (broken-1.0.tar.gz)" in first.err
     ran = runs(counter)
     assert ran == 2  # asked for its build requirements, then for its metadata
+    assert index.requests.count(helper) == 1  # pip installed what it builds with
     again = lock(index, tmp_path / "p", "broken\n")
     assert again.code == 2
     assert again.err == first.err  # the same message, the backend's output included
     assert runs(counter) == ran
+    assert index.requests.count(helper) == 1  # nor pip
     # Another build environment (here: build constraints) may fare differently: asked again.
     (tmp_path / "p" / "c.txt").write_text("unrelated<1\n")
     constrained = lock(index, tmp_path / "p", "broken\n", "--build-constraint", "c.txt")
