@@ -93,13 +93,29 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
         help="never run an sdist's build backend (build: false); refuse sdists without static"
         " metadata",
     )
+    group.add_argument(
+        "--build-constraint",
+        dest="build_constraints",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="constraints file for build requirements, added to buildConstraints (repeatable)",
+    )
+    group.add_argument(
+        "--skip-metadata-failures",
+        action="store_true",
+        help="pass over versions whose metadata their sdist's backend cannot prepare"
+        " (metadataFailures: skip), at most 10 per package",
+    )
     source = parser.add_argument_group("data access")
     source.add_argument("--cache-dir", type=Path, help="cache directory")
     source.add_argument("--offline", action="store_true", help="use only the cache")
     source.add_argument(
         "--refresh",
         action="store_true",
-        help="ask the index again for every page, even those its Cache-Control still calls fresh",
+        help="ask the index again for every page, even those its Cache-Control still calls fresh,"
+        " and run again the sdist backends whose failure is cached",
     )
     source.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout in seconds"
@@ -236,6 +252,15 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
             changes[key] = parse(getattr(args, key))
     if args.no_build:
         changes["build"] = False
+    if args.build_constraints:
+        from machci.config import BuildConstraint
+        from machci.errors import Location
+
+        named = Location.of("--build-constraint")
+        added = (BuildConstraint(named, path=path) for path in args.build_constraints)
+        changes["build_constraints"] = (*config.build_constraints, *added)
+    if args.skip_metadata_failures:
+        changes["metadata_failures"] = "skip"
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
@@ -345,6 +370,8 @@ _PROJECT_OVERRIDES = (
     "glibc",
     "macos",
     "no_build",
+    "build_constraints",
+    "skip_metadata_failures",
 )
 
 

@@ -57,6 +57,8 @@ _TOP_KEYS = (
     "project",
     "flake",
     "rPackages",
+    "buildConstraints",
+    "metadataFailures",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot", "repository", "rev", "sha256", "path")
@@ -72,6 +74,8 @@ _EXTRA_KINDS = ("path", "url", "git")
 _EXTRA_KEYS = (*_EXTRA_KINDS, "rev", "extras", "requirements", "requirementsExtra")
 _OVERRIDE_FORMS = ("add", "mod")
 _FLAKE_KEYS = ("nixpkgs", "app")
+_CONSTRAINT_KEYS = ("path",)
+METADATA_FAILURES = ("error", "skip")
 DEFAULT_FLAKE_NIXPKGS = "github:NixOS/nixpkgs/nixos-unstable"
 
 
@@ -185,6 +189,17 @@ class RPackages:
 
 
 @dataclass(frozen=True)
+class BuildConstraint:
+    """One entry of buildConstraints: a requirement line (`setuptools<70`), or a file of them
+    (`{path: build-constraints.txt}`, pip's constraints format). They restrict the versions of
+    the build requirements machci resolves and installs, and never add a package."""
+
+    where: Location
+    line: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
 class Flake:
     """flake.nix beside the generated file: where its nixpkgs comes from, and which of the
     project's scripts `nix run` starts."""
@@ -216,6 +231,10 @@ class Config:
     packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
     flake: Flake | None = None  # None: no flake.nix
     r_packages: RPackages | None = None  # None: no R
+    build_constraints: tuple[BuildConstraint, ...] = ()
+    # "error": a version whose metadata its backend cannot prepare stops the run; "skip": passed
+    # over with a warning (at most failures.MAX_SKIPPED_VERSIONS per package).
+    metadata_failures: str = "error"
     path: Path | None = None
     overridden: bool = False  # command-line options changed what machci.yaml says
 
@@ -446,6 +465,16 @@ class _Loader:
             changes["packages_extra"] = extra
         if "rPackages" in document:
             changes["r_packages"] = self.r_packages(document)
+        if "buildConstraints" in document:
+            changes["build_constraints"] = self.build_constraints(document, base)
+        if "metadataFailures" in document:
+            value = self.string(document, "metadataFailures")
+            if value not in METADATA_FAILURES:
+                raise InputError(
+                    f"metadataFailures: expected {' or '.join(METADATA_FAILURES)}, got {value!r}",
+                    self.at(document, "metadataFailures"),
+                )
+            changes["metadata_failures"] = value
         if "flake" in document:
             changes["flake"] = self.flake(document, extra)
             if changes["flake"] is not None and output.name == FLAKE_NAME:
@@ -475,6 +504,39 @@ class _Loader:
                     where,
                 )
         return RPackages(tuple(sorted(set(names))), self.at(document, "rPackages"))
+
+    def build_constraints(self, document: CommentedMap, base: Path) -> tuple[BuildConstraint, ...]:
+        """Requirement lines and {path: FILE} entries; the lines are checked here, the files
+        when they are read (requirements.read_build_constraints)."""
+        node = document["buildConstraints"]
+        items = node if isinstance(node, list) else [node]
+        found = []
+        for index, item in enumerate(items):
+            where = self.at(document, "buildConstraints")
+            if isinstance(node, list) and hasattr(node, "lc"):
+                where = Location.of(self.path, node.lc.item(index)[0] + 1)
+            if isinstance(item, str):
+                found.append(BuildConstraint(where, line=self.constraint_line(item, where)))
+            elif isinstance(item, CommentedMap):
+                self.check_keys(item, _CONSTRAINT_KEYS, "buildConstraints: ")
+                if "path" not in item:
+                    raise InputError("buildConstraints: entry needs a 'path'", where)
+                path = self.string(item, "path", "buildConstraints: ")
+                found.append(BuildConstraint(self.at(item, "path"), path=base / path))
+            else:
+                raise InputError(
+                    "buildConstraints: expected a requirement such as 'setuptools<70' or a"
+                    f" mapping {{path: FILE}}, got {item!r}",
+                    where,
+                )
+        return tuple(found)
+
+    def constraint_line(self, text: str, where: Location) -> str:
+        from machci.requirements import check_build_constraint
+
+        if "\0" in text:
+            raise InputError(f"buildConstraints: {text!r} contains a NUL character", where)
+        return check_build_constraint(text, where, "buildConstraints: ")
 
     def flake(self, document: CommentedMap, extra: tuple[ExtraSource, ...]) -> Flake | None:
         node = document["flake"]

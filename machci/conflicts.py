@@ -22,8 +22,12 @@ def explain_conflict(
     names = sorted({c.requirement.name for c in causes})
     root_source: dict[str, str] = {r.name: r.source for r in roots}
     lines = []
+    # Constraints (-c files, build constraints) only narrow the candidates: resolvelib never
+    # names them as causes, so they are listed here.
+    constraints = [c for name in names for c in provider.constraints.get(name, ())]
     if len(names) == 1:
-        reason = explain_missing(provider, names[0], [c.requirement for c in causes])
+        reqs = [c.requirement for c in causes] + constraints
+        reason = explain_missing(provider, names[0], reqs)
         if reason:
             lines.append(f"  {reason}")
     for cause in causes:
@@ -36,7 +40,8 @@ def explain_conflict(
                 f"  {req.text} is required by {cause.parent.name} {cause.parent.version}"
                 + (f" ({chain})" if chain else "")
             )
-    if len(names) == 1 and len(causes) > 1:
+    lines.extend(f"  {c.text} is a constraint from {c.source}" for c in constraints)
+    if len(names) == 1 and len(causes) + len(constraints) > 1:
         lines.append(f"  these requirements on {names[0]} cannot all hold at once")
     return "\n".join(dict.fromkeys(lines))
 

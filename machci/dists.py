@@ -37,6 +37,21 @@ class InvalidMetadata(ValueError):
     """Metadata that cannot be used; the candidate is skipped, as pip and uv do."""
 
 
+class MetadataFailure(InvalidMetadata):
+    """An sdist whose metadata its build backend could not prepare (the hook failed or timed
+    out, or its build requirements could not be installed). Unlike a broken file, this is an
+    error unless skipping such versions was asked for (resolve.py): passing over them quietly
+    walks back to ever older releases. `tail`: the last lines of the backend's output;
+    `build_requires`: the sdist's static build requirements."""
+
+    def __init__(
+        self, reason: str, tail: tuple[str, ...] = (), build_requires: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(reason)
+        self.tail = tail
+        self.build_requires = build_requires
+
+
 @dataclass(frozen=True)
 class DistFile:
     """One file an index offers for a project."""

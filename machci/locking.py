@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from machci.advice import build_needs_warnings, unused_name_warnings
 from machci.config import NixpkgsData
 from machci.errors import InputError, ResolutionError
+from machci.failures import printable
 from machci.graph import check_build_cycles
 from machci.header import relative_input
 from machci.lock import Lock, LockedSource, SystemLock
@@ -93,13 +94,16 @@ def _lock(
                 target,
                 source,
                 [*roots, *spec.root_lines],
-                spec.requirements.constraints,
+                # A build tool is the same package as a runtime dependency of that name (one
+                # version of each per system), so build constraints hold wherever it appears.
+                [*spec.requirements.constraints, *spec.build_constraints],
                 spec.providers,
                 spec.requirements.pre,
                 spec.source_of,
                 nixpkgs,
                 {e.name: e.locked for e in extra},
                 frozenset(e.name for e in extra if e.extra.project),
+                skip_failures=spec.config.metadata_failures == "skip",
             )
             for target in spec.targets
         ]
@@ -124,9 +128,31 @@ def _lock(
         )
     result = Lock(tuple(systems), *_pin(spec))
     if notices:
-        for message in (*build_needs_warnings(result), *unused_name_warnings(result, spec)):
+        fallbacks = source.requires_failures if isinstance(source, PyPISource) else {}
+        for message in (
+            *requires_fallback_warnings(result, fallbacks),
+            *build_needs_warnings(result),
+            *unused_name_warnings(result, spec),
+        ):
             warn(message)
     return result
+
+
+def requires_fallback_warnings(result: Lock, failures: Mapping[str, str]) -> list[str]:
+    """One warning per locked sdist whose backend could not say its build requirements
+    (`failures`, by sha256): the lock has its static ones only."""
+    seen: dict[str, str] = {}
+    for system in result.systems:
+        for package in system.packages:
+            file = package.file
+            if file is not None and file.sha256 in failures and file.sha256 not in seen:
+                seen[file.sha256] = (
+                    f"{package.name} {package.version} ({file.filename}):"
+                    f" {printable(failures[file.sha256])}; locked with its static"
+                    " [build-system].requires instead (nixpkgs' build asks the backend again,"
+                    " with default.nix's inputs)"
+                )
+    return list(seen.values())
 
 
 def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | DepsDbSource:
@@ -141,6 +167,7 @@ def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | 
         timeout=options.timeout,
         build=spec.config.build,
         wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
+        build_constraints=spec.build_constraint_lines,
     )
 
 

@@ -433,3 +433,48 @@ def read_inputs(
         else:
             result = result.merged(read_requirements_file(path))
     return result
+
+
+def check_build_constraint(text: str, where: Location, prefix: str = "") -> str:
+    """A build constraint, normalised: a name with a version specifier (and a marker), as in
+    pip's and uv's build constraints, which restrict versions and never add a package."""
+    requirement = _parse_requirement(text, where)
+    if requirement.url:
+        raise InputError(
+            f"{prefix}{text!r}: a build constraint restricts versions; it cannot name a URL",
+            where,
+        )
+    if requirement.extras:
+        raise InputError(
+            f"{prefix}{text!r}: a build constraint restricts versions; it cannot name extras"
+            f" (write {canonicalize_name(requirement.name)}{requirement.specifier})",
+            where,
+        )
+    return str(requirement)
+
+
+def read_build_constraints(path: Path, named_at: Location) -> RequirementSet:
+    """A build constraints file: requirement lines (constraints all) and -c/-r includes,
+    nothing that sets an index or hashes."""
+    if not os.path.lexists(path):
+        raise InputError(f"build constraints file {str(path)!r} not found", named_at)
+    reader = _FileReader()
+    try:
+        reader.read(path, constraint=True, included_from=named_at)
+    except RuntimeError as exc:  # pathlib's resolve() on a symbolic link loop
+        raise InputError(f"cannot read a build constraints file: {exc}", named_at) from exc
+    found = reader.out.freeze()
+    if found.index_url or found.extra_index_urls or found.pre:
+        raise InputError(
+            "a build constraints file holds requirement lines only; index options and --pre"
+            " belong in the requirements",
+            Location.of(path),
+        )
+    for line in (*found.requirements, *found.constraints):
+        if line.hashes:
+            raise InputError(
+                f"{line.requirement}: a build constraint restricts versions; --hash pins files",
+                line.location,
+            )
+        check_build_constraint(str(line.requirement), line.location)
+    return found

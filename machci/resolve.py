@@ -43,10 +43,12 @@ from machci.dists import (
     DistFile,
     DistMetadata,
     InvalidMetadata,
+    MetadataFailure,
     ProjectFiles,
     direct_file,
 )
-from machci.errors import InputError, ResolutionError
+from machci.errors import InputError, ResolutionError, SourceError
+from machci.failures import MAX_SKIPPED_VERSIONS, failure_message, too_many_message
 from machci.lock import LockedSource, SystemLock
 from machci.requirements import RequirementLine
 from machci.sources.nixpkgs import NixpkgsPackage
@@ -169,9 +171,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         constraints: Mapping[str, Sequence[Req]],
         allow_prereleases: bool,
         nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None,
+        skip_failures: bool = False,
     ) -> None:
+        """`skip_failures`: pass over versions whose metadata cannot be prepared (a bounded
+        number per package) instead of stopping (see failures.py)."""
         self.target = target
         self.finder = finder
+        self.skip_failures = skip_failures
+        self.failed: dict[str, list[str]] = defaultdict(list)  # versions passed over, by name
         self.providers = providers
         self.nixpkgs = nixpkgs or {}
         self.constraints = constraints
@@ -472,10 +479,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     def _metadata_ok(self, candidate: Candidate) -> bool:
         """Whether the candidate's metadata can be used; a version whose metadata cannot be read
-        or prepared is skipped with a warning, and resolution goes on with the next one."""
+        is skipped with a warning, and resolution goes on with the next one. One whose metadata
+        its backend cannot prepare stops the run, unless skipping those was asked for."""
         try:
             metadata = self.finder.metadata(candidate.file)
             metadata.requirements(extras=bool(candidate.extras))
+        except MetadataFailure as exc:
+            self._failed(candidate, exc)
+            return False
         except InvalidMetadata as exc:
             self.invalid[candidate.name].append(f"{candidate.file.filename}: {exc}")
             self.finder.skipped(candidate.file, str(exc))
@@ -489,6 +500,19 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             )
             return False
         return True
+
+    def _failed(self, candidate: Candidate, failure: MetadataFailure) -> None:
+        """Stop with the failure, or (skipping) note the version and warn, up to the bound."""
+        file = candidate.file
+        if not self.skip_failures:
+            raise SourceError(failure_message(file, failure))
+        skipped = self.failed[candidate.name]
+        if str(file.version) not in skipped:
+            skipped.append(str(file.version))
+        if len(skipped) > MAX_SKIPPED_VERSIONS:
+            raise SourceError(too_many_message(file, failure, skipped))
+        self.invalid[candidate.name].append(f"{file.filename}: {failure}")
+        self.finder.skipped(file, str(failure))
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         if requirement.name != candidate.name:
@@ -589,9 +613,11 @@ class TargetResolution:
         nixpkgs: Mapping[str, Sequence[NixpkgsPackage]] | None = None,
         sources: Mapping[str, LockedSource] | None = None,
         scripts: frozenset[str] = frozenset(),
+        skip_failures: bool = False,
     ) -> None:
         """`sources`: where each package of packagesExtra comes from (the lock records it);
-        `scripts`: the project itself, whose console scripts default.nix exposes."""
+        `scripts`: the project itself, whose console scripts default.nix exposes;
+        `skip_failures`: see Provider."""
         self.target = target
         self.sources = sources or {}
         self.scripts = scripts
@@ -600,7 +626,7 @@ class TargetResolution:
         for req in root_requirements(target, constraints, source_of):
             constraint_reqs[req.name].append(req)
         self.provider = Provider(
-            target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs
+            target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs, skip_failures
         )
 
     def start(self, lookahead: Callable[[Iterable[str]], None]) -> None:

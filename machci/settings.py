@@ -67,8 +67,30 @@ def settings_digest(config: Config, output: Path) -> str:
             else {}
         ),
         **({"rPackages": list(config.r_packages.names)} if config.r_packages else {}),
+        # Both only when set, like `build`; the files' contents are inputs of the header.
+        **(
+            {
+                "buildConstraints": [
+                    {"line": c.line} if c.path is None else {"path": _named(c.path, base)}
+                    for c in config.build_constraints
+                ]
+            }
+            if config.build_constraints
+            else {}
+        ),
+        **(
+            {"metadataFailures": config.metadata_failures}
+            if config.metadata_failures != "error"
+            else {}
+        ),
     }
     return digest(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _named(path: Path, base: Path) -> str:
+    """A path relative to `base`, as `rel` gives it, but through os.path.realpath, which
+    (unlike Path.resolve) does not raise on a symbolic link loop: reading the file reports it."""
+    return Path(os.path.relpath(os.path.realpath(path), base)).as_posix()
 
 
 def _extra_setting(extra: ExtraSource, rel: Callable[[Path], str]) -> dict[str, object]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -15,7 +15,12 @@ from packaging.requirements import Requirement
 from machci.config import DEFAULT_INDEX, Config, Providers
 from machci.errors import InputError
 from machci.notices import warn
-from machci.requirements import RequirementLine, RequirementSet, read_inputs
+from machci.requirements import (
+    RequirementLine,
+    RequirementSet,
+    read_build_constraints,
+    read_inputs,
+)
 from machci.rlang import RPY2
 from machci.targets import Target
 
@@ -27,6 +32,10 @@ class Spec:
     targets: tuple[Target, ...]
     indexes: tuple[str, ...]
     config: Config
+    # buildConstraints and --build-constraint, each line with where it was written, and the
+    # files they were read from (inputs of the generated file, like requirements files).
+    build_constraints: tuple[RequirementLine, ...] = ()
+    build_constraint_files: tuple[Path, ...] = ()
 
     @property
     def providers(self) -> Providers:
@@ -41,6 +50,11 @@ class Spec:
             return self.requirements.requirements
         rpy2 = RequirementLine(Requirement(RPY2), r_packages.where, origin="rPackages")
         return (rpy2, *self.requirements.requirements)
+
+    @property
+    def build_constraint_lines(self) -> tuple[str, ...]:
+        """The build constraints as pip reads them, one requirement string each."""
+        return tuple(str(line.requirement) for line in self.build_constraints)
 
     def source_of(self, line: RequirementLine) -> str:
         """Where a requirement was written, relative to the project (stable across machines)."""
@@ -86,10 +100,34 @@ def build_spec(config: Config, base: Path) -> Spec:
             ' config.allowDeprecatedx86_64Darwin = "force"); build it with a nixpkgs of 26.05'
             ' or older (see "x86_64-darwin" in the README)'
         )
+    constraints, files = _build_constraints(config)
     return Spec(
         base=base,
         requirements=requirements,
         targets=targets,
         indexes=tuple(dict.fromkeys([primary, *extras])),
         config=config,
+        build_constraints=constraints,
+        build_constraint_files=files,
     )
+
+
+BUILD_CONSTRAINT = "build constraint"  # how a build constraint's source is labelled
+
+
+def _build_constraints(config: Config) -> tuple[tuple[RequirementLine, ...], tuple[Path, ...]]:
+    """Every build constraint in order of writing, and the files read for them."""
+    lines: list[RequirementLine] = []
+    files: list[Path] = []
+    for entry in config.build_constraints:
+        if entry.line is not None:
+            lines.append(
+                RequirementLine(Requirement(entry.line), entry.where, origin=BUILD_CONSTRAINT)
+            )
+            continue
+        assert entry.path is not None
+        found = read_build_constraints(entry.path, entry.where)
+        files.extend(found.files)
+        for line in (*found.requirements, *found.constraints):
+            lines.append(replace(line, origin=BUILD_CONSTRAINT))
+    return tuple(lines), tuple(dict.fromkeys(files))

@@ -40,8 +40,9 @@ class SyncResult:
 def input_digests(
     config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
 ) -> tuple[Input, ...]:
-    """The header's inputs: the config file, every requirements file that was read, and every
-    file the Nix code in machci.yaml names (overlays, patches) or the nixpkgs index.
+    """The header's inputs: the config file, every requirements and build constraints file that
+    was read, and every file the Nix code in machci.yaml names (overlays, patches) or the
+    nixpkgs index.
 
     `replaced` gives the bytes a file is about to have (bump rewrites machci.yaml).
     """
@@ -50,6 +51,7 @@ def input_digests(
 
     replaced = replaced or {}
     paths = ([config.path] if config.path else []) + list(spec.requirements.files)
+    paths += list(spec.build_constraint_files)
     paths += list(prepare(config).files)
     paths += [p for extra in config.packages_extra for p in metadata_inputs(extra)]
     if config.nixpkgs.index is not None:

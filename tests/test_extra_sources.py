@@ -297,3 +297,19 @@ def test_why_answers_offline_for_packages_extra(published: Index, tmp_path: Path
         for name, answer in resolved.items():
             assert run("why", name, "--cache-dir", "empty") == answer, name
     assert not (project / "empty").exists()
+
+
+def test_a_tree_whose_backend_fails_shows_its_last_lines(published: Index, tmp_path: Path) -> None:
+    prelude = (
+        "print('checking for R... no', flush=True)\nraise SystemExit('R is needed to build this')"
+    )
+    dist = Dist("mylib", "1.0", kind="sdist", pkg_info=False, backend_prelude=prelude)
+    tree(tmp_path / "project" / "lib", dist)
+    result = lock_project(published, tmp_path / "project", "packagesExtra: [{path: lib}]\n")
+    assert result.code == 2
+    assert result.err.endswith(
+        ": preparing metadata with the build backend failed: R is needed to build this\n"
+        "  last lines of output:\n"
+        "    | checking for R... no\n"
+        "    | R is needed to build this\n"
+    )

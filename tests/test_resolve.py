@@ -413,9 +413,8 @@ def test_version_with_broken_metadata_is_skipped(index: Index, tmp_path: Path) -
     assert "fragile-2.0-py3-none-any.whl: invalid requirement 'dep >>> 1'" in pinned.err
 
 
-def test_a_version_whose_metadata_cannot_be_prepared_is_skipped_with_one_warning(
-    index: Index, tmp_path: Path
-) -> None:
+def _publish_flaky(index: Index) -> None:
+    """flaky 2.0, whose backend cannot prepare its metadata, and 1.0, whose backend can."""
     failing = b"def prepare_metadata_for_build_wheel(d, c=None):\n    raise RuntimeError('boom')\n"
     index.publish("flaky", "1.0", kind="sdist", dynamic=("Requires-Dist",))
     index.publish(
@@ -425,7 +424,32 @@ def test_a_version_whose_metadata_cannot_be_prepared_is_skipped_with_one_warning
         dynamic=("Requires-Dist",),
         extra_files=(("_backend/backend.py", failing),),
     )
+
+
+def test_a_version_whose_metadata_cannot_be_prepared_is_an_error(
+    index: Index, tmp_path: Path
+) -> None:
+    _publish_flaky(index)
     result = lock(index, tmp_path, "flaky\n", systems=LINUX)
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err.startswith(
+        "machci: error: cannot prepare the metadata of flaky 2.0 (flaky-2.0.tar.gz): preparing"
+        " metadata with the build backend failed: RuntimeError: boom\n"
+    )
+    assert "    | RuntimeError: boom\n" in result.err  # the backend's last lines
+    assert "skipping" not in result.err
+
+
+@pytest.mark.parametrize(
+    "how", [("--skip-metadata-failures",), ("--config", "machci.yaml")], ids=["cli", "yaml"]
+)
+def test_skipping_versions_whose_metadata_cannot_be_prepared_is_a_choice(
+    index: Index, tmp_path: Path, how: tuple[str, ...]
+) -> None:
+    _publish_flaky(index)
+    (tmp_path / "machci.yaml").write_text("metadataFailures: skip\n")
+    result = lock(index, tmp_path, "flaky\n", *how, systems=LINUX)
     assert result.versions("x86_64-linux") == result.versions("aarch64-linux") == {"flaky": "1.0"}
     assert result.err == (
         "machci: warning: skipping flaky 2.0 (flaky-2.0.tar.gz): preparing metadata with the"

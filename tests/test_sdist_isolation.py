@@ -149,9 +149,10 @@ def test_the_timeout_bounds_a_backend_and_what_it_started(index: Index, tmp_path
     start = time.monotonic()
     result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "2")
     assert time.monotonic() - start < 20
-    assert result.code != 0
+    # Its PKG-INFO is static: the static build requirements stand in for the query that timed out.
+    assert result.code == 0, result.err
     assert (
-        "sleepy-1.0.tar.gz: asking the build backend for its build requirements timed out"
+        "sleepy-1.0.tar.gz): asking the build backend for its build requirements timed out"
         " after 2 s (--timeout)"
     ) in result.err
     if NAMESPACES:  # its PID namespace ended with it

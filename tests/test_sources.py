@@ -219,11 +219,12 @@ def test_sdist_build_requirement_missing_from_the_index(index: Index, tmp_path: 
         build_requires=("not-published",),
     )
     result = lock(index, tmp_path, "brokenbuild\n")
-    assert result.code == 1  # the version is skipped, and no other one exists
+    assert result.code == 2  # its metadata cannot be prepared: an error, not a skipped version
     assert result.err.startswith(
-        "machci: warning: skipping brokenbuild 1.0 (brokenbuild-1.0.tar.gz): cannot install"
-        " build requirements ['not-published']"
+        "machci: error: cannot prepare the metadata of brokenbuild 1.0 (brokenbuild-1.0.tar.gz):"
+        " cannot install build requirements ['not-published']"
     )
+    assert "not-published" in result.err.split("last lines of output:\n", 1)[1]  # pip's
 
 
 def test_static_build_requirements_come_first_then_the_backends_own(
@@ -289,16 +290,28 @@ def test_a_backend_without_the_hook_needs_only_its_static_requirements(
         ),
     ],
 )
-def test_a_failing_requirements_hook_names_the_sdist(
+def test_a_failing_requirements_hook_falls_back_to_the_static_requirements(
     index: Index, tmp_path: Path, backend: bytes | None, asks: tuple[str, ...], message: str
 ) -> None:
+    """Its static PKG-INFO is the metadata; the build requirements are [build-system]'s, and
+    one warning names the package and why."""
+    index.publish("helper-build", "1.0")
     extra = (("_backend/backend.py", backend),) if backend is not None else ()
-    index.publish("failing", "1.0", kind="sdist", dynamic_build_requires=asks, extra_files=extra)
+    index.publish(
+        "failing",
+        "1.0",
+        kind="sdist",
+        build_requires=("helper-build",),
+        dynamic_build_requires=asks,
+        extra_files=extra,
+    )
     result = lock(index, tmp_path, "failing\n")
-    assert result.code == 1  # the version is skipped, and no other one exists
-    assert f"skipping failing 1.0 (failing-1.0.tar.gz): {message}\n" in result.err
-    assert f"failing-1.0.tar.gz: {message}" in result.err
-    assert "Traceback" not in result.err
+    assert result.packages()["failing"]["build_requires"] == ["helper-build"]
+    assert result.err == (
+        f"machci: warning: failing 1.0 (failing-1.0.tar.gz): {message}; locked with its static"
+        " [build-system].requires instead (nixpkgs' build asks the backend again, with"
+        " default.nix's inputs)\n"
+    )
 
 
 def test_records_without_the_backends_requirements_are_not_reused(

@@ -27,13 +27,14 @@ from machci.dists import (
     DistFile,
     DistMetadata,
     InvalidMetadata,
+    MetadataFailure,
     ProjectFiles,
     parse_metadata,
     parse_requirement_strings,
 )
 from machci.errors import SourceError
 from machci.notices import warn
-from machci.sources.buildenv import BuildEnvironments
+from machci.sources.buildenv import BackendError, BuildEnvironments
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.lazywheel import remote_metadata
@@ -43,8 +44,9 @@ from machci.sources.trees import PreparedSource
 from machci.sources.wheels import read_member
 
 # Derived records of sdists; the name changes whenever what a record holds changes (v2: the
-# backend's dynamic build requirements, v3: build needs), so older records are recomputed.
-SDIST_RECORD = "sdist-info-v3"
+# backend's dynamic build requirements, v3: build needs, v4: keyed by the build environment too,
+# with failures), so older records are recomputed.
+SDIST_RECORD = "sdist-info-v4"
 # The same without running the backend (building is off): static build requirements only.
 SDIST_UNBUILT_RECORD = "sdist-unbuilt-v1"
 
@@ -80,8 +82,11 @@ class PyPISource:
         timeout: float = DEFAULT_TIMEOUT,
         build: bool = True,
         wheels: WheelFilter | None = None,
+        build_constraints: Sequence[str] = (),
     ) -> None:
-        """`wheels`: the wheels to consider (those some target can install); None: all."""
+        """`wheels`: the wheels to consider (those some target can install); None: all.
+        `build_constraints`: requirement strings the build requirements pip installs for
+        sdist backends must satisfy."""
         self.http = http
         self.indexes = [i.rstrip("/") for i in indexes]
         self.snapshot = snapshot
@@ -94,8 +99,13 @@ class PyPISource:
         self.pages: dict[str, Future[ProjectFiles]] = {}
         self.metadata_futures: dict[str, Future[DistMetadata]] = {}
         self.warned: set[str] = set()  # files whose versions were skipped, warned about once
-        self.build_environments = BuildEnvironments(self.indexes, http.cache.root / "tmp", timeout)
+        self.build_environments = BuildEnvironments(
+            self.indexes, http.cache.root / "tmp", timeout, build_constraints
+        )
         self.build = build
+        # sdists whose backend could not say its build requirements, by sha256: why (their
+        # static ones stand in; locking.py warns about those that are locked).
+        self.requires_failures: dict[str, str] = {}
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -277,36 +287,88 @@ class PyPISource:
             raise InvalidMetadata(f"not a valid wheel ({exc})") from exc
 
     def _sdist_metadata(self, file: DistFile) -> DistMetadata:
+        """From the sdist's record: one per sdist and build environment, failures included, so
+        a backend that failed is not run again for the same answer."""
         assert file.sha256 is not None
         cache = self.http.cache
-        record = SDIST_RECORD if self.build else SDIST_UNBUILT_RECORD
-        cached = cache.derived(record, file.sha256)
-        if not _valid_sdist_record(cached):
-            with cache.derived_lock(record, file.sha256):
-                cached = cache.derived(record, file.sha256)
-                if not _valid_sdist_record(cached):
-                    data = self.http.file(file.url, file.sha256)
-                    environments = self.build_environments if self.build else None
-                    try:
-                        info = sdist_info(data, file.filename, environments)
-                    except SourceError as exc:  # the sdist, not the index: try other versions
-                        reason = exc.message.removeprefix(f"{file.filename}: ")
-                        raise InvalidMetadata(reason) from exc
-                    cached = {
-                        "metadata": info.metadata.decode("utf-8", errors="replace"),
-                        "build_requires": list(info.build_requires),
-                        "build_needs": list(info.build_needs),
-                    }
-                    cache.put_derived(record, file.sha256, cached)
+        record, key = SDIST_UNBUILT_RECORD, file.sha256
+        if self.build:
+            record, key = SDIST_RECORD, f"{file.sha256}-{self.build_environments.identity}"
+        cached = cache.derived(record, key)
+        if not self._reusable(cached):
+            with cache.derived_lock(record, key):
+                cached = cache.derived(record, key)
+                if not self._reusable(cached):
+                    cached = self._prepare_sdist(file, record, key)
         assert isinstance(cached, dict)
+        if "failure" in cached:
+            raise MetadataFailure(
+                cached["failure"], tuple(cached["tail"]), tuple(cached["build_requires"])
+            )
+        if cached.get("requires_failure"):
+            self.requires_failures[file.sha256] = cached["requires_failure"]
         metadata = parse_metadata(cached["metadata"])
         return metadata.with_build(
             parse_requirement_strings(cached["build_requires"]), tuple(cached["build_needs"])
         )
 
+    def _reusable(self, record: object) -> bool:
+        """Whether a stored sdist record answers this run: a valid one, and no failure (nor a
+        failed build-requirements query) when --refresh asks backends again: one may have
+        failed for want of a tool installed since."""
+        if not _valid_sdist_record(record):
+            return False
+        assert isinstance(record, dict)
+        failed = "failure" in record or bool(record.get("requires_failure"))
+        return not (self.http.refresh and failed)
+
+    def _prepare_sdist(self, file: DistFile, record: str, key: str) -> dict[str, object]:
+        """The record of an sdist, from its archive and (building) its backend; stored unless
+        the outcome may differ next time (a time limit, pip)."""
+        assert file.sha256 is not None
+        data = self.http.file(file.url, file.sha256)
+        environments = self.build_environments if self.build else None
+        value: dict[str, object]
+        try:
+            info = sdist_info(data, file.filename, environments)
+        except BackendError as exc:
+            reason = exc.message.removeprefix(f"{file.filename}: ")
+            value = {
+                "failure": reason,
+                "tail": list(exc.tail),
+                "build_requires": list(exc.build_requires),
+            }
+            transient = exc.transient
+        except SourceError as exc:  # the sdist, not the index: try other versions
+            reason = exc.message.removeprefix(f"{file.filename}: ")
+            raise InvalidMetadata(reason) from exc
+        else:
+            value = {
+                "metadata": info.metadata.decode("utf-8", errors="replace"),
+                "build_requires": list(info.build_requires),
+                "build_needs": list(info.build_needs),
+            }
+            if info.requires_failure is not None:
+                value["requires_failure"] = info.requires_failure
+            transient = info.transient
+        if not transient:
+            self.http.cache.put_derived(record, key, value)
+        return value
+
 
 def _valid_sdist_record(value: object) -> bool:
     if not isinstance(value, dict):
+        return False
+    if "failure" in value:
+        tail, requires = value.get("tail"), value.get("build_requires")
+        return (
+            isinstance(value["failure"], str)
+            and isinstance(tail, list)
+            and all(isinstance(line, str) for line in tail)
+            and isinstance(requires, list)
+            and all(isinstance(r, str) for r in requires)
+        )
+    if not isinstance(value.get("requires_failure", ""), str):
         return False
     requires, needs = value.get("build_requires"), value.get("build_needs")
     return (

@@ -30,12 +30,14 @@ SOURCE_DATE_EPOCH = "315532800"
 NAMESPACES = ("--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
 PROBE_TIMEOUT = 10.0
 LOG_TAIL = 4096  # bytes of a log read back for an error message
+TAIL_LINES = 10  # lines of a log kept for an error message
 
 
 @dataclass(frozen=True)
 class Outcome:
     returncode: int | None  # None: killed at the time limit
     last_line: str  # of its merged standard output and error ("" if none)
+    tail: tuple[str, ...] = ()  # its last non-empty lines (at most TAIL_LINES), last_line last
 
 
 def environment(scratch: Path) -> dict[str, str]:
@@ -68,15 +70,17 @@ def run_bounded(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return Outcome(returncode, _last_line(log))
+    tail = _tail(log)
+    return Outcome(returncode, tail[-1].strip() if tail else "", tail)
 
 
-def _last_line(log: Path) -> str:
+def _tail(log: Path) -> tuple[str, ...]:
+    """The log's last non-empty lines (indented as written), from its last LOG_TAIL bytes."""
     with log.open("rb") as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - LOG_TAIL))
-        lines = handle.read().decode("utf-8", errors="replace").strip().splitlines()
-    return lines[-1].strip() if lines else ""
+        lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    return tuple(line.rstrip() for line in lines if line.strip())[-TAIL_LINES:]
 
 
 class Sandbox:

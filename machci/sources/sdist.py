@@ -6,8 +6,14 @@ sdist. Metadata comes from a static PKG-INFO when it can be trusted, else from t
 `prepare_metadata_for_build_wheel`. Each hook runs in a child interpreter (`python -I`) in the
 sandbox (sandbox.py), with only the build requirements on the path, installed by pip from the
 same index, and the sdist extracted in the run's work area (workarea.py). Build needs are guessed
-from the archive's files (native.py). The result is cached by the sdist's sha256, so each sdist
-is asked once per cache.
+from the archive's files (native.py). The result is cached by the sdist's sha256 and the build
+environment (sources/pypi.py), so each sdist is asked once per cache.
+
+When `get_requires_for_build_wheel` fails (it exits with an error, times out or answers nonsense),
+the static `[build-system].requires` stand in for its answer, and the failure is reported
+(`SdistInfo.requires_failure`): such a query often needs what only the Nix build provides (rpy2's
+backend runs `R RHOME`), and nixpkgs' build asks the backend again where it has those inputs. When
+the metadata itself cannot be prepared there is nothing to stand in: BackendError.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
-from machci.sources.buildenv import BuildEnvironments
+from machci.sources.buildenv import BackendError, BuildEnvironments
 from machci.sources.native import build_needs
 from machci.sources.sandbox import Sandbox
 from machci.sources.treemeta import static_metadata
@@ -71,6 +77,10 @@ class SdistInfo:
     metadata: bytes  # a METADATA/PKG-INFO text with complete Requires-Dist
     build_requires: tuple[str, ...]
     build_needs: tuple[str, ...]  # what nixpkgs' plain builder lacks (see native.py)
+    # Why the backend's own build requirements are missing (its query failed), else None.
+    requires_failure: str | None = None
+    # Whether that failure may not happen again (a time limit, pip): then it is not cached.
+    transient: bool = False
 
 
 class _Archive:
@@ -173,12 +183,14 @@ class _Backend:
         command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)]
         outcome = sandbox.run(command, cwd=self.source, scratch=self.work)
         if outcome.returncode is None:
-            raise SourceError(
-                f"{self.filename}: {doing} timed out after {sandbox.timeout:g} s (--timeout)"
+            raise BackendError(
+                f"{self.filename}: {doing} timed out after {sandbox.timeout:g} s (--timeout)",
+                outcome.tail,
+                transient=True,
             )
         if outcome.returncode != 0 or not out.exists():
             reason = outcome.last_line or "no output"
-            raise SourceError(f"{self.filename}: {doing} failed: {reason}")
+            raise BackendError(f"{self.filename}: {doing} failed: {reason}", outcome.tail)
         return out.read_bytes()
 
 
@@ -189,7 +201,10 @@ def _dynamic_requires(
     raw = backend.call(
         "requires", sites, sandbox, "asking the build backend for its build requirements"
     )
-    answer = json.loads(raw)
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        answer = raw[:200]
     if not isinstance(answer, list) or not all(isinstance(r, str) for r in answer):
         raise SourceError(
             f"{backend.filename}: get_requires_for_build_wheel answered {answer!r},"
@@ -209,8 +224,8 @@ def _dynamic_requires(
 def _site(environments: BuildEnvironments, requires: tuple[str, ...], filename: str) -> Path:
     try:
         return environments.site(requires)
-    except SourceError as exc:
-        raise SourceError(f"{filename}: {exc.message}") from exc
+    except BackendError as exc:
+        raise BackendError(f"{filename}: {exc.message}", exc.tail, transient=exc.transient) from exc
 
 
 def sdist_info(
@@ -236,10 +251,14 @@ def sdist_info(
         trusted = static_metadata(archive.read)
         if trusted is None:
             dynamic_because = "neither pyproject.toml nor setup.cfg states it all"
+    failure: SourceError | None = None
     if environments is not None:
-        metadata, requires = _ask_backend(
-            archive, static, name, backend_path, trusted, environments
-        )
+        try:
+            metadata, requires, failure = _ask_backend(
+                archive, static, name, backend_path, trusted, environments
+            )
+        except BackendError as exc:
+            raise exc.building_with(static) from exc
     elif trusted is not None:
         metadata, requires = trusted, static
     else:
@@ -250,7 +269,13 @@ def sdist_info(
             " (build: false); allow a wheel (providers), pin a version with static metadata,"
             " or turn building on"
         )
-    return SdistInfo(metadata, requires, build_needs(archive.read, archive.members, requires, name))
+    return SdistInfo(
+        metadata,
+        requires,
+        build_needs(archive.read, archive.members, requires, name),
+        failure.message.removeprefix(f"{filename}: ") if failure is not None else None,
+        isinstance(failure, BackendError) and failure.transient,
+    )
 
 
 def _ask_backend(
@@ -260,16 +285,27 @@ def _ask_backend(
     backend_path: tuple[str, ...],
     trusted: bytes | None,
     environments: BuildEnvironments,
-) -> tuple[bytes, tuple[str, ...]]:
-    """(metadata, build requirements): `trusted` metadata or the backend's, and the static
-    requirements followed by the backend's own."""
+) -> tuple[bytes, tuple[str, ...], SourceError | None]:
+    """(metadata, build requirements, why the backend's own are missing): `trusted` metadata or
+    the backend's, and the static requirements followed by the backend's own, or the static ones
+    alone when asking for those failed. BackendError when the metadata cannot be prepared."""
     filename = archive.filename
     work = environments.work.directory("sdist-")
     try:
         backend = _Backend(filename, name, work, archive.extract(work / "src"), backend_path)
         sandbox = environments.sandbox
-        sites = [_site(environments, static, filename)]
-        dynamic = _dynamic_requires(backend, sites, sandbox)
+        try:
+            sites = [_site(environments, static, filename)]
+        except BackendError as exc:
+            if trusted is None:
+                raise
+            return trusted, static, exc
+        dynamic: tuple[str, ...] = ()
+        failure: SourceError | None = None
+        try:
+            dynamic = _dynamic_requires(backend, sites, sandbox)
+        except SourceError as exc:  # it failed, or answered no list of requirements
+            failure = exc
         metadata = trusted
         if metadata is None:
             # As pypa/build does: the backend's own requirements are installed before it builds.
@@ -279,4 +315,4 @@ def _ask_backend(
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return metadata, tuple(dict.fromkeys((*static, *dynamic)))
+    return metadata, tuple(dict.fromkeys((*static, *dynamic))), failure

@@ -33,9 +33,11 @@ from machci.dists import (
     parse_requirement_strings,
 )
 from machci.errors import SourceError
+from machci.failures import printable
 from machci.lock import EXCLUDED, LockedSource
+from machci.notices import warn
 from machci.redaction import redact, strip_credentials
-from machci.sources.buildenv import BuildEnvironments
+from machci.sources.buildenv import BackendError, BuildEnvironments
 from machci.sources.http import Http
 from machci.sources.sdist import sdist_info
 
@@ -120,6 +122,9 @@ def prepare(
             prepared.append(found)
         except (SourceError, InvalidMetadata) as exc:
             text = exc.message if isinstance(exc, SourceError) else str(exc)
+            if isinstance(exc, BackendError) and exc.tail:
+                text += "\n  last lines of output:"
+                text += "".join(f"\n    | {printable(line)}" for line in exc.tail)
             raise SourceError(f"packagesExtra: {_label(extra)}: {text}", extra.where) from exc
     names: dict[str, ExtraSource] = {}
     for source in prepared:
@@ -169,6 +174,11 @@ def _prepare(
     if locked.kind == "url":
         locked = replace(locked, archive=filename)
     info = sdist_info(archive, filename, environments, tree=True)
+    if info.requires_failure is not None:
+        warn(
+            f"packagesExtra: {_label(extra)}: {info.requires_failure}; locked with its static"
+            " [build-system].requires instead"
+        )
     metadata = parse_metadata(info.metadata)
     requires_dist = metadata.requires_dist
     if extra.requirements is not None:
