@@ -29,6 +29,7 @@ from machci.defaults import (
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.nixhash import parse_sha256
+from machci.redaction import redact_unparsed
 from machci.untrusted import control_character, url_problem
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -734,8 +735,9 @@ class _Loader:
         for key, url in urls:
             problem = url_problem(url)
             if problem:
+                shown = redact_unparsed(url)
                 raise InputError(
-                    f"data: index URL {url!r} is not usable: {problem}", self.at(node, key)
+                    f"data: index URL {shown!r} is not usable: {problem}", self.at(node, key)
                 )
         snapshot = None
         if node.get("snapshot") is not None:

@@ -28,6 +28,7 @@ from packaging.utils import (
 
 from machci.errors import InputError, Location
 from machci.files import read_text
+from machci.redaction import redact_unparsed
 from machci.untrusted import url_problem
 
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -325,7 +326,8 @@ class _FileReader:
 def _index_url(option: str, value: str, where: Location) -> str:
     problem = url_problem(value)
     if problem:
-        raise InputError(f"{option} {value!r} is not an index URL: {problem}", where)
+        shown = redact_unparsed(value)
+        raise InputError(f"{option} {shown!r} is not an index URL: {problem}", where)
     return value
 
 
