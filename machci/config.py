@@ -579,7 +579,8 @@ class _Loader:
         else:
             problem = None
         if problem:
-            raise InputError(f"packagesExtra: {kind} {url!r}: {problem}", self.at(item, kind))
+            shown = redact_unparsed(url)
+            raise InputError(f"packagesExtra: {kind} {shown!r}: {problem}", self.at(item, kind))
 
     def _requirement(self, text: str, item: CommentedMap, key: str) -> None:
         from packaging.requirements import InvalidRequirement, Requirement

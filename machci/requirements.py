@@ -255,13 +255,17 @@ def _check_url(url: str, where: Location) -> None:
             " use name @ <archive URL>#sha256=…",
             where,
         )
-    if urlsplit(url).scheme not in ("http", "https"):
+    scheme, colon, _rest = url.partition(":")  # urlsplit would raise on a broken host
+    if not colon or scheme.lower() not in ("http", "https"):
+        shown = redact_unparsed(url)
         raise InputError(
-            f"direct reference {url!r} is not an http(s) URL; local paths cannot be pinned", where
+            f"direct reference {shown!r} is not an http(s) URL; local paths cannot be pinned",
+            where,
         )
     problem = url_problem(url)
     if problem:
-        raise InputError(f"direct reference {url!r} is not a usable URL: {problem}", where)
+        shown = redact_unparsed(url)
+        raise InputError(f"direct reference {shown!r} is not a usable URL: {problem}", where)
     fragment = urlsplit(url).fragment
     if fragment.startswith("sha256=") and not _SHA256.fullmatch(fragment[len("sha256=") :]):
         raise InputError(

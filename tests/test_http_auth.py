@@ -233,6 +233,29 @@ def test_an_invalid_index_url_never_shows_its_password(
     ]
 
 
+@pytest.mark.parametrize("password", [SECRET, f"{SECRET}/x", f"x#{SECRET}"])
+@pytest.mark.parametrize("scheme", ["http", "ftp"])
+@pytest.mark.parametrize("host", ["[bad", "host"])
+def test_a_broken_direct_reference_never_shows_its_password(
+    tmp_path: Path, password: str, scheme: str, host: str
+) -> None:
+    """Named or bare, a direct reference that cannot be used is one message without the
+    password (a broken host used to raise a traceback before the URL was checked)."""
+    url = f"{scheme}://user:{password}@{host}/app-1.0-py3-none-any.whl"
+    if scheme == "http" and url_problem(url) is None:
+        return
+    (tmp_path / "named.txt").write_text(f"app @ {url}\n")
+    (tmp_path / "bare.txt").write_text(f"{url}\n")
+    with contextlib.chdir(tmp_path):
+        results = [run("lock", "-r", "named.txt"), run("lock", "-r", "bare.txt")]
+    for result in results:
+        assert result.code == 2, result
+        assert result.err.startswith("machci: error: "), result
+        assert result.err.count("\n") == 1, result
+        for form in secret_forms("user", password):
+            assert form not in result.out + result.err, (result, form)
+
+
 def test_files_on_another_host_get_no_credentials(index: Index, tmp_path: Path) -> None:
     authed(index)
     files = Index(tmp_path / "files")
