@@ -239,15 +239,22 @@ def test_an_invalid_index_url_never_shows_its_password(
 def test_a_broken_direct_reference_never_shows_its_password(
     tmp_path: Path, password: str, scheme: str, host: str
 ) -> None:
-    """Named or bare, a direct reference that cannot be used is one message without the
-    password (a broken host used to raise a traceback before the URL was checked)."""
+    """Named, bare or in packagesExtra, a direct reference that cannot be used is one message
+    without the password (a broken host used to raise a traceback before it was checked)."""
     url = f"{scheme}://user:{password}@{host}/app-1.0-py3-none-any.whl"
     if scheme == "http" and url_problem(url) is None:
         return
     (tmp_path / "named.txt").write_text(f"app @ {url}\n")
     (tmp_path / "bare.txt").write_text(f"{url}\n")
+    (tmp_path / "yaml").mkdir()
+    (tmp_path / "yaml" / "requirements.txt").write_text("app\n")
+    (tmp_path / "yaml" / "machci.yaml").write_text(
+        f"requirements: [requirements.txt]\npackagesExtra:\n  - url: {json.dumps(url)}\n"
+    )
     with contextlib.chdir(tmp_path):
         results = [run("lock", "-r", "named.txt"), run("lock", "-r", "bare.txt")]
+    with contextlib.chdir(tmp_path / "yaml"):
+        results.append(run("lock"))
     for result in results:
         assert result.code == 2, result
         assert result.err.startswith("machci: error: "), result
