@@ -7,9 +7,11 @@ for a day or more): the bound proves the hang is gone, not how fast machci is.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -17,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from machci.errors import SourceError
+from machci.sources.auth import Credentials
+from machci.sources.cache import Cache
+from machci.sources.http import Http
 from tests.fixtures.index import Index
 from tests.fixtures.loopback import LoopbackServer, LoopbackService, QuietHandler
 from tests.helpers import SNAPSHOT, lock
@@ -141,3 +147,26 @@ def test_headers_sent_a_byte_a_second_time_out(tmp_path: Path) -> None:
     assert seconds < BOUND, err
     assert code == 2, err
     assert err.startswith(f"machci: error: cannot fetch {url}/app/: timed out after "), err
+
+
+def test_a_streamed_download_sent_a_byte_a_second_times_out(index: Index, tmp_path: Path) -> None:
+    """Data tarballs are written to a file as they arrive (Http.download): the same bound."""
+    wheel = index.publish("app", "1.0").filename
+    url = f"{index.files_url}/{wheel}"
+    index.fault(f"/files/{wheel}", trickle=1.0)
+    http = Http(Cache(tmp_path / "cache"), credentials=Credentials([index.url]), timeout=2)
+    errors: list[str] = []
+
+    def download() -> None:
+        try:
+            http.download(url, io.BytesIO(), http.limits.archive)
+        except SourceError as exc:
+            errors.append(exc.message)
+
+    worker = threading.Thread(target=download, daemon=True)
+    worker.start()
+    worker.join(BOUND)
+    assert not worker.is_alive(), "Http.download still running"
+    assert errors == [
+        f"cannot fetch {url}: timed out after 2 s (--timeout 2 bounds each whole request)"
+    ]
