@@ -1,8 +1,11 @@
 """HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
 
 Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
-read under a size cap (sources/limits.py). URLs in messages go through `redact`. Parts of files
-come with range requests (sources/lazywheel.py reads a wheel's metadata so).
+read under a size cap (sources/limits.py). Each request, its retries and their waits included,
+ends within --timeout (sources/deadlines.py): a server that asks to retry after longer, or
+sends its answer a byte at a time, ends the run rather than holding it. URLs in messages go
+through `redact`. Parts of files come with range requests (sources/lazywheel.py reads a wheel's
+metadata so).
 """
 
 from __future__ import annotations
