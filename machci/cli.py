@@ -267,11 +267,13 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _index_url(option: str, url: str) -> str:
+    from machci.redaction import redact_unparsed
     from machci.untrusted import url_problem
 
     problem = url_problem(url)
     if problem:
-        raise InputError(f"{option} {url!r} is not an index URL: {problem}")
+        shown = redact_unparsed(url)
+        raise InputError(f"{option} {shown!r} is not an index URL: {problem}")
     return url.rstrip("/")
 
 

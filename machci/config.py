@@ -29,6 +29,7 @@ from machci.defaults import (
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.nixhash import parse_sha256
+from machci.redaction import redact_unparsed
 from machci.untrusted import control_character, url_problem
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -640,7 +641,8 @@ class _Loader:
         else:
             problem = None
         if problem:
-            raise InputError(f"packagesExtra: {kind} {url!r}: {problem}", self.at(item, kind))
+            shown = redact_unparsed(url)
+            raise InputError(f"packagesExtra: {kind} {shown!r}: {problem}", self.at(item, kind))
 
     def _requirement(self, text: str, item: CommentedMap, key: str) -> None:
         from packaging.requirements import InvalidRequirement, Requirement
@@ -796,8 +798,9 @@ class _Loader:
         for key, url in urls:
             problem = url_problem(url)
             if problem:
+                shown = redact_unparsed(url)
                 raise InputError(
-                    f"data: index URL {url!r} is not usable: {problem}", self.at(node, key)
+                    f"data: index URL {shown!r} is not usable: {problem}", self.at(node, key)
                 )
         snapshot = None
         if node.get("snapshot") is not None:

@@ -57,3 +57,21 @@ def strip_credentials(text: str) -> str:
     """The text with user-info and secret query parameters removed, for files written to disk
     (Nix and pip find credentials in netrc, not in the URL)."""
     return _queries(_USERINFO.sub("", text), keep_names=False)
+
+
+def redact_unparsed(url: str) -> str:
+    """A URL that did not parse, as a message may quote it. Where its user-info ends cannot be
+    told (a password may hold `/`, `?`, `#`, `[` or a space), so everything between the scheme
+    and the last `@` is hidden; without an `@`, a "port" that is no number is hidden too (a
+    split line leaves `http://user:password`). Secret query values go as in `redact`."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    else:
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        host, colon, port = authority.rpartition(":")
+        if colon and not port.isdigit():
+            rest = f"{host}:***{rest[len(authority) :]}"
+    return redact(f"{scheme}{separator}{rest}")

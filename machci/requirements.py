@@ -28,6 +28,7 @@ from packaging.utils import (
 
 from machci.errors import InputError, Location
 from machci.files import read_text
+from machci.redaction import redact_unparsed
 from machci.untrusted import url_problem
 
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -254,13 +255,17 @@ def _check_url(url: str, where: Location) -> None:
             " use name @ <archive URL>#sha256=…",
             where,
         )
-    if urlsplit(url).scheme not in ("http", "https"):
+    scheme, colon, _rest = url.partition(":")  # urlsplit would raise on a broken host
+    if not colon or scheme.lower() not in ("http", "https"):
+        shown = redact_unparsed(url)
         raise InputError(
-            f"direct reference {url!r} is not an http(s) URL; local paths cannot be pinned", where
+            f"direct reference {shown!r} is not an http(s) URL; local paths cannot be pinned",
+            where,
         )
     problem = url_problem(url)
     if problem:
-        raise InputError(f"direct reference {url!r} is not a usable URL: {problem}", where)
+        shown = redact_unparsed(url)
+        raise InputError(f"direct reference {shown!r} is not a usable URL: {problem}", where)
     fragment = urlsplit(url).fragment
     if fragment.startswith("sha256=") and not _SHA256.fullmatch(fragment[len("sha256=") :]):
         raise InputError(
@@ -325,7 +330,8 @@ class _FileReader:
 def _index_url(option: str, value: str, where: Location) -> str:
     problem = url_problem(value)
     if problem:
-        raise InputError(f"{option} {value!r} is not an index URL: {problem}", where)
+        shown = redact_unparsed(value)
+        raise InputError(f"{option} {shown!r} is not an index URL: {problem}", where)
     return value
 
 

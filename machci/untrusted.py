@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 # C0 and C1 controls (NUL, tab, LF, CR, …) and the Unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _URL_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_QUOTED_TAIL = re.compile(r"\s*(?:as\s+)?['\"]")  # where urllib starts quoting part of a URL
 
 
 def control_character(text: str) -> str | None:
@@ -29,9 +30,18 @@ def url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
     except ValueError as exc:
-        return str(exc)
+        return _parse_problem(exc)
     if parts.scheme not in ("http", "https"):
         return "it must start with http:// or https://"
     if not parts.hostname:
         return "it names no host"
     return None
+
+
+def _parse_problem(error: ValueError) -> str:
+    """urllib's reason without the part of the URL it quotes: in `http://user:pa/ss@host` the
+    "port" it cannot read is the start of a password."""
+    text = str(error)
+    if "NFKC" in text:
+        return "its host part contains characters that NFKC normalization changes"
+    return _QUOTED_TAIL.split(text, maxsplit=1)[0].strip() or "it does not parse as a URL"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -13,6 +14,7 @@ import pytest
 
 from machci.notices import warn
 from machci.redaction import redact, strip_credentials
+from machci.untrusted import url_problem
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, lock, run
 
@@ -139,8 +141,126 @@ def test_a_broken_netrc_is_one_line_naming_its_line(
     result = lock_with(index, tmp_path / "project", index.url)
     assert result.code == 2
     assert result.err == (
-        f"machci: error: {netrc}:2: cannot read the netrc file: bad follower token 'bogus'\n"
+        f"machci: error: {netrc}:2: cannot read the netrc file: an unexpected word (not shown:"
+        " it may be a password; a password with spaces must be in double quotes)\n"
     )
+
+
+SECRET = "s3cretpw"
+
+
+def secret_forms(user: str, password: str) -> list[str]:
+    """The ways a password can leak: as typed, percent-encoded, in a Basic header's base64."""
+    return [
+        SECRET,
+        quote(SECRET, safe=""),
+        base64.b64encode(f"{user}:{password}".encode()).decode(),
+        base64.b64encode(password.encode()).decode().rstrip("="),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"machine 127.0.0.1 login u password {SECRET}\nbogus x\n",
+        f"machine 127.0.0.1 login u password two {SECRET}\n",  # a space in the password
+        f"machine 127.0.0.1 login u {SECRET}\n",  # the word `password` forgotten
+        f"{SECRET}\n",
+    ],
+)
+def test_a_broken_netrc_never_shows_its_password(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    netrc = tmp_path / "netrc"
+    write_netrc(netrc, text, monkeypatch)
+    result = lock_with(index, tmp_path / "project", index.url)
+    assert result.code == 2
+    assert result.err.startswith(f"machci: error: {netrc}:")
+    assert "cannot read the netrc file" in result.err
+    assert result.err.count("\n") == 1
+    for form in secret_forms("u", SECRET):
+        assert form not in result.out + result.err, form
+    assert not (tmp_path / "project" / "lock.json").exists()
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        SECRET,
+        f"{SECRET}/x",
+        f"x/{SECRET}",
+        f"{SECRET} x",
+        f"x {SECRET}",
+        f"{SECRET}#x",
+        f"x?{SECRET}",
+    ],
+)
+@pytest.mark.parametrize("host", ["[bad", "127.0.0.1:99999", "host/simple"])
+def test_an_invalid_index_url_never_shows_its_password(
+    tmp_path: Path, password: str, host: str
+) -> None:
+    """As an option, as a requirements file's line and in machci.yaml, wherever the user-info
+    would end for a parser (a `/`, `#`, `?` or space inside the password cuts it short)."""
+    url = f"http://user:{password}@{host}"
+    if url_problem(url) is None:  # an index URL after all: nothing to refuse
+        return
+    (tmp_path / "requirements.txt").write_text("app\n")
+    (tmp_path / "from-file.txt").write_text(f"--index-url {url}\napp\n")
+    (tmp_path / "yaml").mkdir()
+    (tmp_path / "yaml" / "requirements.txt").write_text("app\n")
+    (tmp_path / "yaml" / "machci.yaml").write_text(
+        f"requirements: [requirements.txt]\ndata:\n  source: pypi\n  index: {json.dumps(url)}\n"
+    )
+    with contextlib.chdir(tmp_path):
+        results = [
+            run("lock", "-r", "requirements.txt", "--index-url", url),
+            run("lock", "-r", "requirements.txt", "--extra-index-url", url),
+            run("lock", "-r", "from-file.txt"),
+            run("init", "--index-url", url),
+        ]
+    with contextlib.chdir(tmp_path / "yaml"):
+        results.append(run("lock"))
+    for result in results:
+        assert result.code == 2, result
+        assert result.err.count("\n") == 1, result
+        assert "URL" in result.err, result
+        for form in secret_forms("user", password):
+            assert form not in result.out + result.err, (result, form)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "from-file.txt",
+        "requirements.txt",
+        "yaml",
+    ]
+
+
+@pytest.mark.parametrize("password", [SECRET, f"{SECRET}/x", f"x#{SECRET}"])
+@pytest.mark.parametrize("scheme", ["http", "ftp"])
+@pytest.mark.parametrize("host", ["[bad", "host"])
+def test_a_broken_direct_reference_never_shows_its_password(
+    tmp_path: Path, password: str, scheme: str, host: str
+) -> None:
+    """Named, bare or in packagesExtra, a direct reference that cannot be used is one message
+    without the password (a broken host used to raise a traceback before it was checked)."""
+    url = f"{scheme}://user:{password}@{host}/app-1.0-py3-none-any.whl"
+    if scheme == "http" and url_problem(url) is None:
+        return
+    (tmp_path / "named.txt").write_text(f"app @ {url}\n")
+    (tmp_path / "bare.txt").write_text(f"{url}\n")
+    (tmp_path / "yaml").mkdir()
+    (tmp_path / "yaml" / "requirements.txt").write_text("app\n")
+    (tmp_path / "yaml" / "machci.yaml").write_text(
+        f"requirements: [requirements.txt]\npackagesExtra:\n  - url: {json.dumps(url)}\n"
+    )
+    with contextlib.chdir(tmp_path):
+        results = [run("lock", "-r", "named.txt"), run("lock", "-r", "bare.txt")]
+    with contextlib.chdir(tmp_path / "yaml"):
+        results.append(run("lock"))
+    for result in results:
+        assert result.code == 2, result
+        assert result.err.startswith("machci: error: "), result
+        assert result.err.count("\n") == 1, result
+        for form in secret_forms("user", password):
+            assert form not in result.out + result.err, (result, form)
 
 
 def test_files_on_another_host_get_no_credentials(index: Index, tmp_path: Path) -> None:

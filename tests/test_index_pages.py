@@ -142,3 +142,40 @@ def _html(index: Index, name: str) -> str:
     with urllib.request.urlopen(f"{index.url}/{name}/") as reply:
         text: str = reply.read().decode()
     return text
+
+
+def test_files_of_another_project_on_a_page_are_skipped_with_one_warning(
+    index: Index, tmp_path: Path
+) -> None:
+    """`a`'s page listing good_b 9.0's wheel and sdist must not make them a 9.0 (pip and uv
+    skip such files): a 1.0 is locked, with one warning naming the page and the files, cold
+    and warm alike."""
+    index.publish("a", "1.0")
+    foreign = [
+        index.publish("good_b", "9.0").filename,
+        index.publish("good_b", "9.0", kind="sdist").filename,
+    ]
+    for filename in foreign:
+        index.list_on("a", filename)
+    warning = (
+        f"machci: warning: {index.url}/a/: skipping files named for another project than a,"
+        f" as pip and uv do: {foreign[0]!r}, {foreign[1]!r}\n"
+    )
+    for _run in ("cold", "warm"):
+        result = lock(index, tmp_path, "a\n")
+        assert result.code == 0, result.err
+        assert result.versions() == {"a": "1.0"}
+        assert result.err == warning
+        assert not any(name in result.out for name in (*foreign, "good_b", "good-b", "9.0"))
+
+
+def test_another_projects_file_never_satisfies_the_requirement(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("a", "1.0", kind="sdist")
+    index.publish("good_b", "9.0")
+    index.list_on("a", "good_b-9.0-py3-none-any.whl")
+    result = lock(index, tmp_path, "a>=2\n")
+    assert result.code != 0
+    assert "good_b-9.0-py3-none-any.whl" in result.err
+    assert "9.0" not in result.err.replace("good_b-9.0", "")

@@ -35,7 +35,7 @@ def entry(filename: str, **extra: object) -> dict[str, object]:
 
 
 def kept(body: bytes, snapshot: datetime | None = None) -> list[str]:
-    found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot)
+    found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot, "demo")
     return [f.filename for f in found.files]
 
 
@@ -70,7 +70,7 @@ def test_the_snapshot_hides_later_and_undated_files() -> None:
         entry("demo-2.0.tar.gz", **{"upload-time": "2026-01-01T00:00:00Z"}),
         entry("demo-3.0.tar.gz", **{"upload-time": None}),
     )
-    found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC))
+    found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
     assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
     assert (found.newer_than_snapshot, found.without_upload_time) == (1, 1)
 
@@ -111,7 +111,7 @@ def test_html_pages_reduce_alike() -> None:
         + b'">demo-1.0-py3-none-any.whl</a>'
         b'<a href="https://files.example/demo-1.0-cp39-cp39-win32.whl">x</a>'
     )
-    found = listing(URL, "text/html", body, X86, None)
+    found = listing(URL, "text/html", body, X86, None, "demo")
     (only,) = found.dist_files()
     assert only.filename == "demo-1.0-py3-none-any.whl"
     assert (only.sha256, only.metadata_sha256) == ("cd" * 32, "ef" * 32)
@@ -120,22 +120,46 @@ def test_html_pages_reduce_alike() -> None:
 
 def test_a_listing_survives_its_json_and_rejects_damage() -> None:
     body = page(entry("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3.9"}))
-    found = listing(URL, "application/json", body, X86, None)
+    found = listing(URL, "application/json", body, X86, None, "demo")
     assert Listing.from_json(json.loads(json.dumps(found.to_json()))) == found
     assert Listing.from_json({"files": []}) is None
-    assert Listing.from_json([[["too", "short"]], 0, 0]) is None
+    assert Listing.from_json([[["too", "short"]], 0, 0, []]) is None
+    assert Listing.from_json([[], 0, 0]) is None  # a listing of the previous record kind
+
+
+def test_files_named_for_another_project_are_left_out_and_named() -> None:
+    body = page(
+        entry("demo-1.0-py3-none-any.whl"),
+        entry("Demo-1.0.tar.gz"),
+        entry("good_b-9.0-py3-none-any.whl"),
+        entry("good_b-9.0.tar.gz"),
+        entry("good-b-9.0.zip"),
+        entry("demo_x-9.0-cp312-cp312-win_amd64.whl"),  # unusable, foreign all the same
+        entry("good_b-9.1-py3-none-any.whl", **{"upload-time": "2030-01-01T00:00:00Z"}),
+        entry("good_b-9.0.exe"),  # not a distribution: never kept, not named
+    )
+    found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
+    assert [f.filename for f in found.files] == ["demo-1.0-py3-none-any.whl", "Demo-1.0.tar.gz"]
+    assert found.foreign == (
+        "good_b-9.0-py3-none-any.whl",
+        "good_b-9.0.tar.gz",
+        "good-b-9.0.zip",
+        "demo_x-9.0-cp312-cp312-win_amd64.whl",
+    )
+    assert Listing.from_json(json.loads(json.dumps(found.to_json()))) == found
 
 
 def test_the_listing_key_changes_with_body_targets_and_snapshot() -> None:
     arm = WheelFilter(str(t) for t in Target("aarch64-linux", "3.12").tags)
     moment = datetime(2025, 1, 1, tzinfo=UTC)
     keys = {
-        listing_key("a" * 64, X86, None),
-        listing_key("b" * 64, X86, None),
-        listing_key("a" * 64, arm, None),
-        listing_key("a" * 64, X86, moment),
+        listing_key("a" * 64, X86, None, "demo"),
+        listing_key("b" * 64, X86, None, "demo"),
+        listing_key("a" * 64, arm, None, "demo"),
+        listing_key("a" * 64, X86, moment, "demo"),
+        listing_key("a" * 64, X86, None, "other"),
     }
-    assert len(keys) == 4
+    assert len(keys) == 5
 
 
 def test_diagnostics_name_files_for_other_systems(index: Index, tmp_path: Path) -> None:

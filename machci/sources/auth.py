@@ -44,9 +44,23 @@ def _read_netrc(path: Path) -> netrc.netrc | None:
     except FileNotFoundError:
         return None
     except netrc.NetrcParseError as exc:
-        raise SourceError(f"{path}:{exc.lineno}: cannot read the netrc file: {exc.msg}") from exc
+        problem = _netrc_problem(exc.msg)
+        raise SourceError(f"{path}:{exc.lineno}: cannot read the netrc file: {problem}") from exc
     except (OSError, ValueError) as exc:  # a directory, no permission, undecodable bytes
         raise SourceError(f"{path}: cannot read the netrc file: {exc}") from exc
+
+
+def _netrc_problem(message: str) -> str:
+    """Python's reason without the word it quotes: that word is often a password (or the part
+    after a space in one: `password two words` leaves `words` unexpected)."""
+    if message.startswith(("bad toplevel token", "bad follower token")):
+        return (
+            "an unexpected word (not shown: it may be a password; a password with spaces"
+            " must be in double quotes)"
+        )
+    if message.startswith("missing 'machine' name") or "'" not in message:
+        return message
+    return message.split("'", 1)[0].strip() or "it does not parse"
 
 
 def _host_key(parts: SplitResult) -> tuple[str, int | None]:

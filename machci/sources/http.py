@@ -1,13 +1,18 @@
 """HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
 
 Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
-read under a size cap (sources/limits.py). URLs in messages go through `redact`. Parts of files
-come with range requests (sources/lazywheel.py reads a wheel's metadata so).
+read under a size cap (sources/limits.py). Each request, its retries and their waits included,
+ends within --timeout (sources/deadlines.py): a server that asks to retry after longer, or
+sends its answer a byte at a time, ends the run rather than holding it. URLs in messages go
+through `redact`. Parts of files come with range requests (sources/lazywheel.py reads a wheel's
+metadata so).
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import math
 import re
 import sys
 import threading
@@ -29,6 +34,7 @@ from machci.redaction import redact as redact
 from machci.redaction import strip_credentials as strip_credentials
 from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
+from machci.sources.deadlines import WATCHED_POOLS, Deadline, Watchdog
 from machci.sources.freshness import NO_STORE, Freshness, lifetime
 from machci.sources.limits import Limit, Limits
 
@@ -41,6 +47,13 @@ DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection c
 # their hash is of their bytes.
 PAGE_ENCODINGS = "gzip"
 READ_ATTEMPTS = 2  # one more try: a proxy may have cut the body short
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF = 0.25  # seconds before the second retry, doubling after (none before the first)
+MAX_REDIRECTS = 3
+FOREVER = 1e9  # seconds: a longer Retry-After is read as this (and refused all the same)
+# A file's body (not a page or .metadata) gets a second more for every 64 KiB that arrives:
+# a large file on a slow link still comes, a trickle is cut off when --timeout is over.
+FILE_GRACE = 1 / (64 * 1024)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
@@ -109,63 +122,104 @@ class Http:
         self.refresh = refresh
         self.limits = Limits.from_environment()
         self.progress = progress or Progress()
+        self.timeout = timeout
+        self.retries = retries
+        self.watchdog = Watchdog()
+        # Redirects only: retries are made here, where they count against the request's
+        # deadline (urllib3 would sleep a Retry-After of a day, and time each attempt anew).
         retry = urllib3.Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            backoff_factor=0.25,
-            backoff_max=10,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=("GET",),
-            respect_retry_after_header=True,
+            total=None,
+            connect=0,
+            read=0,
+            other=0,
+            status=0,
+            redirect=MAX_REDIRECTS,
+            respect_retry_after_header=False,
             raise_on_status=False,
         )
         self.pool = urllib3.PoolManager(
             num_pools=8,
             maxsize=WORKERS,
             retries=retry,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
             headers={"User-Agent": f"machci/{__version__}"},
         )
+        self.pool.pool_classes_by_scheme = WATCHED_POOLS
 
-    def _open(self, url: str, target: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        try:
-            response = self.pool.request("GET", target, headers=headers, preload_content=False)
-        except MaxRetryError as exc:
-            reason = exc.reason or exc
-            raise SourceError(f"cannot fetch {redact(url)}: {_describe(reason)}") from exc
-        except HTTPError as exc:
-            raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
-        self.progress.tick()
-        return response
+    def _open(
+        self, url: str, target: str, headers: dict[str, str], deadline: Deadline
+    ) -> urllib3.BaseHTTPResponse:
+        """The answer's headers, after up to `retries` retries of failures and of statuses
+        worth retrying (429, 5xx), all within the deadline; the body is left to read."""
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            wait = min(self.timeout, deadline.left())
+            if wait <= 0:
+                raise _timed_out(url, deadline)
+            try:
+                response = self.pool.request(
+                    "GET",
+                    target,
+                    headers=headers,
+                    preload_content=False,
+                    timeout=urllib3.Timeout(connect=wait, read=wait),
+                )
+            except HTTPError as exc:
+                if deadline.expired:
+                    raise _timed_out(url, deadline) from exc
+                if last or not _pause(_backoff(attempt), deadline):
+                    reason = (exc.reason or exc) if isinstance(exc, MaxRetryError) else exc
+                    raise SourceError(f"cannot fetch {redact(url)}: {_describe(reason)}") from exc
+                continue
+            self.progress.tick()
+            if response.status not in RETRY_STATUSES or last:
+                return response
+            asked = retry_after(response.headers.get("Retry-After"))
+            if asked is None and _backoff(attempt) > deadline.left():
+                return response  # no time for another try: the caller reports the status
+            _discard(response)
+            if asked is not None and asked > deadline.left():
+                raise _asked_to_wait(url, response.status, asked, self.timeout)
+            if not _pause(_backoff(attempt) if asked is None else asked, deadline):
+                raise _timed_out(url, deadline)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _get(
-        self, url: str, headers: dict[str, str], limit: Limit, partial: Limit | None = None
+        self,
+        url: str,
+        headers: dict[str, str],
+        limit: Limit,
+        partial: Limit | None = None,
+        *,
+        grace: float = 0.0,
     ) -> _Reply:
         """One answer; a 200's body is read whole (under `limit`), so is a 206's when `partial`
-        is given (under it), any other is let go."""
+        is given (under it), any other is let go. The whole of it, retries included, within
+        --timeout, plus `grace` seconds for each byte of body received."""
         target, auth = self.credentials.prepare(url)
         failure: HTTPError
-        for _attempt in range(READ_ATTEMPTS):
-            response = self._open(url, target, {**headers, **auth})
-            body = b""
-            read = limit if response.status == 200 else partial if response.status == 206 else None
-            if read is not None:
-                try:
-                    body = _read(response, read, url)
-                except HTTPError as exc:  # cut short, or too slow, after the headers
-                    failure = exc
-                    continue
-            else:
-                _discard(response)
-            return _Reply(
-                status=response.status,
-                url=urljoin(target, response.url or ""),  # urllib3 may give only the path
-                headers=response.headers,
-                body=body,
-                authenticated=bool(auth),
-            )
+        with self.watchdog.request(self.timeout, grace) as deadline:
+            for _attempt in range(READ_ATTEMPTS):
+                response = self._open(url, target, {**headers, **auth}, deadline)
+                body = b""
+                status = response.status
+                read = limit if status == 200 else partial if status == 206 else None
+                if read is not None:
+                    try:
+                        body = _read(response, read, url, deadline)
+                    except HTTPError as exc:  # cut short, or too slow, after the headers
+                        if deadline.expired:
+                            raise _timed_out(url, deadline) from exc
+                        failure = exc
+                        continue
+                else:
+                    _discard(response)
+                return _Reply(
+                    status=response.status,
+                    url=urljoin(target, response.url or ""),  # urllib3 may give only the path
+                    headers=response.headers,
+                    body=body,
+                    authenticated=bool(auth),
+                )
         raise SourceError(f"cannot fetch {redact(url)}: {_describe(failure)}") from failure
 
     def page(
@@ -248,7 +302,7 @@ class Http:
                 raise SourceError(f"offline: {redact(url)} is not in the cache")
             last = ""
             for _attempt in range(READ_ATTEMPTS):
-                reply = self._get(url, {}, limit)
+                reply = self._get(url, {}, limit, grace=0.0 if small else FILE_GRACE)
                 if reply.status != 200:
                     raise _refusal(url, reply, "the server")
                 data = reply.body
@@ -268,7 +322,7 @@ class Http:
         lock, under the distribution limit; the caller pins what it gets."""
         if self.offline:
             raise SourceError(f"offline: {redact(url)} has no hash to find it by in the cache")
-        reply = self._get(url, {}, self.limits.distribution)
+        reply = self._get(url, {}, self.limits.distribution, grace=FILE_GRACE)
         if reply.status != 200:
             raise _refusal(url, reply, "the server")
         return reply.body
@@ -287,7 +341,13 @@ class Http:
         if self.offline:
             return None
         wanted = f"bytes=-{-start}" if stop is None else f"bytes={start}-{stop - 1}"
-        reply = self._get(url, {"Range": wanted}, self.limits.distribution, self.limits.metadata)
+        reply = self._get(
+            url,
+            {"Range": wanted},
+            self.limits.distribution,  # a server that ignores Range sends the whole file
+            self.limits.metadata,
+            grace=FILE_GRACE,
+        )
         whole = reply.body if reply.status == 200 else None
         if reply.status == 206 and (part := _part(reply)) is not None:
             first = max(part.size + start, 0) if stop is None else start
@@ -325,15 +385,18 @@ class Http:
         if self.offline:
             raise SourceError(f"offline: {redact(url)} is not in the cache")
         target, auth = self.credentials.prepare(url)
-        response = self._open(url, target, auth)
-        if response.status != 200:
-            _discard(response)
-            reply = _Reply(response.status, url, response.headers, b"", bool(auth))
-            raise _refusal(url, reply, "the server")
-        try:
-            _stream(response, limit, url, into.write)
-        except HTTPError as exc:  # cut short, or too slow, after the headers
-            raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
+        with self.watchdog.request(self.timeout, FILE_GRACE) as deadline:
+            response = self._open(url, target, auth, deadline)
+            if response.status != 200:
+                _discard(response)
+                reply = _Reply(response.status, url, response.headers, b"", bool(auth))
+                raise _refusal(url, reply, "the server")
+            try:
+                _stream(response, limit, url, into.write, deadline)
+            except HTTPError as exc:  # cut short, or too slow, after the headers
+                if deadline.expired:
+                    raise _timed_out(url, deadline) from exc
+                raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
 
 
 def _part(reply: _Reply) -> RangeReply | None:
@@ -347,14 +410,18 @@ def _part(reply: _Reply) -> RangeReply | None:
     return RangeReply(first, reply.body, size)
 
 
-def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str) -> bytes:
+def _read(response: urllib3.BaseHTTPResponse, limit: Limit, url: str, deadline: Deadline) -> bytes:
     chunks: list[bytes] = []
-    _stream(response, limit, url, chunks.append)
+    _stream(response, limit, url, chunks.append, deadline)
     return b"".join(chunks)
 
 
 def _stream(
-    response: urllib3.BaseHTTPResponse, limit: Limit, url: str, write: Callable[[bytes], object]
+    response: urllib3.BaseHTTPResponse,
+    limit: Limit,
+    url: str,
+    write: Callable[[bytes], object],
+    deadline: Deadline,
 ) -> None:
     """The body, chunk by chunk, refused past `limit`: by its declared length before reading,
     else as it arrives, so no more than the limit is ever read."""
@@ -368,6 +435,7 @@ def _stream(
             size += len(chunk)
             if size > limit.size:
                 raise limit.refuse(redact(url))
+            deadline.received(len(chunk))
             write(chunk)
         complete = True
     finally:
@@ -385,6 +453,51 @@ def _discard(response: urllib3.BaseHTTPResponse) -> None:
     else:
         response.close()
     response.release_conn()
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retrying after failed attempt number `attempt` (from 0)."""
+    return 0.0 if attempt == 0 else BACKOFF * 2 ** (attempt - 1)
+
+
+def _pause(seconds: float, deadline: Deadline) -> bool:
+    """Sleep before a retry if the deadline leaves time for it and for the retry itself."""
+    if seconds >= deadline.left():
+        return False
+    time.sleep(seconds)
+    return True
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delay-seconds or an HTTP date), None when absent
+    or unreadable (then the usual backoff applies)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return min(float(text), FOREVER) if len(text) < 16 else FOREVER
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
+
+
+def _asked_to_wait(url: str, status: int, seconds: float, timeout: float) -> SourceError:
+    return SourceError(
+        f"{redact(url)}: the server answered HTTP {status} and asked to retry after"
+        f" {math.ceil(seconds)} s, longer than --timeout ({timeout:g} s) allows a request;"
+        " try again later"
+    )
+
+
+def _timed_out(url: str, deadline: Deadline) -> SourceError:
+    return SourceError(
+        f"cannot fetch {redact(url)}: timed out after {deadline.elapsed():.0f} s"
+        f" (--timeout {deadline.seconds:g} bounds each whole request)"
+    )
 
 
 def _refusal(url: str, reply: _Reply, who: str) -> SourceError:

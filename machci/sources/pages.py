@@ -23,6 +23,7 @@ from typing import NamedTuple
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
 
 from machci.dists import DistFile, classify, dist_file
 from machci.errors import SourceError
@@ -30,7 +31,7 @@ from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-LISTING_RECORD = "listing-v1"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v2"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -72,21 +73,29 @@ class Listing:
     files: tuple[Listed, ...]
     newer_than_snapshot: int = 0
     without_upload_time: int = 0
+    foreign: tuple[str, ...] = ()  # files named for another project, left out
 
     def to_json(self) -> object:
-        return [list(self.files), self.newer_than_snapshot, self.without_upload_time]
+        return [
+            list(self.files),
+            self.newer_than_snapshot,
+            self.without_upload_time,
+            list(self.foreign),
+        ]
 
     @classmethod
     def from_json(cls, value: object) -> Listing | None:
         """The listing a cache entry holds, or None if it is not one (then it is recomputed)."""
-        if not isinstance(value, list) or len(value) != 3:
+        if not isinstance(value, list) or len(value) != 4:
             return None
-        files, newer, untimed = value
+        files, newer, untimed, foreign = value
         if not (isinstance(files, list) and isinstance(newer, int) and isinstance(untimed, int)):
             return None
         if not all(isinstance(f, list) and len(f) == len(Listed._fields) for f in files):
             return None
-        return cls(tuple(Listed(*f) for f in files), newer, untimed)
+        if not (isinstance(foreign, list) and all(isinstance(f, str) for f in foreign)):
+            return None
+        return cls(tuple(Listed(*f) for f in files), newer, untimed, tuple(foreign))
 
     def dist_files(self) -> tuple[DistFile, ...]:
         return tuple(
@@ -126,10 +135,12 @@ class WheelFilter:
         return decided
 
 
-def listing_key(digest: str, wheels: WheelFilter, snapshot: datetime | None) -> str:
-    """The derived cache key of a page's listing for a run's targets and snapshot."""
+def listing_key(digest: str, wheels: WheelFilter, snapshot: datetime | None, project: str) -> str:
+    """The derived cache key of a page's listing for a run's targets, snapshot and project (an
+    index may serve one body for two projects; what belongs to each differs)."""
     moment = snapshot.isoformat() if snapshot else "-"
-    return hashlib.sha256(f"{digest}\n{wheels.key}\n{moment}".encode()).hexdigest()
+    text = f"{digest}\n{wheels.key}\n{moment}\n{project}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # Checking entries -------------------------------------------------------------------------
@@ -211,10 +222,28 @@ def _wheel_version(filename: str) -> str:
     return filename.split("-", 2)[1] if filename.count("-") >= 4 else ""
 
 
+def _foreign(filename: str, project: str) -> bool:
+    """Whether a distribution file is named for another project than the page's, as packaging
+    reads the name (a wheel's first part, an sdist's stem before its last `-`). pip and uv
+    skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl` must not make it a 9.0."""
+    if filename.endswith(".whl"):
+        name, dash, _rest = filename.partition("-")
+    elif filename.endswith((".tar.gz", ".zip")):
+        stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+        name, dash, _rest = stem.rpartition("-")
+    else:
+        return False  # not a distribution: never kept anyway
+    return bool(dash) and canonicalize_name(name) != project
+
+
 def reduce(
-    entries: Iterable[Entry], wheels: WheelFilter | None, snapshot: datetime | None
+    entries: Iterable[Entry],
+    wheels: WheelFilter | None,
+    snapshot: datetime | None,
+    project: str,
 ) -> Listing:
-    """The listing of a page's entries: those of the snapshot some target can use.
+    """The listing of a page's entries: those of the snapshot some target can use, named for
+    `project` (normalized).
 
     A version none of whose files is kept keeps one wheel anyway, so that a nixpkgs package of
     that version still has a file to read its dependencies from.
@@ -223,6 +252,7 @@ def reduce(
     newer = untimed = 0
     versions: set[str] = set()
     stand_ins: dict[str, Entry] = {}
+    foreign: list[str] = []
     for entry in entries:
         try:
             if snapshot is not None:
@@ -233,6 +263,9 @@ def reduce(
                 if moment > snapshot:
                     newer += 1
                     continue
+            if _foreign(entry.filename, project):
+                foreign.append(entry.filename)
+                continue
             if entry.filename.endswith(".whl") and wheels is not None:
                 if entry.filename.count("-") < 4:
                     continue
@@ -253,7 +286,7 @@ def reduce(
                 continue  # only a stand-in: a broken one is no loss
             if listed is not None:
                 kept.append(listed)
-    return Listing(tuple(kept), newer, untimed)
+    return Listing(tuple(kept), newer, untimed, tuple(foreign))
 
 
 # Reading pages ----------------------------------------------------------------------------
@@ -391,16 +424,17 @@ def listing(
     body: bytes,
     wheels: WheelFilter | None,
     snapshot: datetime | None,
+    project: str,
 ) -> Listing:
     """A page's listing; a broken entry among the files considered is an error naming the page."""
     try:
-        return reduce(entries(url, content_type, body), wheels, snapshot)
+        return reduce(entries(url, content_type, body), wheels, snapshot, project)
     except BadEntry as exc:
         raise SourceError(
             f"{redact(url)}: invalid {kind_of(content_type)} index page: {exc}"
         ) from exc
 
 
-def every_file(url: str, content_type: str, body: bytes) -> list[DistFile]:
+def every_file(url: str, content_type: str, body: bytes, project: str) -> list[DistFile]:
     """Every distribution file of a page, for diagnostics (what exists for other systems)."""
-    return list(listing(url, content_type, body, None, None).dist_files())
+    return list(listing(url, content_type, body, None, None, project).dist_files())

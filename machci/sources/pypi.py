@@ -55,6 +55,8 @@ ACCEPT = (
     " text/html;q=0.01"
 )
 
+FOREIGN_SHOWN = 5  # file names a warning about other projects' files quotes
+
 _T = TypeVar("_T")
 
 
@@ -154,7 +156,9 @@ class PyPISource:
             with self._file_errors():
                 answer = self.http.page(url, ACCEPT, not_before=self.not_before)
                 if answer is not None:
-                    found = self._listing(url, *answer, self.wheels)
+                    found = self._listing(url, name, *answer, self.wheels)
+                    if found.foreign:
+                        warn(_foreign_files(url, name, found.foreign))
                     return ProjectFiles(
                         name,
                         index,
@@ -165,13 +169,18 @@ class PyPISource:
         return ProjectFiles(name, None, ())
 
     def _listing(
-        self, url: str, page: CachedPage, body: bytes | None, wheels: WheelFilter | None
+        self,
+        url: str,
+        name: NormalizedName,
+        page: CachedPage,
+        body: bytes | None,
+        wheels: WheelFilter | None,
     ) -> Listing:
         """The page's listing: from the cache when this page, targets and snapshot were seen
         before, else reduced from the body (a few at a time: a page's entries are transient
         but many megabytes)."""
         cache = self.http.cache
-        key = listing_key(page.digest, wheels, self.snapshot) if wheels else None
+        key = listing_key(page.digest, wheels, self.snapshot, name) if wheels else None
         if key is not None:
             found = Listing.from_json(cache.derived(LISTING_RECORD, key))
             if found is not None:
@@ -179,7 +188,7 @@ class PyPISource:
         with self.reducing:
             if body is None:
                 body = self.http.page_body(url, ACCEPT, page)
-            found = listing(page.url, page.content_type, body, wheels, self.snapshot)
+            found = listing(page.url, page.content_type, body, wheels, self.snapshot, name)
             del body
         if key is not None:
             cache.put_derived(LISTING_RECORD, key, found.to_json())
@@ -196,7 +205,7 @@ class PyPISource:
             answer = self.http.page(url, ACCEPT, not_before=self.not_before)
             if answer is None:
                 return project
-            found = self._listing(url, *answer, None)
+            found = self._listing(url, project.name, *answer, None)
         return replace(project, files=found.dist_files())
 
     @contextlib.contextmanager
@@ -354,6 +363,20 @@ class PyPISource:
         if not transient:
             self.http.cache.put_derived(record, key, value)
         return value
+
+
+def _foreign_files(url: str, name: str, filenames: Sequence[str]) -> str:
+    """The one warning for a page that lists files of other projects. The names come from the
+    index unchecked: quoted (a control character shows escaped) and cut short."""
+    shown = ", ".join(
+        repr(f if len(f) <= 120 else f"{f[:120]}…") for f in filenames[:FOREIGN_SHOWN]
+    )
+    if len(filenames) > FOREIGN_SHOWN:
+        shown += f" and {len(filenames) - FOREIGN_SHOWN} more"
+    return (
+        f"{redact(url)}: skipping files named for another project than {name}, as pip and uv"
+        f" do: {shown}"
+    )
 
 
 def _valid_sdist_record(value: object) -> bool:
