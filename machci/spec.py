@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from machci.config import DEFAULT_INDEX, Config, Providers
 from machci.errors import InputError
 from machci.notices import warn
-from machci.requirements import RequirementLine, RequirementSet, read_inputs
+from machci.requirements import RequirementLine, RequirementSet, check_counts, read_inputs
 from machci.rlang import RPY2
 from machci.targets import Target
 
@@ -68,6 +68,7 @@ def build_spec(config: Config, base: Path) -> Spec:
     requirements = RequirementSet()
     for entry in config.requirements:
         requirements = requirements.merged(read_inputs([entry.path], entry.extras, entry.groups))
+    check_counts(requirements)
     index = config.data.index
     if index and requirements.index_url and requirements.index_url.rstrip("/") != index:
         raise InputError(
