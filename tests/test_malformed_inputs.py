@@ -541,3 +541,19 @@ def test_a_damaged_cache_entry_is_discarded_and_fetched_again(
     assert json.loads(again.stdout) == first.lock
     for path in damaged:  # replaced by what was fetched again, or gone
         assert path.is_file() or not os.path.lexists(path)
+
+
+def test_a_record_moved_under_another_address_is_not_used(index: Index, tmp_path: Path) -> None:
+    """Derived records (here pages' listings) cannot be checked against their input without it;
+    each names the address it was written for, so one copied over another's is computed again
+    instead of trusted."""
+    index.publish("six", "1.16.0")
+    index.publish("app", "1.0", requires_dist=("six",))
+    first = lock(index, tmp_path, "app\n")
+    records = sorted((tmp_path / ".cache").rglob("listing-v1/*.json"))
+    assert len(records) == 2
+    contents = [path.read_bytes() for path in records]
+    for path, content in zip(records, reversed(contents), strict=True):
+        path.write_bytes(content)
+    again = lock(index, tmp_path, "app\n")
+    assert (again.code, again.err, again.lock) == (0, "", first.lock)

@@ -181,12 +181,20 @@ class Cache:
         return self.root / kind / f"{key}.json"
 
     def derived(self, kind: str, key: str) -> object | None:
-        """A JSON value computed from immutable input `key` (e.g. an sdist's sha256)."""
-        value: object | None = _json_record(self._derived_path(kind, key))
+        """A JSON value computed from immutable input `key` (e.g. an sdist's sha256).
+
+        The value cannot be checked against the input without the input, but the record names
+        the key it was written for: one that names another (a record copied or moved under
+        this address) or none is not used, and is computed again."""
+        record = _json_record(self._derived_path(kind, key))
+        if not isinstance(record, dict) or record.get("address") != key or "value" not in record:
+            return None
+        value: object = record["value"]
         return value
 
     def put_derived(self, kind: str, key: str, value: object) -> None:
-        _write_entry(self._derived_path(kind, key), json.dumps(value, sort_keys=True).encode())
+        record = {"address": key, "value": value}
+        _write_entry(self._derived_path(kind, key), json.dumps(record, sort_keys=True).encode())
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)
