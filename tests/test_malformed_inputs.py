@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -21,8 +22,11 @@ from machci.config import load_config
 from machci.dists import InvalidMetadata, parse_metadata
 from machci.errors import InputError
 from machci.requirements import read_pyproject, read_requirements_file
+from tests.fixtures.depsdb import Pin, Tarballs, publish
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, lock, run
+from tests.test_depsdb import machci as depsdb_machci
+from tests.test_depsdb import make_project, pinned, small_db
 from tests.test_inputs import fifo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -557,3 +561,29 @@ def test_a_record_moved_under_another_address_is_not_used(index: Index, tmp_path
         path.write_bytes(content)
     again = lock(index, tmp_path, "app\n")
     assert (again.code, again.err, again.lock) == (0, "", first.lock)
+
+
+@pytest.fixture
+def depsdb_pin(tarballs: Tarballs, tmp_path: Path) -> Pin:
+    return publish(small_db(), tarballs, tmp_path / "published")
+
+
+@pytest.mark.parametrize("how", ["file", "fifo", "/dev/zero", "link to another tree"])
+def test_a_damaged_cached_tree_is_fetched_again(depsdb_pin: Pin, tmp_path: Path, how: str) -> None:
+    project = make_project(tmp_path / "project", pinned(depsdb_pin), "app\n")
+    first = depsdb_machci(project, "lock", "--json")
+    tree = project / ".cache" / "v2" / "trees" / depsdb_pin.sha256
+    assert tree.is_dir()
+    shutil.rmtree(tree)
+    if how == "file":
+        tree.write_text("not a tree")
+    elif how == "fifo":
+        os.mkfifo(tree)
+    elif how == "/dev/zero":
+        tree.symlink_to("/dev/zero")
+    else:  # a directory that is not the pinned tree
+        (tmp_path / "other").mkdir()
+        tree.symlink_to(tmp_path / "other")
+    again = depsdb_machci(project, "lock", "--json")
+    assert (again.code, again.err, again.lock) == (0, "", first.lock)
+    assert tree.is_dir() and not tree.is_symlink()

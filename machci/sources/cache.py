@@ -200,8 +200,14 @@ class Cache:
         return self._lock(kind, key)
 
     def tree(self, key: str) -> Path:
-        """Where a directory tree checked against `key` (its NAR hash) is kept."""
-        return self.root / "trees" / key
+        """Where a directory tree checked against `key` (its NAR hash) is kept. Anything else
+        found there (a file, a FIFO, a symbolic link, which machci never makes) is damage,
+        removed so that the tree is fetched again."""
+        path = self.root / "trees" / key
+        with contextlib.suppress(OSError):
+            if not stat.S_ISDIR(path.lstat().st_mode):
+                _discard(path)
+        return path
 
     def tree_lock(self, key: str) -> FileLock:
         return self._lock("tree", key)
