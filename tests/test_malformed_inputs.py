@@ -587,3 +587,17 @@ def test_a_damaged_cached_tree_is_fetched_again(depsdb_pin: Pin, tmp_path: Path,
     again = depsdb_machci(project, "lock", "--json")
     assert (again.code, again.err, again.lock) == (0, "", first.lock)
     assert tree.is_dir() and not tree.is_symlink()
+
+
+def test_the_project_s_deeply_nested_pyproject_is_one_message(tmp_path: Path) -> None:
+    """`project: .` reads the project's pyproject.toml as an sdist's (its build system)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "1"\ndependencies = ' + "[" * 5000 + "]" * 5000 + "\n"
+    )
+    (tmp_path / "machci.yaml").write_text("project: .\nsystems: [x86_64-linux]\n")
+    code, err = machci_in(tmp_path, "lock", "--index-url", "http://127.0.0.1:9/simple")
+    assert (code, err) == (
+        2,
+        f"machci: error: machci.yaml:1: packagesExtra: {tmp_path}: source.tar.gz: invalid"
+        " pyproject.toml (maximum recursion depth exceeded)\n",
+    )
