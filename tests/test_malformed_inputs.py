@@ -174,6 +174,14 @@ def test_a_machci_yaml_that_is_no_regular_file_is_named(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["machci.yaml"]
 
 
+def test_a_machci_yaml_that_links_to_nothing_is_named(tmp_path: Path) -> None:
+    (tmp_path / "machci.yaml").symlink_to("nowhere.yaml")
+    assert machci_in(tmp_path, "lock") == (
+        2,
+        "machci: error: config file 'machci.yaml' not found\n",
+    )
+
+
 # Requirement files ---------------------------------------------------------------------------
 
 
