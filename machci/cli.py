@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from machci.defaults import (
 from machci.errors import EXIT_INPUT, InputError, MachciError
 
 if TYPE_CHECKING:
-    from machci.config import Config
+    from machci.config import Config, RequirementInput
     from machci.lock import Lock
     from machci.options import SourceOptions
 
@@ -203,25 +204,30 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     )
 
     path: Path | None = args.config
-    if path is None and Path(CONFIG_NAME).is_file() and not args.requirements:
+    # Anything under the name is read, so that a FIFO, a directory or a symlink loop there is
+    # reported (by load_config) rather than taken for "no machci.yaml".
+    if path is None and os.path.lexists(CONFIG_NAME) and not args.requirements:
         path = Path(CONFIG_NAME)
     config = load_config(path) if path is not None else Config()
     base = path.parent if path is not None else Path()
     changes: dict[str, object] = {}
-    if args.requirements:
-        changes["requirements"] = tuple(
-            RequirementInput(p, tuple(args.extras), tuple(args.groups)) for p in args.requirements
-        )
-    elif args.extras or args.groups:
-        changes["requirements"] = tuple(
+    if args.requirements or args.extras or args.groups:
+        inputs = tuple(
+            RequirementInput(p, tuple(args.extras), tuple(args.groups))
+            for p in args.requirements or ()
+        ) or tuple(
             RequirementInput(r.path, (*r.extras, *args.extras), (*r.groups, *args.groups))
             for r in config.requirements
         )
-    if args.python:
+        if args.extras or args.groups:
+            _check_selections(inputs, args)
+        changes["requirements"] = inputs
+    if args.python is not None:
         changes["python"] = parse_python(args.python)
     if args.systems:
         changes["systems"] = tuple(dict.fromkeys(args.systems))
-    if args.index_url or args.extra_index_urls or args.snapshot:
+    # An empty value given on the command line is a mistake, never "the default".
+    if args.index_url is not None or args.extra_index_urls or args.snapshot is not None:
         data = config.data
         if data.source != "pypi":
             raise InputError(
@@ -229,12 +235,18 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
                 f" machci.yaml's data source is {data.source}"
             )
         changes["data"] = DataRevision(
-            index=_index_url("--index-url", args.index_url) if args.index_url else data.index,
+            index=(
+                _index_url("--index-url", args.index_url)
+                if args.index_url is not None
+                else data.index
+            ),
             extra_indexes=(
                 *data.extra_indexes,
                 *(_index_url("--extra-index-url", url) for url in args.extra_index_urls),
             ),
-            snapshot=parse_snapshot(args.snapshot) if args.snapshot else data.snapshot,
+            snapshot=(
+                parse_snapshot(args.snapshot) if args.snapshot is not None else data.snapshot
+            ),
         )
     if args.providers:
         from packaging.utils import canonicalize_name
@@ -248,7 +260,7 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
                 default = parse_providers(order)
         changes["providers"] = Providers(default, per_package)
     for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
-        if getattr(args, key):
+        if getattr(args, key) is not None:
             changes[key] = parse(getattr(args, key))
     if args.no_build:
         changes["build"] = False
@@ -264,6 +276,18 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     if changes and path is not None:
         changes["overridden"] = True
     return config.with_changes(**changes), base
+
+
+def _check_selections(inputs: Sequence[RequirementInput], args: argparse.Namespace) -> None:
+    """--extra and --group select parts of a pyproject.toml: without one among the inputs they
+    would select nothing, silently."""
+    if not any(entry.path.suffix == ".toml" for entry in inputs):
+        option = "--extra" if args.extras else "--group"
+        names = ", ".join(entry.path.as_posix() for entry in inputs) or "none"
+        raise InputError(
+            f"{option} selects optional dependencies or groups of a pyproject.toml, and no"
+            f" input is one (inputs: {names})"
+        )
 
 
 def _index_url(option: str, url: str) -> str:
@@ -381,7 +405,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from machci.check import inspect_all, quick_inspect
 
     finding = None
-    if not any(getattr(args, name) for name in _PROJECT_OVERRIDES):
+    if all(getattr(args, name) in (None, False, []) for name in _PROJECT_OVERRIDES):
         finding = quick_inspect(args.config or Path(CONFIG_NAME))
     if finding is None:
         from machci.settings import settings_digest
@@ -413,7 +437,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     from machci.config import parse_snapshot
 
     config, base = load_project(args)
-    to = parse_snapshot(args.to) if args.to else None
+    to = parse_snapshot(args.to) if args.to is not None else None
     result = bump(config, base, _source_options(args), to=to, dry_run=args.dry_run)
     sys.stdout.write(result.report())
     if result.written:
@@ -428,8 +452,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     parse_python(args.python)
     systems = args.systems or ["x86_64-linux", "aarch64-linux"]
-    pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot else None
-    index = _index_url("--index-url", args.index_url) if args.index_url else None
+    pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot is not None else None
+    index = _index_url("--index-url", args.index_url) if args.index_url is not None else None
     for step in init(Path(), args.requirement, args.python, systems, pin, index):
         sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
     sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")

@@ -62,6 +62,23 @@ _TOP_KEYS = (
     "metadataFailures",
 )
 _IMAGE_KEYS = ("name", "tag", "cmd")
+# The OCI distribution reference grammar (distribution/reference): a name is path components of
+# lower-case letters and digits joined by separators, after an optional registry host[:port]/;
+# anything else (quotes, `${`) would also break the Nix string default.nix puts it in.
+_IMAGE_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_IMAGE_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_IMAGE_NAME = re.compile(
+    rf"(?:{_IMAGE_DOMAIN_COMPONENT}(?:\.{_IMAGE_DOMAIN_COMPONENT})*(?::[0-9]+)?/)?"
+    rf"{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
+)
+_IMAGE_NAME_MAX = 255  # the longest name registries accept
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+# machci.yaml needs a few levels of nesting; the YAML composer recurses once per level, and a
+# file nested thousands deep would exhaust Python's stack (and scanning it costs quadratic time).
+MAX_YAML_DEPTH = 50
+# Aliases let a short file stand for an exponentially large document ("billion laughs"): the
+# nodes that aliases stand for, counted as if written out, are bounded.
+MAX_YAML_ALIAS_NODES = 10_000
 _DATA_KEYS = ("source", "index", "extra-indexes", "snapshot", "repository", "rev", "sha256", "path")
 SOURCES = ("pypi", "pypi-deps-db")
 DEFAULT_DEPSDB_REPOSITORY = "DavHau/pypi-deps-db"
@@ -737,10 +754,30 @@ class _Loader:
         self.check_keys(node, _IMAGE_KEYS, "image: ")
         default = Image()
         return Image(
-            name=self.string(node, "name", "image: ") if "name" in node else default.name,
-            tag=self.string(node, "tag", "image: ") if "tag" in node else default.tag,
+            name=self.image_field(node, "name") if "name" in node else default.name,
+            tag=self.image_field(node, "tag") if "tag" in node else default.tag,
             cmd=tuple(self.string_list(node, "cmd", "image: ")) if "cmd" in node else (),
         )
+
+    def image_field(self, node: CommentedMap, key: str) -> str:
+        """image.name or image.tag, checked against the OCI reference grammar: what a registry
+        accepts, and nothing that could end the Nix string it is written into."""
+        value = self.string(node, key, "image: ")
+        if key == "name":
+            valid = len(value) <= _IMAGE_NAME_MAX and _IMAGE_NAME.fullmatch(value) is not None
+            expected = (
+                "lower-case letters and digits, with '.', '_', '__' or '-' between them, in"
+                " parts separated by '/', optionally after a registry host[:port]/"
+            )
+        else:
+            valid = _IMAGE_TAG.fullmatch(value) is not None
+            expected = "up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+        if not valid:
+            raise InputError(
+                f"image: {key}: {value!r} is not an image {key} ({expected})",
+                self.at(node, key),
+            )
+        return value
 
     def inputs(self, document: CommentedMap, base: Path) -> tuple[RequirementInput, ...]:
         value = document["requirements"]
@@ -754,6 +791,13 @@ class _Loader:
                 self.check_keys(item, _INPUT_KEYS, "requirements: ")
                 if "path" not in item:
                     raise InputError("requirements: entry needs a 'path'", self.at(item, None))
+                selection = next((key for key in ("extras", "groups") if key in item), None)
+                if selection and not str(item["path"]).endswith(".toml"):
+                    raise InputError(
+                        f"requirements: {selection} select parts of a pyproject.toml;"
+                        f" {item['path']!r} is a requirements file",
+                        self.at(item, selection),
+                    )
                 found.append(
                     RequirementInput(
                         base / self.string(item, "path", "requirements: "),
@@ -883,6 +927,7 @@ def load_config(path: Path) -> Config:
     except FileNotFoundError as exc:
         raise InputError(f"config file {str(path)!r} not found") from exc
     try:
+        _check_structure(text, path)
         document = YAML(typ="rt").load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -890,3 +935,51 @@ def load_config(path: Path) -> Config:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"invalid YAML: {problem}", Location.of(path, line)) from exc
     return _Loader(path).load(document)
+
+
+def _check_structure(text: str, path: Path) -> None:
+    """Refuse, before anything is built from it, a document nested deeper than MAX_YAML_DEPTH
+    or whose aliases stand for more than MAX_YAML_ALIAS_NODES nodes.
+
+    It walks the parser's events, which come without recursion and without expanding aliases,
+    and stops at the first event past a bound, so even a hostile file costs little. Anchors and
+    aliases are otherwise allowed (sharing an override between two packages is a fair use).
+    """
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        ScalarEvent,
+    )
+
+    anchored: dict[str, int] = {}  # anchor -> nodes under it, itself included
+    open_nodes: list[tuple[str | None, list[int]]] = []  # each open collection: anchor, size
+    expanded = 0
+    for event in YAML(typ="rt").parse(text):
+        size = 0
+        if isinstance(event, CollectionStartEvent):
+            if len(open_nodes) >= MAX_YAML_DEPTH:
+                raise InputError(
+                    f"YAML nested more than {MAX_YAML_DEPTH} levels deep; machci.yaml needs a few",
+                    Location.of(path, event.start_mark.line + 1),
+                )
+            open_nodes.append((event.anchor, [1]))
+        elif isinstance(event, CollectionEndEvent) and open_nodes:
+            anchor, (size,) = open_nodes.pop()
+            if anchor is not None:
+                anchored[anchor] = size
+        elif isinstance(event, ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                anchored[event.anchor] = size
+        elif isinstance(event, AliasEvent):
+            size = anchored.get(event.anchor, 1)
+            expanded += size
+            if expanded > MAX_YAML_ALIAS_NODES:
+                raise InputError(
+                    f"YAML aliases (*{event.anchor}) stand for more than"
+                    f" {MAX_YAML_ALIAS_NODES:,} values; write the settings out instead",
+                    Location.of(path, event.start_mark.line + 1),
+                )
+        if size and open_nodes:
+            open_nodes[-1][1][0] += size

@@ -27,6 +27,10 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+# The resolver checks each requirement on a project against every other one on it, each time
+# one is added, so many of them on one project cost quadratic time. No real metadata or
+# requirements file comes near this (identical Requires-Dist entries count once).
+MAX_REQUIREMENTS_PER_PROJECT = 1000
 # Kinds of DistFile that are not index files: packagesExtra's sources (sources/trees.py).
 SOURCE_KINDS = frozenset({"path", "url", "git"})
 # What is built from source, so its build requirements are resolved too.
@@ -297,12 +301,24 @@ def _requirement(text: str) -> Requirement:
 
 
 def parse_requirement_strings(strings: list[str]) -> tuple[Requirement, ...]:
+    """Each distinct string parsed once, in order: a repeated entry changes nothing, and would
+    cost the resolver a comparison with every other requirement on its project. More than
+    MAX_REQUIREMENTS_PER_PROJECT distinct ones on a project are InvalidMetadata."""
     requirements = []
-    for text in strings:
+    per_project: dict[str, int] = {}
+    for text in dict.fromkeys(strings):
         try:
-            requirements.append(_requirement(text))
+            requirement = _requirement(text)
         except InvalidRequirement as exc:
             raise InvalidMetadata(f"invalid requirement {text!r}") from exc
+        name = canonicalize_name(requirement.name)
+        per_project[name] = per_project.get(name, 0) + 1
+        if per_project[name] > MAX_REQUIREMENTS_PER_PROJECT:
+            raise InvalidMetadata(
+                f"its metadata has more than {MAX_REQUIREMENTS_PER_PROJECT:,} different"
+                f" Requires-Dist entries on {name}"
+            )
+        requirements.append(requirement)
     return tuple(requirements)
 
 

@@ -26,6 +26,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from machci.dists import MAX_REQUIREMENTS_PER_PROJECT
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.redaction import redact_unparsed
@@ -36,6 +37,16 @@ _HASH = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 _T = TypeVar("_T")
+# -r/-c includes and [dependency-groups] include-group chains: real projects nest a few levels;
+# the readers recurse once per level, and Python's stack would give out in the hundreds.
+MAX_INCLUDE_DEPTH = 100
+# Lock files of other tools: they are no requirements file, and reading one as such would find
+# nothing or nonsense. (PEP 751's are pylock.toml and pylock.NAME.toml.)
+_LOCK_FILE_NAMES = frozenset({"uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock"})
+_PYLOCK = re.compile(r"pylock(?:\.[^.]+)?\.toml")
+# Top-level keys of those lock files' TOML, to recognise one under another name.
+_LOCK_FILE_KEYS = frozenset({"package", "packages", "lock-version"})
+_TOML_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'([^\'\n]*)\'')
 
 # Options pip accepts that cannot change what machci locks, or that machci cannot honour. Each
 # maps to the reason given when it appears, so nothing is silently ignored.
@@ -281,14 +292,24 @@ class _FileReader:
         self.stack: list[Path] = []
 
     def read(self, path: Path, *, constraint: bool, included_from: Location | None) -> None:
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (RuntimeError, OSError):  # a symlink loop: reading it says so below
+            resolved = path.absolute()
         if resolved in self.stack:
             cycle = " -> ".join(str(p) for p in [*self.stack[self.stack.index(resolved) :], path])
             raise InputError(f"include cycle: {cycle}", included_from)
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
+            raise InputError(
+                f"-r/-c includes nested more than {MAX_INCLUDE_DEPTH} files deep", included_from
+            )
+        _refuse_lock_file(path, included_from)
         try:
-            text = read_text(path)
+            text = read_text(path).removeprefix("\ufeff")  # a byte order mark, as pip allows
         except FileNotFoundError as exc:
             raise InputError(f"requirements file {str(path)!r} not found", included_from) from exc
+        if _looks_like_lock_file(text):
+            _refuse_lock_file(path, included_from, by_name=False)
         self.out.files.append(path)
         self.stack.append(resolved)
         for number, line in _logical_lines(text):
@@ -335,44 +356,114 @@ def _index_url(option: str, value: str, where: Location) -> str:
     return value
 
 
+def _refuse_lock_file(path: Path, included_from: Location | None, *, by_name: bool = True) -> None:
+    """Refuse another tool's lock file (by its name, or with by_name=False unconditionally, when
+    its content showed it to be one): it pins a whole environment in a format of its own."""
+    if by_name and path.name not in _LOCK_FILE_NAMES and not _PYLOCK.fullmatch(path.name):
+        return
+    subject = str(path) if included_from else "it"
+    raise InputError(
+        f"{subject} is a lock file; machci does not read lock files as requirement files (give"
+        " the requirements or the pyproject.toml it was made from)",
+        included_from or Location.of(path),
+    )
+
+
+def _looks_like_lock_file(text: str) -> bool:
+    """Whether a file read as a requirements file is TOML with a lock file's top-level keys.
+    A requirements file fails to parse as TOML at its first requirement, so this is cheap."""
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return False
+    return bool(_LOCK_FILE_KEYS & data.keys())
+
+
 def read_requirements_file(path: Path) -> RequirementSet:
     reader = _FileReader()
     reader.read(path, constraint=False, included_from=None)
     return reader.out.freeze()
 
 
-def _toml_line(text: str, needle: str) -> int | None:
-    """Best-effort line of a string in a TOML file (tomllib keeps no positions)."""
+def _toml_lines(text: str) -> dict[str, int]:
+    """Best-effort lines of the strings in a TOML file (tomllib keeps no positions): the first
+    line each quoted string (as written, without escapes) appears on. Built in one pass, so
+    locating every dependency of a long list costs linear time."""
+    lines: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if f'"{needle}"' in line or f"'{needle}'" in line:
-            return number
-    return None
+        for match in _TOML_STRING.finditer(line):
+            lines.setdefault(
+                match.group(1) if match.group(1) is not None else match.group(2), number
+            )
+    return lines
+
+
+def _load_toml(path: Path) -> tuple[str, dict[str, object]]:
+    """The text and the data of a TOML input, every failure an InputError naming the file."""
+    try:
+        text = read_text(path)
+        return text, tomllib.loads(text)
+    except FileNotFoundError as exc:
+        raise InputError(f"{str(path)!r} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", Location.of(path)) from exc
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise InputError(
+            "invalid TOML: arrays or inline tables nested too deeply to read",
+            Location.of(path, _deepest_line(text)),
+        ) from None
+
+
+def _deepest_line(text: str) -> int | None:
+    """Best effort: the line where brackets outside quoted strings and comments nest deepest."""
+    depth = deepest = 0
+    where = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = _TOML_STRING.sub("", line).partition("#")[0]
+        for char in line:
+            depth += char in "[{"
+            depth -= char in "]}"
+            if depth > deepest:
+                deepest, where = depth, number
+    return where
 
 
 def read_pyproject(
     path: Path, extras: Sequence[str] = (), groups: Sequence[str] = ()
 ) -> RequirementSet:
     """[project].dependencies, the selected optional-dependencies and PEP 735 groups."""
-    try:
-        text = read_text(path)
-        data = tomllib.loads(text)
-    except FileNotFoundError as exc:
-        raise InputError(f"{str(path)!r} not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"invalid TOML: {exc}", Location.of(path)) from exc
+    _refuse_lock_file(path, None)
+    text, data = _load_toml(path)
+    positions = _toml_lines(text)
 
     def lines(strings: object, table: str) -> list[RequirementLine]:
         if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
             raise InputError(f"{table} must be a list of strings", Location.of(path))
         out = []
         for value in strings:
-            where = Location.of(path, _toml_line(text, value))
+            where = Location.of(path, positions.get(value))
             out.append(RequirementLine(_parse_requirement(value, where), where))
         return out
 
+    if "project" not in data:
+        if _LOCK_FILE_KEYS & data.keys():
+            _refuse_lock_file(path, None, by_name=False)
+        if not groups:  # PEP 735 groups need no [project]: a file of them alone is fine
+            raise InputError(
+                "no [project] table: machci reads a pyproject.toml's [project].dependencies"
+                " (PEP 621) and [dependency-groups] (PEP 735, with --group)",
+                Location.of(path),
+            )
     project = data.get("project", {})
     if not isinstance(project, dict):
         raise InputError("[project] must be a table", Location.of(path))
+    dynamic = project.get("dynamic", [])
+    if isinstance(dynamic, list) and "dependencies" in dynamic:
+        raise InputError(
+            "[project].dependencies is dynamic (computed by the build backend); machci reads"
+            " only static dependencies: list them, or give a requirements file",
+            Location.of(path, positions.get("dependencies")),
+        )
     found = lines(project.get("dependencies", []), "[project].dependencies")
     optional = project.get("optional-dependencies", {})
     if not isinstance(optional, dict):
@@ -408,6 +499,11 @@ def _dependency_group(
     if key in seen:
         cycle = " -> ".join([*seen[seen.index(key) :], key])
         raise InputError(f"[dependency-groups] include cycle: {cycle}", Location.of(path))
+    if len(seen) >= MAX_INCLUDE_DEPTH:
+        raise InputError(
+            f"[dependency-groups] include-group nested more than {MAX_INCLUDE_DEPTH} groups deep",
+            Location.of(path),
+        )
     if key not in groups:
         known = ", ".join(sorted(groups)) or "none"
         raise InputError(f"no dependency group {group!r} (available: {known})", Location.of(path))
@@ -484,3 +580,22 @@ def read_build_constraints(path: Path, named_at: Location) -> RequirementSet:
             )
         check_build_constraint(str(line.requirement), line.location)
     return found
+
+
+def check_counts(requirements: RequirementSet) -> None:
+    """Refuse more than MAX_REQUIREMENTS_PER_PROJECT requirements (or constraints) on one
+    project, naming the line of the first one too many."""
+    for kind, lines in (
+        ("requirements", requirements.requirements),
+        ("constraints", requirements.constraints),
+    ):
+        counts: dict[str, int] = {}
+        for line in lines:
+            counts[line.name] = counts.get(line.name, 0) + 1
+            if counts[line.name] > MAX_REQUIREMENTS_PER_PROJECT:
+                raise InputError(
+                    f"more than {MAX_REQUIREMENTS_PER_PROJECT:,} {kind} on {line.name}; the"
+                    f" resolver checks each against every other, so machci refuses so many:"
+                    " merge them",
+                    line.location,
+                )

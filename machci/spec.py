@@ -18,6 +18,7 @@ from machci.notices import warn
 from machci.requirements import (
     RequirementLine,
     RequirementSet,
+    check_counts,
     read_build_constraints,
     read_inputs,
 )
@@ -82,6 +83,7 @@ def build_spec(config: Config, base: Path) -> Spec:
     requirements = RequirementSet()
     for entry in config.requirements:
         requirements = requirements.merged(read_inputs([entry.path], entry.extras, entry.groups))
+    check_counts(requirements)
     index = config.data.index
     if index and requirements.index_url and requirements.index_url.rstrip("/") != index:
         raise InputError(

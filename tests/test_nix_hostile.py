@@ -49,7 +49,9 @@ def test_hostile_image_settings_are_data(index: Index, tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
     (project / "requirements.txt").write_text("alpha\n")
-    name, tag, cmd = f"n{HOSTILE}\n", f"t\r{HOSTILE}", ["python", f"-c\t{HOSTILE}"]
+    # Name and tag follow the OCI reference grammar (quotes or `${` there are refused when
+    # machci.yaml is read, see test_malformed_inputs.py); the command is free text.
+    name, tag, cmd = "localhost:5000/team/my_app", "v1.0_x-Y", ["python", f"-c\t{HOSTILE}"]
     (project / "machci.yaml").write_text(
         "requirements: [requirements.txt]\nsystems: [x86_64-linux]\n"
         f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"

@@ -2,19 +2,29 @@
 kept under their NAR hash (sources/tarballs.py).
 
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
-and fetched again instead of poisoning a lock. Every write goes to a temporary file that is then
-renamed, so concurrent runs (and interrupted ones) never see half-written entries; a file lock per
-key keeps two processes from downloading the same thing twice. No credentials are stored: pages
-are keyed by their URL without them, and the URLs recorded (sources/http.py) have none.
+and fetched again instead of poisoning a lock. Only regular files are read, never through a
+symbolic link and within a size bound: an entry that is anything else (a directory, a FIFO, a
+link to /dev/zero) is damage, discarded like a corrupted one.
+
+Every write goes to a temporary file that is then renamed, so concurrent runs (and interrupted
+ones) never see half-written entries; a file lock per key keeps two processes from downloading
+the same thing twice. No credentials are stored: pages are keyed by their URL without them, and
+the URLs recorded (sources/http.py) have none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import re
+import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from filelock import FileLock
@@ -24,6 +34,85 @@ from machci.redaction import strip_credentials
 from machci.sources.freshness import Freshness
 
 CACHE_VERSION = "v2"
+# A record (what is known of a page, a derived value) larger than this is damage, not data: the
+# largest, listings of pages, are far smaller than the pages they come from.
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _discard(path: Path) -> None:
+    """Remove a damaged entry, whatever it is, so that it is fetched and written again.
+    Failing that, writing it again reports the problem."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISDIR(path.lstat().st_mode):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _read_entry(path: Path, limit: int | None = None, sha256: str | None = None) -> bytes | None:
+    """The bytes of a cache entry; None when it is absent, or damaged (then discarded): not a
+    regular file (a FIFO would block, /dev/zero never end), a symbolic link, larger than
+    `limit`, or not matching the `sha256` it is stored under (hashed as it is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a symbolic link (O_NOFOLLOW), no permission, ...
+        _discard(path)
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (limit is not None and info.st_size > limit):
+            data = None
+        else:
+            data = _read_checked(fd, info.st_size, sha256)
+    except OSError:
+        data = None
+    finally:
+        os.close(fd)
+    if data is None:
+        _discard(path)
+    return data
+
+
+def _read_checked(fd: int, size: int, sha256: str | None) -> bytes | None:
+    """`size` bytes from fd, hashed while read; None if they differ in length or hash."""
+    digest = hashlib.sha256()
+    chunks = []
+    read = 0
+    while read <= size:
+        chunk = os.read(fd, min(_CHUNK, size + 1 - read))
+        if not chunk:
+            break
+        digest.update(chunk)
+        chunks.append(chunk)
+        read += len(chunk)
+    if read != size or (sha256 is not None and digest.hexdigest() != sha256):
+        return None
+    return b"".join(chunks)
+
+
+def _write_entry(path: Path, data: bytes) -> None:
+    """Write an entry, replacing a damaged one that is a directory (which rename cannot)."""
+    try:
+        atomic_write(path, data, cache=True)
+    except IsADirectoryError:
+        _discard(path)
+        atomic_write(path, data, cache=True)
+
+
+def _present(path: Path) -> bool:
+    """Whether an entry is there as a regular file; anything else there is discarded."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    _discard(path)
+    return False
 
 
 def default_cache_dir() -> Path:
@@ -57,23 +146,15 @@ class Cache:
 
     def blob(self, sha256: str) -> bytes | None:
         """The bytes stored under sha256, or None if absent or corrupted (then removed)."""
-        path = self._blob_path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        if hashlib.sha256(data).hexdigest() != sha256:
-            path.unlink(missing_ok=True)
-            return None
-        return data
+        return _read_entry(self._blob_path(sha256), sha256=sha256)
 
     def has_blob(self, sha256: str) -> bool:
         """Whether sha256 is stored (unchecked: `blob` still verifies what it reads)."""
-        return self._blob_path(sha256).is_file()
+        return _present(self._blob_path(sha256))
 
     def put_blob(self, sha256: str, data: bytes) -> None:
         """Store bytes the caller has checked against sha256."""
-        atomic_write(self._blob_path(sha256), data, cache=True)
+        _write_entry(self._blob_path(sha256), data)
 
     def blob_or_fetch(self, sha256: str, fetch: Callable[[], bytes], *, lock: bool = True) -> bytes:
         """Cached bytes for sha256, else fetch (fetch must verify the hash).
@@ -100,23 +181,33 @@ class Cache:
         return self.root / kind / f"{key}.json"
 
     def derived(self, kind: str, key: str) -> object | None:
-        """A JSON value computed from immutable input `key` (e.g. an sdist's sha256)."""
-        try:
-            return json.loads(self._derived_path(kind, key).read_bytes())  # type: ignore[no-any-return]
-        except (FileNotFoundError, ValueError):
+        """A JSON value computed from immutable input `key` (e.g. an sdist's sha256).
+
+        The value cannot be checked against the input without the input, but the record names
+        the key it was written for: one that names another (a record copied or moved under
+        this address) or none is not used, and is computed again."""
+        record = _json_record(self._derived_path(kind, key))
+        if not isinstance(record, dict) or record.get("address") != key or "value" not in record:
             return None
+        value: object = record["value"]
+        return value
 
     def put_derived(self, kind: str, key: str, value: object) -> None:
-        atomic_write(
-            self._derived_path(kind, key), json.dumps(value, sort_keys=True).encode(), cache=True
-        )
+        record = {"address": key, "value": value}
+        _write_entry(self._derived_path(kind, key), json.dumps(record, sort_keys=True).encode())
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)
 
     def tree(self, key: str) -> Path:
-        """Where a directory tree checked against `key` (its NAR hash) is kept."""
-        return self.root / "trees" / key
+        """Where a directory tree checked against `key` (its NAR hash) is kept. Anything else
+        found there (a file, a FIFO, a symbolic link, which machci never makes) is damage,
+        removed so that the tree is fetched again."""
+        path = self.root / "trees" / key
+        with contextlib.suppress(OSError):
+            if not stat.S_ISDIR(path.lstat().st_mode):
+                _discard(path)
+        return path
 
     def tree_lock(self, key: str) -> FileLock:
         return self._lock("tree", key)
@@ -134,8 +225,10 @@ class Cache:
 
     def page(self, url: str) -> CachedPage | None:
         """What is recorded of a page, or None if absent, damaged or without its body."""
+        raw = _json_record(self._page_path(url))
+        if not isinstance(raw, dict) or not _SHA256.fullmatch(str(raw.get("digest"))):
+            return None  # the digest names a blob: nothing else may be read as one
         try:
-            raw = json.loads(self._page_path(url).read_bytes())
             page = CachedPage(
                 raw["url"],
                 raw["content_type"],
@@ -144,14 +237,14 @@ class Cache:
                 raw.get("etag"),
                 raw.get("last_modified"),
             )
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             return None
-        return page if self._blob_path(page.digest).is_file() else None
+        return page if _present(self._blob_path(page.digest)) else None
 
     def put_page(self, request_url: str, page: CachedPage, body: bytes | None = None) -> None:
         """Record a page: its body (unless already stored, as after a 304), then its facts."""
         if body is not None:
-            atomic_write(self._blob_path(page.digest), body, cache=True)
+            _write_entry(self._blob_path(page.digest), body)
         record = {
             "url": page.url,
             "content_type": page.content_type,
@@ -161,4 +254,15 @@ class Cache:
             "etag": page.etag,
             "last_modified": page.last_modified,
         }
-        atomic_write(self._page_path(request_url), json.dumps(record).encode(), cache=True)
+        _write_entry(self._page_path(request_url), json.dumps(record).encode())
+
+
+def _json_record(path: Path) -> Any:
+    """A JSON record, or None when it is absent or damaged (unreadable, not JSON)."""
+    data = _read_entry(path, MAX_RECORD_BYTES)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None

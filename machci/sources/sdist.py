@@ -148,7 +148,8 @@ def _build_system(archive: _Archive) -> tuple[tuple[str, ...], str, tuple[str, .
         return DEFAULT_BUILD_REQUIRES, DEFAULT_BACKEND, ()
     try:
         table = tomllib.loads(raw.decode("utf-8")).get("build-system")
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    # RecursionError: tomllib recurses once per nested array or inline table.
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise SourceError(f"{archive.filename}: invalid pyproject.toml ({exc})") from exc
     if not isinstance(table, dict):
         return DEFAULT_BUILD_REQUIRES, DEFAULT_BACKEND, ()
