@@ -22,6 +22,7 @@ from machci.config import load_config
 from machci.dists import InvalidMetadata, parse_metadata
 from machci.errors import InputError
 from machci.requirements import read_pyproject, read_requirements_file
+from machci.sources.pages import LISTING_RECORD
 from tests.fixtures.depsdb import Pin, Tarballs, publish
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, lock, run
@@ -536,7 +537,7 @@ def damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["directory", "fifo", "/dev/zero", "symlink loop", "forged"])
-@pytest.mark.parametrize("entries", ["blobs", "pages", "listing-v1"])
+@pytest.mark.parametrize("entries", ["blobs", "pages", LISTING_RECORD])
 def test_a_damaged_cache_entry_is_discarded_and_fetched_again(
     index: Index, tmp_path: Path, how: str, entries: str
 ) -> None:
@@ -562,7 +563,7 @@ def test_a_record_moved_under_another_address_is_not_used(index: Index, tmp_path
     index.publish("six", "1.16.0")
     index.publish("app", "1.0", requires_dist=("six",))
     first = lock(index, tmp_path, "app\n")
-    records = sorted((tmp_path / ".cache").rglob("listing-v1/*.json"))
+    records = sorted((tmp_path / ".cache").rglob(f"{LISTING_RECORD}/*.json"))
     assert len(records) == 2
     contents = [path.read_bytes() for path in records]
     for path, content in zip(records, reversed(contents), strict=True):
