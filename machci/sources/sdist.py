@@ -28,6 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
+from machci.sources.limits import Limits
 from machci.sources.native import build_needs
 from machci.sources.sandbox import Sandbox
 from machci.sources.treemeta import static_metadata
@@ -79,6 +80,7 @@ class _Archive:
     def __init__(self, data: bytes, filename: str) -> None:
         self.filename = filename
         self.data = data
+        self.limit = Limits.from_environment().metadata
         try:
             if filename.endswith(".zip"):
                 self.zip: zipfile.ZipFile | None = zipfile.ZipFile(io.BytesIO(data))
@@ -99,15 +101,33 @@ class _Archive:
         self.members = tuple("/".join(parts[1:]) for parts in paths if len(parts) > 1)
 
     def read(self, relative: str) -> bytes | None:
+        """A member's bytes (None when it is missing or unreadable), read at most to the
+        metadata limit: a few compressed bytes can inflate to gigabytes (a tar member's size
+        is whatever its header says, and zipfile inflates until the stream ends)."""
         name = f"{self.top}/{relative}"
+        where = f"{self.filename}: {relative}"
         try:
             if self.zip is not None:
-                return self.zip.read(name)
-            assert self.tar is not None
-            member = self.tar.extractfile(name)
-            return member.read() if member is not None else None
+                declared = self.zip.getinfo(name).file_size
+                if declared > self.limit.size:
+                    raise self.limit.refuse(where, declared)
+                with self.zip.open(name) as handle:
+                    data = handle.read(self.limit.size + 1)
+            else:
+                assert self.tar is not None
+                info = self.tar.getmember(name)
+                if info.isfile() and info.size > self.limit.size:
+                    raise self.limit.refuse(where, info.size)
+                member = self.tar.extractfile(info)
+                if member is None:
+                    return None
+                with member:
+                    data = member.read(self.limit.size + 1)
         except (KeyError, tarfile.TarError, zipfile.BadZipFile, EOFError, OSError):
             return None
+        if len(data) > self.limit.size:
+            raise self.limit.refuse(where)
+        return data
 
     def extract(self, destination: Path) -> Path:
         if self.zip is not None:

@@ -1,0 +1,159 @@
+"""Hostile sdists: members that inflate to gigabytes, and backends that answer through a file
+machci cannot read safely (a FIFO, a link to a device, garbage, hundreds of megabytes)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.index import Index
+from tests.helpers import SNAPSHOT, lock
+
+ROOT = Path(__file__).resolve().parents[1]
+HUGE = 256 << 20  # inflated size of the hostile member: far over the 16 MiB metadata limit
+PEAK = 200 << 20  # what a whole `machci lock` may hold at most while refusing it
+
+# Runs `machci lock` as a child and reports its exit code, its standard error and the peak
+# resident size of it and its children (ru_maxrss is in KiB on Linux).
+_MEASURE = """
+import json, resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"code": done.returncode, "err": done.stderr, "peak": peak}))
+"""
+
+
+class _Zeros(io.RawIOBase):
+    """`size` zero bytes, made as they are read."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+def _inflating_tar(top: str, member: str) -> bytes:
+    """A gzip tar whose `member` inflates to HUGE zero bytes (some 250 KB compressed)."""
+    raw = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w|") as archive,
+        io.BufferedReader(_Zeros(HUGE), 1 << 20) as zeros,
+    ):
+        directory = tarfile.TarInfo(top)
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
+        archive.addfile(directory)
+        pyproject = b'[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        info = tarfile.TarInfo(f"{top}/pyproject.toml")
+        info.size = len(pyproject)
+        archive.addfile(info, io.BytesIO(pyproject))
+        info = tarfile.TarInfo(f"{top}/{member}")
+        info.size = HUGE
+        archive.addfile(info, zeros)
+    return raw.getvalue()
+
+
+def _inflating_zip(top: str, member: str) -> bytes:
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr(f"{top}/pyproject.toml", b"[build-system]\nrequires = []\n")
+        with archive.open(f"{top}/{member}", "w") as target:
+            chunk = bytes(1 << 20)
+            for _ in range(HUGE // len(chunk)):
+                target.write(chunk)
+    return raw.getvalue()
+
+
+def _serve(index: Index, project: str, filename: str, data: bytes) -> None:
+    """Make `filename` (with `data`) the only file on `project`'s page."""
+    index.publish(project, "0.1")  # the page exists; its body is replaced below
+    entry = {
+        "filename": filename,
+        "url": f"{index.files_url}/{filename}",
+        "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+        "upload-time": "2024-01-01T00:00:00Z",
+    }
+    index.fault(f"/simple/{project}/", body=json.dumps({"files": [entry]}).encode())
+    index.fault(f"/files/{filename}", body=data)
+
+
+def _measured_lock(index: Index, project: Path, *options: str) -> tuple[int, str, int]:
+    """(exit code, standard error, peak bytes) of `machci lock` run as a process of its own."""
+    project.mkdir()
+    (project / "requirements.txt").write_text("big\n")
+    argv = [sys.executable, "-m", "machci", "lock", "-r", "requirements.txt", "--index-url"]
+    argv += [index.url, "--cache-dir", ".cache", "--snapshot", SNAPSHOT, *options]
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *argv],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    return report["code"], report["err"], report["peak"]
+
+
+@pytest.mark.parametrize(
+    "suffix, member, options",
+    [
+        (".tar.gz", "PKG-INFO", ()),
+        (".tar.gz", "PKG-INFO", ("--no-build",)),
+        (".zip", "PKG-INFO", ()),
+        (".tar.gz", "pyproject.toml", ()),
+    ],
+    ids=["tar", "tar-no-build", "zip", "tar-pyproject"],
+)
+def test_an_sdist_member_that_inflates_is_refused_in_bounded_memory(
+    index: Index, tmp_path: Path, suffix: str, member: str, options: tuple[str, ...]
+) -> None:
+    make = _inflating_zip if suffix == ".zip" else _inflating_tar
+    data = make("big-1.0", member)
+    assert len(data) < 2 << 20
+    filename = f"big-1.0{suffix}"
+    _serve(index, "big", filename, data)
+    project = tmp_path / "p"
+    code, err, peak = _measured_lock(index, project, *options)
+    assert code != 0
+    assert (
+        f"{member}: metadata file larger than the limit of 16 MiB ({HUGE} bytes);"
+        " set MACHCI_MAX_METADATA_BYTES to raise it"
+    ) in err
+    assert filename in err
+    assert "Traceback" not in err
+    assert peak < PEAK, f"peak resident size {peak >> 20} MiB"
+    assert not (project / "default.nix").exists()
+
+
+def test_the_metadata_limit_variable_bounds_sdist_members(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index.publish("small", "1.0", kind="sdist")
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", "82")
+    refused = lock(index, tmp_path / "low", "small\n", "--no-build")
+    assert refused.code != 0
+    assert (
+        "small-1.0.tar.gz): pyproject.toml: metadata file larger than the limit of 82 bytes"
+        " (83 bytes); set MACHCI_MAX_METADATA_BYTES to raise it"
+    ) in refused.err
+    monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", "83")
+    assert lock(index, tmp_path / "high", "small\n", "--no-build").versions() == {"small": "1.0"}
