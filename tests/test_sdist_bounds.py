@@ -24,10 +24,15 @@ HUGE = 256 << 20  # inflated size of the hostile member: far over the 16 MiB met
 PEAK = 200 << 20  # what a whole `machci lock` may hold at most while refusing it
 
 # Runs `machci lock` as a child and reports its exit code, its standard error and the peak
-# resident size of it and its children (ru_maxrss is in KiB on Linux).
+# resident size of it and its children (ru_maxrss is in KiB on Linux). Its address space is
+# capped, so that a run that would take gigabytes fails early instead of starving the machine.
 _MEASURE = """
 import json, resource, subprocess, sys
-done = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+def cap():
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+done = subprocess.run(
+    sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True, text=True, preexec_fn=cap
+)
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print(json.dumps({"code": done.returncode, "err": done.stderr, "peak": peak}))
 """
@@ -94,10 +99,13 @@ def _serve(index: Index, project: str, filename: str, data: bytes) -> None:
     index.fault(f"/files/{filename}", body=data)
 
 
-def _measured_lock(index: Index, project: Path, *options: str) -> tuple[int, str, int]:
-    """(exit code, standard error, peak bytes) of `machci lock` run as a process of its own."""
+def _measured_lock(
+    index: Index, project: Path, *options: str, requirement: str = "big"
+) -> tuple[int, str, int]:
+    """(exit code, standard error, peak bytes) of `machci lock` run as a process of its own;
+    bounded in time, since a run reading from a FIFO would wait forever."""
     project.mkdir()
-    (project / "requirements.txt").write_text("big\n")
+    (project / "requirements.txt").write_text(f"{requirement}\n")
     argv = [sys.executable, "-m", "machci", "lock", "-r", "requirements.txt", "--index-url"]
     argv += [index.url, "--cache-dir", ".cache", "--snapshot", SNAPSHOT, *options]
     done = subprocess.run(
@@ -107,7 +115,7 @@ def _measured_lock(index: Index, project: Path, *options: str) -> tuple[int, str
         capture_output=True,
         text=True,
         check=True,
-        timeout=300,
+        timeout=120,
     )
     report = json.loads(done.stdout)
     return report["code"], report["err"], report["peak"]
@@ -157,3 +165,75 @@ def test_the_metadata_limit_variable_bounds_sdist_members(
     ) in refused.err
     monkeypatch.setenv("MACHCI_MAX_METADATA_BYTES", "83")
     assert lock(index, tmp_path / "high", "small\n", "--no-build").versions() == {"small": "1.0"}
+
+
+def _tamper(hook: str, action: str) -> str:
+    """Backend code that, when the interpreter running `hook` exits (after the hook wrote its
+    answer), does `action` to the answer file `out`."""
+    return f"""
+import atexit as _atexit, os as _os, sys as _sys
+def _tamper():
+    out = _sys.argv[3]
+    if _sys.argv[1] == {hook!r}:
+        {action}
+_atexit.register(_tamper)
+"""
+
+
+REPLACED = (
+    "tamper-1.0.tar.gz: asking the build backend for its build requirements: its answer is not in"
+    " the file machci made for it (requires.out was replaced; answers are read only from that"
+    " regular file)"
+)
+
+
+@pytest.mark.parametrize(
+    "hook, action, message",
+    [
+        ("requires", "_os.unlink(out); _os.mkfifo(out)", REPLACED),
+        ("requires", "_os.unlink(out); _os.symlink('/dev/zero', out)", REPLACED),
+        (
+            "requires",
+            "open(out + '.new', 'wb').write(open(out, 'rb').read());"
+            " _os.replace(out + '.new', out)",
+            REPLACED,
+        ),
+        (
+            "requires",
+            "open(out, 'wb').write(bytes([0xFF]) + b' not json')",
+            "tamper-1.0.tar.gz: asking the build backend for its build requirements: its answer is"
+            " not JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)",
+        ),
+        (
+            "requires",
+            "open(out, 'wb').write(b'[' * 100000 + b']' * 100000)",
+            "tamper-1.0.tar.gz: asking the build backend for its build requirements: its answer is"
+            " not JSON (maximum recursion depth exceeded",
+        ),
+        (
+            "metadata",
+            "_os.truncate(out, 300 << 20)",
+            "tamper-1.0.tar.gz: preparing metadata with the build backend: its answer: metadata"
+            " file larger than the limit of 16 MiB (314572800 bytes); set MACHCI_MAX_METADATA_BYTES"
+            " to raise it",
+        ),
+    ],
+    ids=["fifo", "dev-zero", "replaced", "garbage", "deep", "300-mb"],
+)
+def test_a_backend_answer_is_read_only_from_the_file_machci_made_and_bounded(
+    index: Index, tmp_path: Path, hook: str, action: str, message: str
+) -> None:
+    index.publish(
+        "tamper",
+        "1.0",
+        kind="sdist",
+        dynamic=("Requires-Dist",),
+        backend_prelude=_tamper(hook, action),
+    )
+    project = tmp_path / "p"
+    code, err, peak = _measured_lock(index, project, requirement="tamper")
+    assert code != 0
+    assert message in err
+    assert "Traceback" not in err
+    assert peak < PEAK, f"peak resident size {peak >> 20} MiB"
+    assert not (project / "default.nix").exists()

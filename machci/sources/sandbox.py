@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -21,7 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from machci.errors import SourceError
 from machci.notices import warn
+from machci.sources.limits import Limit
 
 # Taken from machci's own environment when set; everything else is left out.
 PASSED = ("PATH", "LANG", "LC_ALL")
@@ -99,8 +102,11 @@ class Sandbox:
                     )
             return self._prefix
 
-    def run(self, command: Sequence[str], *, cwd: Path, scratch: Path) -> Outcome:
-        """Run untrusted `command` in `cwd`; its HOME, TMPDIR and output log go in `scratch`."""
+    def run(
+        self, command: Sequence[str], *, cwd: Path, scratch: Path, readable: Sequence[Path] = ()
+    ) -> Outcome:
+        """Run untrusted `command` in `cwd`; its HOME, TMPDIR and output log go in `scratch`.
+        `readable` are further directories it needs to read (its build requirements)."""
         env = environment(scratch)
         return run_bounded(
             [*self.prefix(), *command],
@@ -134,3 +140,54 @@ def _namespaces() -> tuple[tuple[str, ...], str]:
         reason = probe.stderr.strip().splitlines()[-1:] or [f"exit {probe.returncode}"]
         return (), f"unshare cannot create user namespaces here ({reason[0]})"
     return prefix, ""
+
+
+class AnswerFile:
+    """A file machci makes for a backend to write its answer into, read back only while it is
+    still that regular file, and only up to a limit.
+
+    The backend can write anything where its answer goes: replace the file by a FIFO (reading
+    it would wait forever), a link to /dev/zero (endless), or make it gigabytes long. So the
+    file is made here first, opened without following links or waiting for a writer, and read
+    only if it is the same inode, a regular file, and small enough.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        made = os.open(path, flags, 0o644)
+        try:
+            info = os.fstat(made)
+        finally:
+            os.close(made)
+        self._identity = (info.st_dev, info.st_ino)
+
+    def read(self, limit: Limit, where: str) -> bytes:
+        """Its bytes; SourceError (naming `where`) when it was replaced or is over `limit`."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            handle = os.open(self.path, flags)
+        except OSError as exc:  # gone, or a symbolic link (ELOOP)
+            raise self._replaced(where) from exc
+        try:
+            info = os.fstat(handle)
+            if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != self._identity:
+                raise self._replaced(where)
+            if info.st_size > limit.size:
+                raise limit.refuse(where, info.st_size)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit.size and (chunk := os.read(handle, limit.size + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(handle)
+        if size > limit.size:  # grown since it was measured
+            raise limit.refuse(where)
+        return b"".join(chunks)
+
+    def _replaced(self, where: str) -> SourceError:
+        return SourceError(
+            f"{where} is not in the file machci made for it ({self.path.name} was replaced;"
+            " answers are read only from that regular file)"
+        )

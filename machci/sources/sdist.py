@@ -30,7 +30,7 @@ from machci.errors import SourceError
 from machci.sources.buildenv import BuildEnvironments
 from machci.sources.limits import Limits
 from machci.sources.native import build_needs
-from machci.sources.sandbox import Sandbox
+from machci.sources.sandbox import AnswerFile, Sandbox
 from machci.sources.treemeta import static_metadata
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
@@ -181,25 +181,37 @@ class _Backend:
     backend_path: tuple[str, ...]
 
     def call(self, hook: str, sites: Sequence[Path], sandbox: Sandbox, doing: str) -> bytes:
-        """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors."""
+        """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors. The
+        answer is read from the file made for it, at most to the metadata limit."""
         paths = [str((self.source / p).resolve()) for p in self.backend_path]
         paths += [str(site) for site in sites]
-        out = self.work / f"{hook}.out"
+        out = AnswerFile(self.work / f"{hook}.out")
         # -I ignores PYTHONPATH (which the sandbox does not pass anyway), so the path goes in
         # through a tiny bootstrap.
         bootstrap = (
             f"import sys; sys.path[:0] = {paths!r}; exec(compile({_HOOK!r}, 'hook', 'exec'))"
         )
-        command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)]
-        outcome = sandbox.run(command, cwd=self.source, scratch=self.work)
+        command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out.path)]
+        outcome = sandbox.run(command, cwd=self.source, scratch=self.work, readable=sites)
         if outcome.returncode is None:
             raise SourceError(
                 f"{self.filename}: {doing} timed out after {sandbox.timeout:g} s (--timeout)"
             )
-        if outcome.returncode != 0 or not out.exists():
+        answer = b""
+        if outcome.returncode == 0:
+            where = f"{self.filename}: {doing}: its answer"
+            answer = out.read(Limits.from_environment().metadata, where)
+        if not answer:
             reason = outcome.last_line or "no output"
             raise SourceError(f"{self.filename}: {doing} failed: {reason}")
-        return out.read_bytes()
+        if hook == "requires":  # JSON, checked here so that no garbage reaches its parser
+            try:
+                json.loads(answer)
+            except (ValueError, RecursionError) as exc:
+                raise SourceError(
+                    f"{self.filename}: {doing}: its answer is not JSON ({exc})"
+                ) from exc
+        return answer
 
 
 def _dynamic_requires(
