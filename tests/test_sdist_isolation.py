@@ -1,8 +1,10 @@
 """What an sdist's build backend can see and do while machci asks it questions.
 
 The fixture backends here run code on import (`backend_prelude`) that writes down their
-environment, tries the network, sleeps or spawns processes, so each test shows from the inside
-what the sandbox allows.
+environment, tries the network, the file system and other processes, sleeps or spawns
+processes, so each test shows from the inside what the sandbox allows. A backend may write
+nothing but its work directory, so it reports through a mailbox there that the test reads while
+the backend waits (`_mail`, `_Mailbox`).
 """
 
 from __future__ import annotations
@@ -43,11 +45,65 @@ def _namespaces_work() -> bool:
 NAMESPACES = _namespaces_work()
 
 
-def _probe(report: Path, port: int) -> str:
-    """Backend code that records its environment, directory and a loopback connection; whole
-    (renamed into place), since backends of several sdists may run at once."""
-    return f"""
-import json as _json, os as _os, socket as _socket
+# Backend code: `_mail(name, data)` puts `data` (JSON) in the mailbox in the backend's work
+# directory (its HOME's parent) and waits until the test has read it (or a minute has passed).
+MAIL = """
+def _mail(_name, _data):
+    import json as _json, os as _os, time as _time
+    _box = _os.path.join(_os.environ["HOME"], _os.pardir, "mailbox")
+    _os.makedirs(_box, exist_ok=True)
+    _part = _os.path.join(_box, _name + ".part")
+    with open(_part, "w") as _out:
+        _json.dump(_data, _out)
+    _os.replace(_part, _os.path.join(_box, _name + ".json"))
+    _deadline = _time.monotonic() + 60
+    while not _os.path.exists(_os.path.join(_box, _name + ".ack")):
+        if _time.monotonic() > _deadline:
+            break
+        _time.sleep(0.02)
+"""
+
+
+class _Mailbox:
+    """What backends mailed while the block ran, by name: the mailboxes of every work directory
+    under `project`'s cache are read as letters arrive, and each letter is acknowledged."""
+
+    def __init__(self, project: Path) -> None:
+        self.scratch = project / ".cache" / "v2" / "tmp"
+        self.letters: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect)
+
+    def __enter__(self) -> _Mailbox:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wait(self, name: str, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while name not in self.letters and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.letters[name]
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            letters: list[Path] = []
+            with contextlib.suppress(OSError):  # not made yet, or removed while listed
+                letters = list(self.scratch.glob("machci-run-*/*/mailbox/*.json"))
+            for letter in letters:
+                with contextlib.suppress(OSError, ValueError):  # gone with its run
+                    self.letters[letter.stem] = json.loads(letter.read_text())
+                    letter.with_suffix(".ack").touch()
+            time.sleep(0.02)
+
+
+def _probe(port: int) -> str:
+    """Backend code that mails its environment, directory and a loopback connection."""
+    return f"""{MAIL}
+import os as _os, socket as _socket
 _sock = _socket.socket()
 _sock.settimeout(5)
 try:
@@ -56,10 +112,7 @@ try:
 except OSError:
     _reached = False
 _sock.close()
-_part = {str(report)!r} + "." + str(_os.getpid())
-with open(_part, "w") as _out:
-    _json.dump({{"env": dict(_os.environ), "cwd": _os.getcwd(), "reached": _reached}}, _out)
-_os.replace(_part, {str(report)!r})
+_mail("probe", {{"env": dict(_os.environ), "cwd": _os.getcwd(), "reached": _reached}})
 """
 
 
@@ -73,17 +126,17 @@ def test_a_backend_gets_no_secrets_a_temporary_home_and_no_network(
     for key in SECRETS:
         monkeypatch.setenv(key, "secret-value")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    report = tmp_path / "report.json"
     index.publish(
         "probe",
         "1.0",
         kind="sdist",
         dynamic=("Requires-Dist",),
-        backend_prelude=_probe(report, _port(index)),
+        backend_prelude=_probe(_port(index)),
     )
-    result = lock(index, tmp_path / "p", "probe\n")
+    with _Mailbox(tmp_path / "p") as mailbox:
+        result = lock(index, tmp_path / "p", "probe\n")
     assert result.code == 0, result.err
-    seen: dict[str, Any] = json.loads(report.read_text())
+    seen: dict[str, Any] = mailbox.letters["probe"]
     env: dict[str, str] = seen["env"]
     assert "secret-value" not in json.dumps(env)
     # Python may coerce a C locale itself (PEP 538); nothing else is there.
@@ -111,18 +164,18 @@ def test_without_namespaces_backends_run_with_the_network_and_the_run_says_so_on
         (bin_dir / "unshare").write_text(f"#!/bin/sh\n{unshare}\n")
         (bin_dir / "unshare").chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    report = tmp_path / "report.json"
     for name in ("first", "second"):
         index.publish(
             name,
             "1.0",
             kind="sdist",
             dynamic=("Requires-Dist",),
-            backend_prelude=_probe(report, _port(index)),
+            backend_prelude=_probe(_port(index)),
         )
-    result = lock(index, tmp_path / "p", "first\nsecond\n")
+    with _Mailbox(tmp_path / "p") as mailbox:
+        result = lock(index, tmp_path / "p", "first\nsecond\n")
     assert result.code == 0, result.err
-    assert json.loads(report.read_text())["reached"] is True
+    assert mailbox.letters["probe"]["reached"] is True
     why = (
         "util-linux's unshare is not on PATH"
         if unshare is None
@@ -133,30 +186,68 @@ def test_without_namespaces_backends_run_with_the_network_and_the_run_says_so_on
     assert result.err.count(warning) == 1, result.err
 
 
+def _spawn(token: str) -> str:
+    """Backend code that starts a process of its own session, named by `token` in its argv,
+    that would live 15 minutes, and mails its PID."""
+    return f"""{MAIL}
+import subprocess as _sp, sys as _sys
+_child = _sp.Popen(
+    [_sys.executable, "-c", "import time; time.sleep(900)", {token!r}], start_new_session=True
+)
+_mail("spawned", _child.pid)
+"""
+
+
+def _processes_named(token: str) -> list[int]:
+    """PIDs of the processes with `token` as an argument (their PID here, outside)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and token.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+    return found
+
+
+@contextlib.contextmanager
+def _reaping(token: str) -> Iterator[None]:
+    """Kill what is left of `token`'s processes afterwards, whatever the test found."""
+    try:
+        yield
+    finally:
+        for pid in _processes_named(token):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _gone_within(token: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _processes_named(token):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def test_the_timeout_bounds_a_backend_and_what_it_started(index: Index, tmp_path: Path) -> None:
-    survived = tmp_path / "survived"
-    child = f"import time; time.sleep(4); open({str(survived)!r}, 'w').close()"
+    token = f"machci-test-{uuid.uuid4().hex}"
     index.publish(
         "sleepy",
         "1.0",
         kind="sdist",
-        backend_prelude=(
-            "import subprocess as _sp, sys as _sys, time as _time\n"
-            f"_sp.Popen([_sys.executable, '-c', {child!r}])\n"
-            "_time.sleep(60)"
-        ),
+        backend_prelude=f"{_spawn(token)}\n_time = __import__('time')\n_time.sleep(60)",
     )
     start = time.monotonic()
-    result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "2")
-    assert time.monotonic() - start < 20
-    assert result.code != 0
-    assert (
-        "sleepy-1.0.tar.gz: asking the build backend for its build requirements timed out"
-        " after 2 s (--timeout)"
-    ) in result.err
-    if NAMESPACES:  # its PID namespace ended with it
-        time.sleep(max(0.0, start + 6 - time.monotonic()))
-        assert not survived.exists()
+    with _reaping(token), _Mailbox(tmp_path / "p") as mailbox:
+        result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "3")
+        assert time.monotonic() - start < 20
+        assert result.code != 0
+        assert (
+            "sleepy-1.0.tar.gz: asking the build backend for its build requirements timed out"
+            " after 3 s (--timeout)"
+        ) in result.err
+        assert "spawned" in mailbox.letters
+        if NAMESPACES:  # its PID namespace ended with it
+            assert _gone_within(token, 10)
 
 
 @contextlib.contextmanager
@@ -215,12 +306,11 @@ def test_pip_gets_the_index_credentials_through_its_environment_never_its_argv(
 def test_work_directories_of_a_killed_run_are_removed_by_the_next(
     index: Index, tmp_path: Path
 ) -> None:
-    started = tmp_path / "started"
     index.publish(
         "slow",
         "1.0",
         kind="sdist",
-        backend_prelude=f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(60)",
+        backend_prelude=f"{MAIL}\n_mail('started', True)\nimport time\ntime.sleep(60)",
     )
     index.publish("quick", "1.0")
     project = tmp_path / "p"
@@ -236,10 +326,8 @@ def test_work_directories_of_a_killed_run_are_removed_by_the_next(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while not started.exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert started.exists()
+    with _Mailbox(project) as mailbox:
+        assert mailbox.wait("started") is True
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     scratch = project / ".cache" / "v2" / "tmp"
@@ -276,9 +364,8 @@ def test_a_work_area_that_cannot_be_made_is_one_error(index: Index, tmp_path: Pa
 # Building off (`build: false`, `--no-build`) ---------------------------------------------------
 
 
-def _touch(marker: Path) -> str:
-    """Backend code that leaves `marker` behind: proof that the backend ran."""
-    return f"open({str(marker)!r}, 'a').close()"
+# Backend code that mails "ran": proof that the backend ran.
+RAN = f"{MAIL}\n_mail('ran', True)"
 
 
 @pytest.mark.parametrize(
@@ -294,20 +381,20 @@ def _touch(marker: Path) -> str:
 def test_with_building_off_an_sdist_without_static_metadata_is_refused(
     index: Index, tmp_path: Path, dist: dict[str, Any], why: str, how: str
 ) -> None:
-    ran = tmp_path / "ran"
-    index.publish("dyn", "1.0", kind="sdist", backend_prelude=_touch(ran), **dist)
+    index.publish("dyn", "1.0", kind="sdist", backend_prelude=RAN, **dist)
     project = tmp_path / "p"
     project.mkdir()
     (project / "machci.yaml").write_text(f"{how if how.startswith('build') else ''}\n")
     options = ("--config", "machci.yaml") + (("--no-build",) if how == "--no-build" else ())
-    result = lock(index, project, "dyn\n", *options)
+    with _Mailbox(project) as mailbox:
+        result = lock(index, project, "dyn\n", *options)
     assert result.code == 1
     assert (
         f"dyn 1.0: its metadata is not static ({why}), and building is off (build: false);"
         " allow a wheel (providers), pin a version with static metadata, or turn building on"
     ) in result.err
     assert "Traceback" not in result.err
-    assert not ran.exists()
+    assert not mailbox.letters
 
 
 def test_with_building_off_the_resolver_takes_the_next_version_with_static_metadata(
@@ -322,7 +409,6 @@ def test_with_building_off_the_resolver_takes_the_next_version_with_static_metad
 def test_with_building_off_static_metadata_locks_with_the_static_build_requirements_only(
     index: Index, tmp_path: Path
 ) -> None:
-    ran = tmp_path / "ran"
     index.publish("helper-build", "1.0")
     index.publish("zeta-tool", "1.0")
     index.publish("leaf", "1.0")
@@ -333,20 +419,21 @@ def test_with_building_off_static_metadata_locks_with_the_static_build_requireme
         requires_dist=("leaf",),
         build_requires=("helper-build",),
         dynamic_build_requires=("zeta-tool",),
-        backend_prelude=_touch(ran),
+        backend_prelude=RAN,
     )
     project = tmp_path / "p"
-    built = lock(index, project, "plain\n")
+    with _Mailbox(project) as mailbox:
+        built = lock(index, project, "plain\n")
     assert built.packages()["plain"]["build_requires"] == ["helper-build", "zeta-tool"]
-    assert ran.exists()
-    ran.unlink()
+    assert mailbox.letters == {"ran": True}
     before = len(index.requests)
-    unbuilt = lock(index, project, "plain\n", "--no-build")  # the same cache
+    with _Mailbox(project) as mailbox:
+        unbuilt = lock(index, project, "plain\n", "--no-build")  # the same cache
     packages = unbuilt.packages()
     assert packages["plain"]["build_requires"] == ["helper-build"]
     assert packages["plain"]["dependencies"] == ["leaf"]
     assert "zeta-tool" not in packages
-    assert not ran.exists()
+    assert not mailbox.letters
     assert ("GET", "/files/helper_build-1.0-py3-none-any.whl") not in index.requests[before:]
 
 

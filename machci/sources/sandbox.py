@@ -12,11 +12,13 @@ write what the user can.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +32,17 @@ from machci.sources.limits import Limit
 PASSED = ("PATH", "LANG", "LC_ALL")
 # nixpkgs' value (1980-01-01, the earliest instant a zip file holds) unless the caller sets one.
 SOURCE_DATE_EPOCH = "315532800"
-NAMESPACES = ("--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
+NAMESPACES = (
+    "--user",
+    "--map-root-user",
+    "--net",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
+)
+CONFINE = Path(__file__).with_name("confine.py")  # run by path: it imports only the stdlib
+CONFINE_FAILED = "cannot confine the build backend"
 PROBE_TIMEOUT = 10.0
 LOG_TAIL = 4096  # bytes of a log read back for an error message
 
@@ -53,7 +65,13 @@ def environment(scratch: Path) -> dict[str, str]:
 
 
 def run_bounded(
-    command: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float, log: Path
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    log: Path,
+    pass_fds: Sequence[int] = (),
 ) -> Outcome:
     """Run `command` with its output in `log`, killed when it runs out of time.
 
@@ -61,7 +79,13 @@ def run_bounded(
     """
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            pass_fds=pass_fds,
         )
         try:
             returncode: int | None = process.wait(timeout=timeout)
@@ -91,7 +115,7 @@ class Sandbox:
         self._prefix: tuple[str, ...] | None = None
 
     def prefix(self) -> tuple[str, ...]:
-        """The `unshare …` words put before each command; empty without namespaces."""
+        """The `unshare … confine.py` words put before each command; empty without namespaces."""
         with self._lock:
             if self._prefix is None:
                 self._prefix, missing = _namespaces()
@@ -105,40 +129,74 @@ class Sandbox:
     def run(
         self, command: Sequence[str], *, cwd: Path, scratch: Path, readable: Sequence[Path] = ()
     ) -> Outcome:
-        """Run untrusted `command` in `cwd`; its HOME, TMPDIR and output log go in `scratch`.
-        `readable` are further directories it needs to read (its build requirements)."""
+        """Run untrusted `command` in `cwd`; its HOME, TMPDIR and output log go in `scratch`,
+        the one directory it may write. `readable` are further directories it needs to read
+        (its build requirements)."""
         env = environment(scratch)
-        return run_bounded(
-            [*self.prefix(), *command],
-            cwd=cwd,
-            env=env,
-            timeout=self.timeout,
-            log=scratch / "output.log",
-        )
+        log = scratch / "output.log"
+        prefix = self.prefix()
+        if not prefix:
+            return run_bounded(command, cwd=cwd, env=env, timeout=self.timeout, log=log)
+        # The lifeline: confine.py holds the read end, this process alone the write end, so the
+        # kernel closes it when machci dies however it dies, and the sandbox ends then.
+        reader, writer = os.pipe()
+        try:
+            spec = _spec(scratch, cwd, readable, lifeline=reader)
+            return run_bounded(
+                [*prefix, spec, *command],
+                cwd=cwd,
+                env=env,
+                timeout=self.timeout,
+                log=log,
+                pass_fds=(reader,),
+            )
+        finally:
+            os.close(reader)
+            os.close(writer)
+
+
+def _spec(scratch: Path, cwd: Path, readable: Sequence[Path], lifeline: int | None) -> str:
+    """confine.py's argument: the new root goes on `scratch`/.root, `scratch` is writable."""
+    root = scratch / ".root"
+    root.mkdir(exist_ok=True)
+    return json.dumps(
+        {
+            "root": str(root),
+            "readable": [str(path) for path in readable],
+            "writable": [str(scratch)],
+            "cwd": str(cwd),
+            "lifeline": lifeline,
+        }
+    )
 
 
 def _namespaces() -> tuple[tuple[str, ...], str]:
-    """(`unshare` and its options, "") when it creates the namespaces here, else ((), why not)."""
+    """(`unshare`, its options and confine.py, "") when they confine a command here, else
+    ((), why not)."""
     if sys.platform != "linux":
         return (), "they exist only on Linux"
     unshare = shutil.which("unshare")
     if unshare is None:
         return (), "util-linux's unshare is not on PATH"
-    prefix = (unshare, *NAMESPACES, "--")
-    try:
-        probe = subprocess.run(
-            [*prefix, sys.executable, "-c", ""],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return (), f"unshare failed ({exc})"
+    prefix = (unshare, *NAMESPACES, "--", sys.executable, "-I", str(CONFINE))
+    with tempfile.TemporaryDirectory(prefix="machci-probe-") as scratch:
+        spec = _spec(Path(scratch), Path(scratch), (), lifeline=None)
+        try:
+            probe = subprocess.run(
+                [*prefix, spec, sys.executable, "-I", "-c", ""],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return (), f"unshare failed ({exc})"
     if probe.returncode != 0:
-        reason = probe.stderr.strip().splitlines()[-1:] or [f"exit {probe.returncode}"]
-        return (), f"unshare cannot create user namespaces here ({reason[0]})"
+        reason = (probe.stderr.strip().splitlines() or [f"exit {probe.returncode}"])[-1]
+        if reason.startswith(CONFINE_FAILED):
+            return (), reason
+        return (), f"unshare cannot create user namespaces here ({reason})"
     return prefix, ""
 
 
