@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -456,3 +457,163 @@ def test_build_in_machci_yaml_is_checked_and_part_of_the_settings(
         stale = run("check", "--no-build")
         assert stale.code == 1
         assert "the settings (machci.yaml or command-line options) changed" in stale.err
+
+
+# Other processes, a killed machci, the file system -------------------------------------------
+
+
+def _snoop(password: str) -> str:
+    """Backend code that mails which processes it sees, and where it found `password`."""
+    return f"""{MAIL}
+import os as _os
+_found, _pids = [], []
+for _entry in _os.listdir("/proc"):
+    if _entry.isdigit():
+        _pids.append(int(_entry))
+        for _what in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{{_entry}}/{{_what}}", "rb") as _file:
+                    if {password.encode()!r} in _file.read():
+                        _found.append(f"{{_entry}}/{{_what}}")
+            except OSError:
+                pass
+_mail("snoop", {{"found": _found, "pids": _pids}})
+"""
+
+
+def _machci(project: Path, url: str) -> subprocess.Popen[bytes]:
+    """`machci lock` of `project`'s requirements.txt as a process of its own session."""
+    argv = [sys.executable, "-m", "machci", "lock", "-r", "requirements.txt"]
+    argv += ["--index-url", url, "--cache-dir", ".cache", "--snapshot", SNAPSHOT]
+    return subprocess.Popen(
+        argv,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="needs user namespaces")
+def test_a_backend_sees_only_its_own_processes_and_not_the_index_password(
+    index: Index, tmp_path: Path
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    index.auth = ("user", password)
+    index.publish("snoop", "1.0", kind="sdist", backend_prelude=_snoop(password))
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "requirements.txt").write_text("snoop\n")
+    # The password is on machci's own command line, as a user may well put it.
+    url = index.url.replace("http://", f"http://user:{password}@")
+    with _Mailbox(project) as mailbox:
+        machci = _machci(project, url)
+        _out, err = machci.communicate(timeout=120)
+    assert machci.returncode == 0, err.decode()
+    seen = mailbox.letters["snoop"]
+    assert seen["found"] == []
+    # Its PID namespace's /proc: confine.py (PID 1) and the hook's interpreter, nothing else.
+    assert sorted(seen["pids"]) == [1, 2]
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="needs a PID namespace")
+def test_processes_a_backend_started_die_with_a_killed_machci(index: Index, tmp_path: Path) -> None:
+    token = f"machci-test-{uuid.uuid4().hex}"
+    prelude = f"{_spawn(token)}\nimport time as _time\n_time.sleep(60)"
+    index.publish("lingering", "1.0", kind="sdist", backend_prelude=prelude)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "requirements.txt").write_text("lingering\n")
+    with _reaping(token), _Mailbox(project) as mailbox:
+        machci = _machci(project, index.url)
+        try:
+            mailbox.wait("spawned")
+            assert _processes_named(token)  # started, in a session of its own
+        finally:
+            os.kill(machci.pid, signal.SIGKILL)  # machci alone, not its process group
+            machci.communicate()
+        assert _gone_within(token, 10)
+
+
+def _trespass(targets: dict[str, Path], sock: Path) -> str:
+    """Backend code that tries to write each of `targets` and its own HOME, to connect to the
+    Unix socket `sock`, and mails what happened."""
+    paths = {name: str(path) for name, path in targets.items()}
+    return f"""{MAIL}
+import os as _os, socket as _socket
+_paths = dict({paths!r}, work=_os.path.join(_os.environ["HOME"], "mine"))
+_done = {{}}
+for _name, _path in _paths.items():
+    try:
+        with open(_path, "w") as _file:
+            _file.write("written by a build backend")
+        _done[_name] = "written"
+    except OSError as _exc:
+        _done[_name] = _exc.strerror
+_client = _socket.socket(_socket.AF_UNIX)
+try:
+    _client.connect({str(sock)!r})
+    _done["socket"] = "connected"
+except OSError as _exc:
+    _done["socket"] = _exc.strerror
+_client.close()
+_mail("trespass", _done)
+"""
+
+
+@contextlib.contextmanager
+def _unix_server(path: Path) -> Iterator[list[int]]:
+    """A Unix socket server at `path`; yields the list it appends to for each connection."""
+    connections: list[int] = []
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                client, _address = server.accept()
+                connections.append(1)
+                client.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield connections
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="needs user and mount namespaces")
+def test_a_backend_writes_only_its_work_directory_and_reaches_no_unix_socket(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "p"
+    targets = {
+        "project": project / "setup-was-here",
+        "cache": project / ".cache" / "v2" / "planted",
+        "home": home / ".bashrc",
+        "tmp": tmp_path / "planted",
+    }
+    sock = tmp_path / "s.sock"
+    index.publish("trespass", "1.0", kind="sdist", backend_prelude=_trespass(targets, sock))
+    with _unix_server(sock) as connections, _Mailbox(project) as mailbox:
+        result = lock(index, project, "trespass\n")
+    assert result.code == 0, result.err
+    done = mailbox.letters["trespass"]
+    assert done["work"] == "written"
+    # Read-only where the directory is on the way to the work directory, else not there at all.
+    hidden = {"Read-only file system", "No such file or directory"}
+    for name, path in targets.items():
+        assert done[name] in hidden, name
+        assert not path.exists()
+    assert done["socket"] == "No such file or directory"
+    assert connections == []
