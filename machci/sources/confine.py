@@ -31,9 +31,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# <sys/mount.h>
+# <sys/mount.h>, <sched.h>
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
-MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+CLONE_NEWNS = 0x00020000
 MNT_DETACH = 2
 # <linux/mount.h>, for mount_setattr(2) (Linux 5.12), the same number on every architecture.
 SYS_MOUNT_SETATTR = 442
@@ -163,6 +164,10 @@ def confine(root: Path, readable: Sequence[Path], writable: Sequence[Path]) -> N
     machine = platform.machine()
     if machine not in SYS_PIVOT_ROOT:
         raise OSError(f"pivot_root: no system call number known for {machine}")
+    # A mount namespace of its own, whatever `unshare` did: nothing here may ever change the
+    # mounts of the machine (were it started without namespaces, by root).
+    _check(_libc.unshare(CLONE_NEWNS), "unshare the mount namespace")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", str(root), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
     for entry in SYSTEM:
         _system_entry(root, Path(entry))
