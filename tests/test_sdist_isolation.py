@@ -4,7 +4,7 @@ The fixture backends here run code on import (`backend_prelude`) that writes dow
 environment, tries the network, the file system and other processes, sleeps or spawns
 processes, so each test shows from the inside what the sandbox allows. A backend may write
 nothing but its work directory, so it reports through a mailbox there that the test reads while
-the backend waits (`_mail`, `_Mailbox`).
+the backend waits (tests/fixtures/mailbox.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.index import Index
+from tests.fixtures.mailbox import MAIL, Mailbox
 from tests.helpers import SNAPSHOT, lock, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,59 +47,9 @@ def _namespaces_work() -> bool:
 NAMESPACES = _namespaces_work()
 
 
-# Backend code: `_mail(name, data)` puts `data` (JSON) in the mailbox in the backend's work
-# directory (its HOME's parent) and waits until the test has read it (or a minute has passed).
-MAIL = """
-def _mail(_name, _data):
-    import json as _json, os as _os, time as _time
-    _box = _os.path.join(_os.environ["HOME"], _os.pardir, "mailbox")
-    _os.makedirs(_box, exist_ok=True)
-    _part = _os.path.join(_box, _name + ".part")
-    with open(_part, "w") as _out:
-        _json.dump(_data, _out)
-    _os.replace(_part, _os.path.join(_box, _name + ".json"))
-    _deadline = _time.monotonic() + 60
-    while not _os.path.exists(_os.path.join(_box, _name + ".ack")):
-        if _time.monotonic() > _deadline:
-            break
-        _time.sleep(0.02)
-"""
-
-
-class _Mailbox:
-    """What backends mailed while the block ran, by name: the mailboxes of every work directory
-    under `project`'s cache are read as letters arrive, and each letter is acknowledged."""
-
-    def __init__(self, project: Path) -> None:
-        self.scratch = project / ".cache" / "v2" / "tmp"
-        self.letters: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._collect)
-
-    def __enter__(self) -> _Mailbox:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def wait(self, name: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while name not in self.letters and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.letters[name]
-
-    def _collect(self) -> None:
-        while not self._stop.is_set():
-            letters: list[Path] = []
-            with contextlib.suppress(OSError):  # not made yet, or removed while listed
-                letters = list(self.scratch.glob("machci-run-*/*/mailbox/*.json"))
-            for letter in letters:
-                with contextlib.suppress(OSError, ValueError):  # gone with its run
-                    self.letters[letter.stem] = json.loads(letter.read_text())
-                    letter.with_suffix(".ack").touch()
-            time.sleep(0.02)
+def _mailbox(project: Path) -> Mailbox:
+    """The mailboxes of the backends `machci lock` runs in `project` (its cache in .cache)."""
+    return Mailbox(project / ".cache" / "v2" / "tmp")
 
 
 def _probe(port: int) -> str:
@@ -134,7 +85,7 @@ def test_a_backend_gets_no_secrets_a_temporary_home_and_no_network(
         dynamic=("Requires-Dist",),
         backend_prelude=_probe(_port(index)),
     )
-    with _Mailbox(tmp_path / "p") as mailbox:
+    with _mailbox(tmp_path / "p") as mailbox:
         result = lock(index, tmp_path / "p", "probe\n")
     assert result.code == 0, result.err
     seen: dict[str, Any] = mailbox.letters["probe"]
@@ -173,7 +124,7 @@ def test_without_namespaces_backends_run_with_the_network_and_the_run_says_so_on
             dynamic=("Requires-Dist",),
             backend_prelude=_probe(_port(index)),
         )
-    with _Mailbox(tmp_path / "p") as mailbox:
+    with _mailbox(tmp_path / "p") as mailbox:
         result = lock(index, tmp_path / "p", "first\nsecond\n")
     assert result.code == 0, result.err
     assert mailbox.letters["probe"]["reached"] is True
@@ -238,7 +189,7 @@ def test_the_timeout_bounds_a_backend_and_what_it_started(index: Index, tmp_path
         backend_prelude=f"{_spawn(token)}\n_time = __import__('time')\n_time.sleep(60)",
     )
     start = time.monotonic()
-    with _reaping(token), _Mailbox(tmp_path / "p") as mailbox:
+    with _reaping(token), _mailbox(tmp_path / "p") as mailbox:
         result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "3")
         assert time.monotonic() - start < 20
         assert result.code != 0
@@ -327,7 +278,7 @@ def test_work_directories_of_a_killed_run_are_removed_by_the_next(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    with _Mailbox(project) as mailbox:
+    with _mailbox(project) as mailbox:
         assert mailbox.wait("started") is True
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
@@ -387,7 +338,7 @@ def test_with_building_off_an_sdist_without_static_metadata_is_refused(
     project.mkdir()
     (project / "machci.yaml").write_text(f"{how if how.startswith('build') else ''}\n")
     options = ("--config", "machci.yaml") + (("--no-build",) if how == "--no-build" else ())
-    with _Mailbox(project) as mailbox:
+    with _mailbox(project) as mailbox:
         result = lock(index, project, "dyn\n", *options)
     assert result.code == 1
     assert (
@@ -423,12 +374,12 @@ def test_with_building_off_static_metadata_locks_with_the_static_build_requireme
         backend_prelude=RAN,
     )
     project = tmp_path / "p"
-    with _Mailbox(project) as mailbox:
+    with _mailbox(project) as mailbox:
         built = lock(index, project, "plain\n")
     assert built.packages()["plain"]["build_requires"] == ["helper-build", "zeta-tool"]
     assert mailbox.letters == {"ran": True}
     before = len(index.requests)
-    with _Mailbox(project) as mailbox:
+    with _mailbox(project) as mailbox:
         unbuilt = lock(index, project, "plain\n", "--no-build")  # the same cache
     packages = unbuilt.packages()
     assert packages["plain"]["build_requires"] == ["helper-build"]
@@ -507,7 +458,7 @@ def test_a_backend_sees_only_its_own_processes_and_not_the_index_password(
     (project / "requirements.txt").write_text("snoop\n")
     # The password is on machci's own command line, as a user may well put it.
     url = index.url.replace("http://", f"http://user:{password}@")
-    with _Mailbox(project) as mailbox:
+    with _mailbox(project) as mailbox:
         machci = _machci(project, url)
         _out, err = machci.communicate(timeout=120)
     assert machci.returncode == 0, err.decode()
@@ -525,7 +476,7 @@ def test_processes_a_backend_started_die_with_a_killed_machci(index: Index, tmp_
     project = tmp_path / "p"
     project.mkdir()
     (project / "requirements.txt").write_text("lingering\n")
-    with _reaping(token), _Mailbox(project) as mailbox:
+    with _reaping(token), _mailbox(project) as mailbox:
         machci = _machci(project, index.url)
         try:
             mailbox.wait("spawned")
@@ -605,7 +556,7 @@ def test_a_backend_writes_only_its_work_directory_and_reaches_no_unix_socket(
     }
     sock = tmp_path / "s.sock"
     index.publish("trespass", "1.0", kind="sdist", backend_prelude=_trespass(targets, sock))
-    with _unix_server(sock) as connections, _Mailbox(project) as mailbox:
+    with _unix_server(sock) as connections, _mailbox(project) as mailbox:
         result = lock(index, project, "trespass\n")
     assert result.code == 0, result.err
     done = mailbox.letters["trespass"]

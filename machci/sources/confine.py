@@ -35,6 +35,15 @@ from pathlib import Path
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 CLONE_NEWNS = 0x00020000
+# statvfs's flags of a mount and the mount flags that set them.
+KEPT_FLAGS = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, 8),
+    (os.ST_NOATIME, 1024),
+    (os.ST_NODIRATIME, 2048),
+    (os.ST_RELATIME, 1 << 21),
+)
 MNT_DETACH = 2
 # <linux/mount.h>, for mount_setattr(2) (Linux 5.12), the same number on every architecture.
 SYS_MOUNT_SETATTR = 442
@@ -93,7 +102,8 @@ def _read_only(target: str) -> None:
         return
     if ctypes.get_errno() != 38:  # ENOSYS: a kernel before 5.12 remounts the top mount only
         _check(result, f"make {target} read-only")
-    flags = os.statvfs(target).f_flag & (MS_NOSUID | MS_NODEV | 8 | 1024 | 2048 | 4096)
+    kept = os.statvfs(target).f_flag  # a remount must repeat the flags it may not clear
+    flags = sum(flag for st, flag in KEPT_FLAGS if kept & st)
     _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
