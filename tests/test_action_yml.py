@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,8 @@ def get_requires_for_build_wheel(config_settings=None):
 def test_the_resolving_step_never_holds_a_token(
     runner: Runner, workspace: Workspace, github: GitHubEmulator, index: Index, tmp_path: Path
 ) -> None:
-    backend = f"{MAIL}\n{SPY_BACKEND}".encode()
+    # A new sdist each run (its sha256 keys the cached answer): its backend runs every time.
+    backend = f"{MAIL}\n# {uuid.uuid4()}\n{SPY_BACKEND}".encode()
     later = "2025-06-01T00:00:00Z"
     index.publish("app", "2.0", requires_dist=("helper",), upload_time=later)
     index.publish(
@@ -248,6 +250,7 @@ def test_the_resolving_step_never_holds_a_token(
         result = runner.action({"command": "bump", "token": github.token}, workspace.path, job)
     assert result.code == 0, result.log
     assert result.outputs["pull-request-number"] == "1", result.log  # publish had the token
+    assert "spy" in mailbox.letters, (scratch, result.log)
     seen = mailbox.letters["spy"]
     assert github.token not in json.dumps(seen["environ"])
     assert github.token not in seen["parent"]

@@ -2,13 +2,17 @@
 
 A backend's hooks are whatever the index serves. They get an allow-listed environment (PATH, the
 locale, a temporary HOME and TMPDIR, SOURCE_DATE_EPOCH; nothing else, so no token or credential
-of the caller's shell can reach them), a wall-clock bound, and on Linux new user, network and PID
-namespaces through util-linux's `unshare`: no network but a loopback that is down, and every
-process they start dies with them. Where `unshare` is missing or may not create namespaces
-(containers without user namespaces, macOS), hooks run without them, and processes they leave
-behind are not stopped; the run says so once. Either way they run as the user, and can read and
-write what the user can.
-"""
+of the caller's shell can reach them), a wall-clock bound, and on Linux new user, network, PID
+and mount namespaces through util-linux's `unshare`, with confine.py as their first process: no
+network but a loopback that is down; a /proc of their own, so no other process is in sight (nor
+machci's command line); a root of their own with the system and Python read-only and nothing
+writable but their work directory; and every process they start dies with them, and with
+machci, however it ends. Where `unshare` is missing or may not create namespaces (containers
+without user namespaces, macOS), hooks run without them, can read and write what the user can,
+and processes they leave behind are not stopped; the run says so once.
+
+Their answers come back through a file machci makes for them and reads only while it is still
+that regular file, up to a limit (AnswerFile)."""
 
 from __future__ import annotations
 
