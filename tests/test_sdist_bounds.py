@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -108,16 +109,21 @@ def _measured_lock(
     (project / "requirements.txt").write_text(f"{requirement}\n")
     argv = [sys.executable, "-m", "machci", "lock", "-r", "requirements.txt", "--index-url"]
     argv += [index.url, "--cache-dir", ".cache", "--snapshot", SNAPSHOT, *options]
-    done = subprocess.run(
+    measure = subprocess.Popen(
         [sys.executable, "-c", _MEASURE, *argv],
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
-        timeout=120,
+        start_new_session=True,
     )
-    report = json.loads(done.stdout)
+    try:
+        out, _err = measure.communicate(timeout=120)
+    finally:  # a run that hangs is stopped with its whole process group
+        if measure.poll() is None:
+            os.killpg(measure.pid, signal.SIGKILL)
+            measure.wait()
+    report = json.loads(out)
     return report["code"], report["err"], report["peak"]
 
 
@@ -237,3 +243,43 @@ def test_a_backend_answer_is_read_only_from_the_file_machci_made_and_bounded(
     assert "Traceback" not in err
     assert peak < PEAK, f"peak resident size {peak >> 20} MiB"
     assert not (project / "default.nix").exists()
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "_os.symlink(VICTIM, _path)",
+        "_os.mkfifo(_path)",
+        "_os.mkdir(_path); open(_os.path.join(_path, 'x'), 'w').close()",
+        "_os.symlink('/dev/zero', _path)",
+    ],
+    ids=["link-out", "fifo", "directory", "dev-zero"],
+)
+def test_what_a_backend_leaves_in_its_work_directory_never_leads_machci_astray(
+    index: Index, tmp_path: Path, plant: str
+) -> None:
+    # While asked for its build requirements, the backend puts something where machci writes
+    # its next log, its next answer, its HOME and its TMPDIR; then it prepares metadata.
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    prelude = f"""
+import os as _os, shutil as _shutil, sys as _sys
+VICTIM = {str(victim)!r}
+if _sys.argv[1] == "requires":
+    _work = _os.path.dirname(_sys.argv[3])
+    for _name in ("output.log", "metadata.out", "home", "tmp", ".root"):
+        _path = _os.path.join(_work, _name)
+        if _os.path.isdir(_path) and not _os.path.islink(_path):
+            _shutil.rmtree(_path)
+        elif _os.path.lexists(_path):
+            _os.unlink(_path)
+        {plant}
+"""
+    index.publish(
+        "planter", "1.0", kind="sdist", dynamic=("Requires-Dist",), backend_prelude=prelude
+    )
+    project = tmp_path / "p"
+    code, err, peak = _measured_lock(index, project, requirement="planter")
+    assert code == 0, err
+    assert victim.read_text() == "precious\n"
+    assert peak < PEAK

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from machci.errors import SourceError
 from machci.notices import warn
@@ -57,11 +58,36 @@ class Outcome:
     last_line: str  # of its merged standard output and error ("" if none)
 
 
+def clear(path: Path) -> None:
+    """Remove whatever is at `path` (a file, a link, a FIFO, a directory tree) without following
+    links: a backend may have left anything in its work directory for machci's next step."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _directory(path: Path) -> None:
+    """`path` as a directory of its own, whatever a backend made of it before."""
+    if path.is_symlink() or not path.is_dir():
+        clear(path)
+        path.mkdir()
+
+
+def _fresh(path: Path, flags: int) -> int:
+    """A new empty regular file at `path`, made here (never through a link), opened."""
+    clear(path)
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+
+
 def environment(scratch: Path) -> dict[str, str]:
     """The allow-listed environment, with HOME and TMPDIR made inside `scratch`."""
     home, tmp = scratch / "home", scratch / "tmp"
-    home.mkdir(exist_ok=True)
-    tmp.mkdir(exist_ok=True)
+    _directory(home)
+    _directory(tmp)
     env = {key: os.environ[key] for key in PASSED if key in os.environ}
     env["HOME"], env["TMPDIR"] = str(home), str(tmp)
     env["SOURCE_DATE_EPOCH"] = os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
@@ -80,8 +106,10 @@ def run_bounded(
     """Run `command` with its output in `log`, killed when it runs out of time.
 
     It stays in machci's process group, so an interrupt from the terminal stops it with machci.
+    The log is made anew, and its end read back through the same descriptor: a backend may have
+    replaced the file by a link or a FIFO, before or while it ran.
     """
-    with log.open("wb") as output:
+    with os.fdopen(_fresh(log, os.O_RDWR), "w+b") as output:
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -99,14 +127,13 @@ def run_bounded(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return Outcome(returncode, _last_line(log))
+        return Outcome(returncode, _last_line(output))
 
 
-def _last_line(log: Path) -> str:
-    with log.open("rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, size - LOG_TAIL))
-        lines = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+def _last_line(log: BinaryIO) -> str:
+    size = log.seek(0, os.SEEK_END)
+    log.seek(max(0, size - LOG_TAIL))
+    lines = log.read(LOG_TAIL).decode("utf-8", errors="replace").strip().splitlines()
     return lines[-1].strip() if lines else ""
 
 
@@ -162,7 +189,7 @@ class Sandbox:
 def _spec(scratch: Path, cwd: Path, readable: Sequence[Path], lifeline: int | None) -> str:
     """confine.py's argument: the new root goes on `scratch`/.root, `scratch` is writable."""
     root = scratch / ".root"
-    root.mkdir(exist_ok=True)
+    _directory(root)
     return json.dumps(
         {
             "root": str(root),
@@ -216,8 +243,7 @@ class AnswerFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        made = os.open(path, flags, 0o644)
+        made = _fresh(path, os.O_WRONLY)  # an earlier hook may have put anything there
         try:
             info = os.fstat(made)
         finally:
