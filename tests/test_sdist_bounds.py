@@ -283,3 +283,26 @@ if _sys.argv[1] == "requires":
     assert code == 0, err
     assert victim.read_text() == "precious\n"
     assert peak < PEAK
+
+
+def test_an_sdist_of_too_many_members_is_refused_in_bounded_memory(
+    index: Index, tmp_path: Path
+) -> None:
+    # Empty members cost 512 compressible bytes each, and about a kilobyte of memory when read.
+    raw = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w|", format=tarfile.USTAR_FORMAT) as archive,
+    ):
+        directory = tarfile.TarInfo("big-1.0")
+        directory.type = tarfile.DIRTYPE
+        archive.addfile(directory)
+        for number in range(100_001):
+            archive.addfile(tarfile.TarInfo(f"big-1.0/{number}"))
+    _serve(index, "big", "big-1.0.tar.gz", raw.getvalue())
+    project = tmp_path / "p"
+    code, err, peak = _measured_lock(index, project, "--no-build")
+    assert code != 0
+    assert "big-1.0.tar.gz: more than 100000 members; no sdist is that large" in err
+    assert "Traceback" not in err
+    assert peak < PEAK, f"peak resident size {peak >> 20} MiB"

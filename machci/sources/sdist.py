@@ -77,6 +77,10 @@ class SdistInfo:
 class _Archive:
     """Read-only view of an sdist archive (tar or zip) with a single top-level directory."""
 
+    # Far above any real sdist (thousands of files); each tar member costs about a kilobyte of
+    # memory, and a few compressed bytes make one.
+    MAX_MEMBERS = 100_000
+
     def __init__(self, data: bytes, filename: str) -> None:
         self.filename = filename
         self.data = data
@@ -89,7 +93,7 @@ class _Archive:
             else:
                 self.zip = None
                 self.tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
-                names = self.tar.getnames()
+                names = self._tar_names(self.tar)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SourceError(f"{filename}: not a readable archive ({exc})") from exc
         paths = [PurePosixPath(n).parts for n in names]
@@ -99,6 +103,17 @@ class _Archive:
         self.top = tops.pop()
         # Member paths relative to the top directory, as `read` takes them.
         self.members = tuple("/".join(parts[1:]) for parts in paths if len(parts) > 1)
+
+    def _tar_names(self, tar: tarfile.TarFile) -> list[str]:
+        """The members' names, counted as they are read so that their number stays bounded."""
+        names = []
+        for member in tar:
+            names.append(member.name)
+            if len(names) > self.MAX_MEMBERS:
+                raise SourceError(
+                    f"{self.filename}: more than {self.MAX_MEMBERS} members; no sdist is that large"
+                )
+        return names
 
     def read(self, relative: str) -> bytes | None:
         """A member's bytes (None when it is missing or unreadable), read at most to the
