@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ruamel.yaml import YAML
 
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
+from tests.fixtures.mailbox import MAIL, Mailbox
 from tests.fixtures.repos import BRANCH, Workspace, git, parse_outputs
 from tests.nixtools import NIX_ENV, require, seed_store, stand_in
 
@@ -208,10 +210,10 @@ def test_bump_through_the_composite_action(
     assert git(workspace.remote, "log", "-1", "--format=%s", BRANCH).startswith("machci: bump")
 
 
-# An sdist backend that records what its process and the process that started it (the resolver)
-# hold in their environments; resolving asks every sdist's backend for its build requirements.
+# An sdist backend that mails what its process and the process that started it hold in their
+# environments; resolving asks every sdist's backend for its build requirements.
 SPY_BACKEND = """
-import json, os
+import os
 
 def get_requires_for_build_wheel(config_settings=None):
     try:
@@ -219,8 +221,7 @@ def get_requires_for_build_wheel(config_settings=None):
             parent = f.read().decode("utf-8", "replace")
     except OSError:
         parent = ""
-    with open(OUT, "w") as f:
-        json.dump({"environ": dict(os.environ), "parent": parent}, f)
+    _mail("spy", {"environ": dict(os.environ), "parent": parent})
     return []
 """
 
@@ -228,8 +229,8 @@ def get_requires_for_build_wheel(config_settings=None):
 def test_the_resolving_step_never_holds_a_token(
     runner: Runner, workspace: Workspace, github: GitHubEmulator, index: Index, tmp_path: Path
 ) -> None:
-    spy = tmp_path / "backend-saw.json"
-    backend = f"OUT = {str(spy)!r}\n{SPY_BACKEND}".encode()
+    # A new sdist each run (its sha256 keys the cached answer): its backend runs every time.
+    backend = f"{MAIL}\n# {uuid.uuid4()}\n{SPY_BACKEND}".encode()
     later = "2025-06-01T00:00:00Z"
     index.publish("app", "2.0", requires_dist=("helper",), upload_time=later)
     index.publish(
@@ -242,10 +243,15 @@ def test_the_resolving_step_never_holds_a_token(
     # Tokens the job's env: holds as well as the `token` input.
     job = {name: github.token for name in TOKENS}
     job.update(GITHUB_API_URL=github.url, GITHUB_REPOSITORY="acme/app")
-    result = runner.action({"command": "bump", "token": github.token}, workspace.path, job)
+    # machci's default cache, in the environment the runner gives its steps.
+    caches = runner.env.get("XDG_CACHE_HOME") or str(Path(runner.env["HOME"]) / ".cache")
+    scratch = Path(caches) / "machci" / "v2" / "tmp"
+    with Mailbox(scratch) as mailbox:
+        result = runner.action({"command": "bump", "token": github.token}, workspace.path, job)
     assert result.code == 0, result.log
     assert result.outputs["pull-request-number"] == "1", result.log  # publish had the token
-    seen = json.loads(spy.read_text())
+    assert "spy" in mailbox.letters, (scratch, result.log)
+    seen = mailbox.letters["spy"]
     assert github.token not in json.dumps(seen["environ"])
     assert github.token not in seen["parent"]
 

@@ -34,8 +34,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
 from machci.sources.buildenv import BackendError, BuildEnvironments
+from machci.sources.limits import Limits
 from machci.sources.native import build_needs
-from machci.sources.sandbox import Sandbox
+from machci.sources.sandbox import AnswerFile, Sandbox
 from machci.sources.treemeta import static_metadata
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
@@ -86,9 +87,14 @@ class SdistInfo:
 class _Archive:
     """Read-only view of an sdist archive (tar or zip) with a single top-level directory."""
 
+    # Far above any real sdist (thousands of files); each tar member costs about a kilobyte of
+    # memory, and a few compressed bytes make one.
+    MAX_MEMBERS = 100_000
+
     def __init__(self, data: bytes, filename: str) -> None:
         self.filename = filename
         self.data = data
+        self.limit = Limits.from_environment().metadata
         try:
             if filename.endswith(".zip"):
                 self.zip: zipfile.ZipFile | None = zipfile.ZipFile(io.BytesIO(data))
@@ -97,7 +103,7 @@ class _Archive:
             else:
                 self.zip = None
                 self.tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
-                names = self.tar.getnames()
+                names = self._tar_names(self.tar)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SourceError(f"{filename}: not a readable archive ({exc})") from exc
         paths = [PurePosixPath(n).parts for n in names]
@@ -108,16 +114,45 @@ class _Archive:
         # Member paths relative to the top directory, as `read` takes them.
         self.members = tuple("/".join(parts[1:]) for parts in paths if len(parts) > 1)
 
+    def _tar_names(self, tar: tarfile.TarFile) -> list[str]:
+        """The members' names, counted as they are read so that their number stays bounded."""
+        names = []
+        for member in tar:
+            names.append(member.name)
+            if len(names) > self.MAX_MEMBERS:
+                raise SourceError(
+                    f"{self.filename}: more than {self.MAX_MEMBERS} members; no sdist is that large"
+                )
+        return names
+
     def read(self, relative: str) -> bytes | None:
+        """A member's bytes (None when it is missing or unreadable), read at most to the
+        metadata limit: a few compressed bytes can inflate to gigabytes (a tar member's size
+        is whatever its header says, and zipfile inflates until the stream ends)."""
         name = f"{self.top}/{relative}"
+        where = f"{self.filename}: {relative}"
         try:
             if self.zip is not None:
-                return self.zip.read(name)
-            assert self.tar is not None
-            member = self.tar.extractfile(name)
-            return member.read() if member is not None else None
+                declared = self.zip.getinfo(name).file_size
+                if declared > self.limit.size:
+                    raise self.limit.refuse(where, declared)
+                with self.zip.open(name) as handle:
+                    data = handle.read(self.limit.size + 1)
+            else:
+                assert self.tar is not None
+                info = self.tar.getmember(name)
+                if info.isfile() and info.size > self.limit.size:
+                    raise self.limit.refuse(where, info.size)
+                member = self.tar.extractfile(info)
+                if member is None:
+                    return None
+                with member:
+                    data = member.read(self.limit.size + 1)
         except (KeyError, tarfile.TarError, zipfile.BadZipFile, EOFError, OSError):
             return None
+        if len(data) > self.limit.size:
+            raise self.limit.refuse(where)
+        return data
 
     def extract(self, destination: Path) -> Path:
         if self.zip is not None:
@@ -172,27 +207,44 @@ class _Backend:
     backend_path: tuple[str, ...]
 
     def call(self, hook: str, sites: Sequence[Path], sandbox: Sandbox, doing: str) -> bytes:
-        """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors."""
+        """Run one hook of `_HOOK` with `sites` on the path; `doing` names it in errors. The
+        answer is read from the file made for it, at most to the metadata limit."""
         paths = [str((self.source / p).resolve()) for p in self.backend_path]
         paths += [str(site) for site in sites]
-        out = self.work / f"{hook}.out"
+        out = AnswerFile(self.work / f"{hook}.out")
         # -I ignores PYTHONPATH (which the sandbox does not pass anyway), so the path goes in
         # through a tiny bootstrap.
         bootstrap = (
             f"import sys; sys.path[:0] = {paths!r}; exec(compile({_HOOK!r}, 'hook', 'exec'))"
         )
-        command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out)]
-        outcome = sandbox.run(command, cwd=self.source, scratch=self.work)
+        command = [sys.executable, "-I", "-c", bootstrap, hook, self.name, str(out.path)]
+        outcome = sandbox.run(command, cwd=self.source, scratch=self.work, readable=sites)
         if outcome.returncode is None:
             raise BackendError(
                 f"{self.filename}: {doing} timed out after {sandbox.timeout:g} s (--timeout)",
                 outcome.tail,
                 transient=True,
             )
-        if outcome.returncode != 0 or not out.exists():
+        answer = b""
+        if outcome.returncode == 0:
+            where = f"{self.filename}: {doing}: its answer"
+            try:
+                answer = out.read(Limits.from_environment().metadata, where)
+            except BackendError:
+                raise
+            except SourceError as exc:  # replaced, or too large: the backend's doing
+                raise BackendError(exc.message, outcome.tail) from exc
+        if not answer:
             reason = outcome.last_line or "no output"
             raise BackendError(f"{self.filename}: {doing} failed: {reason}", outcome.tail)
-        return out.read_bytes()
+        if hook == "requires":  # JSON, checked here so that no garbage reaches its parser
+            try:
+                json.loads(answer)
+            except (ValueError, RecursionError) as exc:
+                raise BackendError(
+                    f"{self.filename}: {doing}: its answer is not JSON ({exc})", outcome.tail
+                ) from exc
+        return answer
 
 
 def _dynamic_requires(
