@@ -12,6 +12,7 @@ import pytest
 from machci.config import load_config
 from machci.settings import settings_digest
 from tests.fixtures.index import Index
+from tests.fixtures.mailbox import MAIL, Mailbox
 from tests.helpers import SNAPSHOT, Run, lock, run
 
 LINUX = ("x86_64-linux", "aarch64-linux")
@@ -103,18 +104,29 @@ def test_a_backend_that_cannot_prepare_metadata_is_an_error_and_nothing_is_writt
     assert not (project / "default.nix").exists()
 
 
-def counting_backend(counter: Path, *, fail: bool = True) -> str:
-    """A backend prelude that appends a line to `counter` each time it runs, then fails."""
-    code = f"with open({str(counter)!r}, 'a') as _f:\n    _f.write('ran\\n')\n"
-    return code + (NO_R if fail else "")
+def counting_backend(*, fail: bool = True) -> str:
+    """A backend prelude that mails a letter each time it runs (backends may write nothing
+    outside their work directory), then fails."""
+    mail = f"{MAIL}\nimport uuid as _uuid\n_mail('ran-' + _uuid.uuid4().hex, 1)\n"
+    return mail + (NO_R if fail else "")
 
 
-def runs(counter: Path) -> int:
-    return len(counter.read_text().splitlines()) if counter.exists() else 0
+def runs(mailbox: Mailbox) -> int:
+    """How many times a counting backend ran while `mailbox` was open."""
+    return sum(name.startswith("ran-") for name in mailbox.letters)
+
+
+def backends_of(project: Path) -> Mailbox:
+    """The mailboxes of the backends `lock` runs in `project` (its cache in .cache)."""
+    return Mailbox(project / ".cache" / "v2" / "tmp")
 
 
 def test_a_failure_is_cached_and_the_backend_not_run_again(index: Index, tmp_path: Path) -> None:
-    counter = tmp_path / "counter"
+    with backends_of(tmp_path / "p") as counter:
+        _failure_is_cached(index, tmp_path, counter)
+
+
+def _failure_is_cached(index: Index, tmp_path: Path, counter: Mailbox) -> None:
     index.publish("helper-build", "1.0")
     index.publish(
         "broken",
@@ -122,7 +134,7 @@ def test_a_failure_is_cached_and_the_backend_not_run_again(index: Index, tmp_pat
         kind="sdist",
         pkg_info=False,
         build_requires=("helper-build",),
-        backend_prelude=counting_backend(counter),
+        backend_prelude=counting_backend(),
     )
     helper = ("GET", "/files/helper_build-1.0-py3-none-any.whl")
     first = lock(index, tmp_path / "p", "broken\n")
@@ -149,13 +161,13 @@ def test_a_failure_is_cached_and_the_backend_not_run_again(index: Index, tmp_pat
 
 
 def test_a_cached_fallback_is_asked_again_with_refresh(index: Index, tmp_path: Path) -> None:
-    counter = tmp_path / "counter"
-    index.publish("norinterface", "1.0", kind="sdist", backend_prelude=counting_backend(counter))
-    for refresh, count in (((), 1), ((), 1), (("--refresh",), 2)):
-        result = lock(index, tmp_path / "p", "norinterface\n", *refresh)
-        assert result.versions() == {"norinterface": "1.0"}
-        assert "asking the build backend for its build requirements failed" in result.err
-        assert runs(counter) == count
+    index.publish("norinterface", "1.0", kind="sdist", backend_prelude=counting_backend())
+    with backends_of(tmp_path / "p") as counter:
+        for refresh, count in (((), 1), ((), 1), (("--refresh",), 2)):
+            result = lock(index, tmp_path / "p", "norinterface\n", *refresh)
+            assert result.versions() == {"norinterface": "1.0"}
+            assert "asking the build backend for its build requirements failed" in result.err
+            assert runs(counter) == count
 
 
 def test_the_backends_output_cannot_drive_the_terminal(index: Index, tmp_path: Path) -> None:
@@ -170,19 +182,19 @@ def test_the_backends_output_cannot_drive_the_terminal(index: Index, tmp_path: P
 def test_a_timed_out_query_falls_back_and_is_asked_again(index: Index, tmp_path: Path) -> None:
     """A time limit is a failure like another (the static build requirements stand in) but
     not cached: with more time, or on a faster machine, the backend may answer."""
-    counter = tmp_path / "counter"
-    sleepy = counting_backend(counter, fail=False) + "import time\ntime.sleep(60)\n"
+    sleepy = counting_backend(fail=False) + "import time\ntime.sleep(60)\n"
     index.publish("sleepy", "1.0", kind="sdist", backend_prelude=sleepy)
-    for attempt in (1, 2):
-        result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "2")
-        assert result.versions() == {"sleepy": "1.0"}
-        assert result.err == (
-            "machci: warning: sleepy 1.0 (sleepy-1.0.tar.gz): asking the build backend for its"
-            " build requirements timed out after 2 s (--timeout); locked with its static"
-            " [build-system].requires instead (nixpkgs' build asks the backend again, with"
-            " default.nix's inputs)\n"
-        )
-        assert runs(counter) == attempt
+    with backends_of(tmp_path / "p") as counter:
+        for attempt in (1, 2):
+            result = lock(index, tmp_path / "p", "sleepy\n", "--timeout", "3")
+            assert result.versions() == {"sleepy": "1.0"}
+            assert result.err == (
+                "machci: warning: sleepy 1.0 (sleepy-1.0.tar.gz): asking the build backend for"
+                " its build requirements timed out after 3 s (--timeout); locked with its static"
+                " [build-system].requires instead (nixpkgs' build asks the backend again, with"
+                " default.nix's inputs)\n"
+            )
+            assert runs(counter) == attempt
 
 
 def publish_failing(index: Index, versions: range) -> None:
