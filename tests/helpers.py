@@ -61,3 +61,22 @@ def lock(
         argv += ["--system", system]
     with contextlib.chdir(project):
         return run(*argv, *args)
+
+
+def write_project(
+    project: Path,
+    index: Index,
+    requirements: str,
+    systems: tuple[str, ...] = ("x86_64-linux",),
+    extra: str = "",
+) -> Path:
+    """A project: requirements.txt, and a machci.yaml that reads it, locks for `systems` from
+    the test index at SNAPSHOT, and adds `extra` (YAML lines)."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "requirements.txt").write_text(requirements)
+    (project / "machci.yaml").write_text(
+        "requirements: [requirements.txt]\n"
+        f"systems: [{', '.join(systems)}]\n"
+        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n" + extra
+    )
+    return project

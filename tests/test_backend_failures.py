@@ -13,23 +13,15 @@ from machci.config import load_config
 from machci.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.fixtures.mailbox import MAIL, Mailbox
-from tests.helpers import SNAPSHOT, Run, lock, run
+from tests.helpers import Run, lock, run, write_project
 
 LINUX = ("x86_64-linux", "aarch64-linux")
 NO_R = "raise RuntimeError('cannot find R: R_HOME is not set and R is not on PATH')"
 
 
-def write_project(project: Path, index: Index, extra: str = "") -> Path:
+def r_project(project: Path, index: Index, extra: str = "") -> Path:
     """A machci.yaml project with rPackages (so rpy2 is a root) on both Linux systems."""
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "requirements.txt").write_text("")
-    (project / "machci.yaml").write_text(
-        "requirements: [requirements.txt]\n"
-        "systems: [x86_64-linux, aarch64-linux]\n"
-        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
-        "rPackages: [data_table]\n" + extra
-    )
-    return project
+    return write_project(project, index, "", LINUX, "rPackages: [data_table]\n" + extra)
 
 
 def machci(project: Path, *args: str) -> Run:
@@ -58,7 +50,7 @@ def publish_rpy2(index: Index, *, static: bool = True) -> None:
 
 def test_rpy2_resolves_to_the_newest_release_without_r(index: Index, tmp_path: Path) -> None:
     publish_rpy2(index)
-    project = write_project(tmp_path / "project", index)
+    project = r_project(tmp_path / "project", index)
     result = machci(project, "lock", "--json")
     for system in LINUX:
         assert result.versions(system) == {
@@ -83,7 +75,7 @@ def test_a_backend_that_cannot_prepare_metadata_is_an_error_and_nothing_is_writt
     index: Index, tmp_path: Path
 ) -> None:
     publish_rpy2(index, static=False)
-    project = write_project(tmp_path / "project", index)
+    project = r_project(tmp_path / "project", index)
     result = machci(project, "sync")
     assert result.code == 2
     assert result.err.startswith(
@@ -232,7 +224,7 @@ def test_skipping_is_reported_and_bounded(index: Index, tmp_path: Path) -> None:
 def test_a_bad_metadata_failures_setting_is_refused(
     index: Index, tmp_path: Path, text: str, message: str
 ) -> None:
-    project = write_project(tmp_path / "project", index, text)
+    project = r_project(tmp_path / "project", index, text)
     result = machci(project, "sync")
     assert result.code == 2
     assert result.err.startswith(f"machci: error: machci.yaml:5: {message}")
@@ -242,13 +234,13 @@ def test_a_bad_metadata_failures_setting_is_refused(
 def test_skipping_enters_the_settings_digest(index: Index, tmp_path: Path) -> None:
     index.publish("app", "1.0")
     index.publish("rpy2", "3.1.0")
-    project = write_project(tmp_path / "project", index)
+    project = r_project(tmp_path / "project", index)
     (project / "requirements.txt").write_text("app\n")
     assert machci(project, "sync").code == 1
     assert machci(project, "check").code == 0
     assert machci(project, "check", "--skip-metadata-failures").code == 1
     digests = []
     for text in ("", "metadataFailures: error\n", "metadataFailures: skip\n"):
-        path = write_project(tmp_path / "variant", index, text) / "machci.yaml"
+        path = r_project(tmp_path / "variant", index, text) / "machci.yaml"
         digests.append(settings_digest(load_config(path), path.parent / "default.nix"))
     assert digests[0] == digests[1] != digests[2]  # the default leaves earlier files in sync

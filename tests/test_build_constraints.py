@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT, Run, run
+from tests.helpers import Run, run, write_project
 
 # needsold's setup refuses what oldtool 2 has become, as setuptools 71+ refuses web2ldap 1.8.1's
 # `python_requires='>=3.6.*'`.
@@ -24,14 +24,7 @@ REFUSES_NEW = (
 
 
 def make_project(path: Path, index: Index, extra: str = "") -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "requirements.txt").write_text("needsold\n")
-    (path / "machci.yaml").write_text(
-        "requirements: [requirements.txt]\n"
-        "systems: [x86_64-linux]\n"
-        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n" + extra
-    )
-    return path
+    return write_project(path, index, "needsold\n", extra=extra)
 
 
 def machci(project: Path, *args: str) -> Run:

@@ -12,17 +12,11 @@ from machci.config import load_config
 from machci.errors import InputError
 from machci.settings import settings_digest
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT, Run, run
+from tests.helpers import Run, run, write_project
 
 
 def write_config(project: Path, index: Index, extra: str) -> None:
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "requirements.txt").write_text("app\n")
-    (project / "machci.yaml").write_text(
-        "requirements: [requirements.txt]\n"
-        "systems: [x86_64-linux, aarch64-linux]\n"
-        f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n" + extra
-    )
+    write_project(project, index, "app\n", ("x86_64-linux", "aarch64-linux"), extra)
 
 
 def machci(project: Path, *args: str) -> Run:
