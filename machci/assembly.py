@@ -5,20 +5,17 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from machci.dists import BUILT_FROM_SOURCE, SOURCE_KINDS
 from machci.lock import LockedFile, LockedPackage, LockedSource, Root, SystemLock
 from machci.redaction import strip_credentials
+from machci.resolution import Candidate, Req, Resolution
 from machci.targets import Target
-
-if TYPE_CHECKING:
-    from machci.resolve import Candidate, Provider, Req
 
 
 def system_lock(
     target: Target,
-    provider: Provider,
+    provider: Resolution,
     mapping: Mapping[str, Candidate],
     roots: Sequence[Req],
     sources: Mapping[str, LockedSource],

@@ -4,17 +4,15 @@ and why a package has no candidate at all (unknown, snapshot, version, files, Py
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
 
 from packaging.version import Version
 from resolvelib.resolvers import RequirementInformation
 
-if TYPE_CHECKING:
-    from machci.resolve import Candidate, Provider, Req
+from machci.resolution import Candidate, Req, Resolution
 
 
 def explain_conflict(
-    provider: Provider,
+    provider: Resolution,
     causes: Collection[RequirementInformation[Req, Candidate]],
     roots: Sequence[Req],
 ) -> str:
@@ -46,7 +44,7 @@ def explain_conflict(
     return "\n".join(dict.fromkeys(lines))
 
 
-def explain_missing(provider: Provider, name: str, reqs: Sequence[Req]) -> str | None:
+def explain_missing(provider: Resolution, name: str, reqs: Sequence[Req]) -> str | None:
     """Why a package has no candidate at all: unknown, snapshot, version, files, Python."""
     project = provider.finder.every_file(name)
     if project.index is None:
