@@ -38,6 +38,7 @@ from store import (
     Recording,
     compare,
     load_committed,
+    mismatches,
     recording_dir,
 )
 from tools import (
@@ -617,6 +618,15 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             log(f"recording {', '.join(s.name for s in missing)} first (needs PyPI) ...")
             record(missing, recording, with_pip_compile=args.with_pip_compile)
+        refused = mismatches(recording.manifest(), committed)
+        if refused:
+            print(
+                f"run: the recording in {recording.root} does not match"
+                f" {COMMITTED_MANIFEST.name}: " + "; ".join(refused) + ". Its figures would not"
+                " be comparable; record anew into an empty directory (--recording DIR)",
+                file=sys.stderr,
+            )
+            return 2
         differences = compare(recording.manifest(), committed)
         header.append(
             f"recording {recording.root}, against {COMMITTED_MANIFEST.name}: "

@@ -273,3 +273,32 @@ def compare(recorded: Mapping[str, Any], committed: Mapping[str, Any]) -> list[s
         if ours is not None and ours != entry.get("reference"):
             lines.append(f"set {name}: the reference pins differ from the committed ones")
     return lines
+
+
+def _changed(ours: Mapping[str, Any], theirs: Mapping[str, Any], field: str) -> list[str]:
+    return sorted(n for n in ours if n in theirs and ours[n][field] != theirs[n][field])
+
+
+def mismatches(recorded: Mapping[str, Any], committed: Mapping[str, Any]) -> list[str]:
+    """Why a recording is not the one the committed manifest describes, if it is not: another
+    snapshot, a page whose files as of the snapshot differ, metadata or files with other bytes,
+    other reference pins. A page whose bytes differ only by uploads after the snapshot still
+    matches (the tools see the same files), and items only one side holds are not mismatches
+    (the recording is extended as sets need it)."""
+    if recorded["snapshot"] != committed["snapshot"]:
+        return [f"snapshot {recorded['snapshot']} is not the committed {committed['snapshot']}"]
+    found = []
+    for kind, field in (
+        ("pages", "as_of_snapshot"),
+        ("metadata", "sha256"),
+        ("files", "sha256"),
+    ):
+        changed = _changed(recorded[kind], committed[kind], field)
+        if changed:
+            shown = ", ".join(changed[:5]) + (", ..." if changed[5:] else "")
+            found.append(f"{len(changed)} {kind} differ from the manifest ({shown})")
+    for name, entry in committed["sets"].items():
+        ours = recorded["sets"].get(name, {}).get("reference")
+        if ours is not None and ours != entry.get("reference"):
+            found.append(f"set {name}: the reference pins differ from the committed ones")
+    return found
