@@ -81,6 +81,13 @@ def test_readme_examples_validate(line: int, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "path", sorted(README.parent.glob("examples/**/machci.yaml")), ids=lambda p: p.parent.name
+)
+def test_example_projects_validate(path: Path) -> None:
+    assert errors(YAML(typ="rt").load(path.read_text(encoding="utf-8"))) == []
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "sytems: [x86_64-linux]\n",
