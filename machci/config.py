@@ -6,11 +6,14 @@ The key names are the interface other tools rely on; see the README's configurat
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -37,31 +40,14 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 _NIX_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 PROVIDERS = ("wheel", "sdist", "nixpkgs")
 DEFAULT_PROVIDERS = ("wheel", "sdist")
-_TOP_KEYS = (
-    "requirements",
-    "python",
-    "systems",
-    "data",
-    "providers",
-    "output",
-    "glibc",
-    "macos",
-    "image",
-    "ignore-missing-libraries",
-    "nixpkgs",
-    "overrides",
-    "overridesPre",
-    "overridesPost",
-    "ignoreCollisions",
-    "build",
-    "packagesExtra",
-    "project",
-    "flake",
-    "rPackages",
-    "buildConstraints",
-    "metadataFailures",
+# machci.yaml's JSON Schema (shipped beside this module) is the one list of its keys; editors
+# read it through the `# yaml-language-server: $schema=` line `machci init` writes.
+SCHEMA: dict[str, Any] = json.loads(
+    resources.files("machci").joinpath("machci.schema.json").read_text(encoding="utf-8")
 )
-_IMAGE_KEYS = ("name", "tag", "cmd")
+_PROPERTIES: dict[str, Any] = SCHEMA["properties"]
+_TOP_KEYS = tuple(_PROPERTIES)
+_IMAGE_KEYS = tuple(_PROPERTIES["image"]["properties"])
 # The OCI distribution reference grammar (distribution/reference): a name is path components of
 # lower-case letters and digits joined by separators, after an optional registry host[:port]/;
 # anything else (quotes, `${`) would also break the Nix string default.nix puts it in.
@@ -79,21 +65,21 @@ MAX_YAML_DEPTH = 50
 # Aliases let a short file stand for an exponentially large document ("billion laughs"): the
 # nodes that aliases stand for, counted as if written out, are bounded.
 MAX_YAML_ALIAS_NODES = 10_000
-_DATA_KEYS = ("source", "index", "extra-indexes", "snapshot", "repository", "rev", "sha256", "path")
-SOURCES = ("pypi", "pypi-deps-db")
+_DATA_KEYS = tuple(_PROPERTIES["data"]["properties"])
+SOURCES = tuple(_PROPERTIES["data"]["properties"]["source"]["enum"])
 DEFAULT_DEPSDB_REPOSITORY = "DavHau/pypi-deps-db"
 _PYPI_KEYS = ("index", "extra-indexes", "snapshot")
 _DEPSDB_KEYS = ("repository", "rev", "sha256", "path")
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _INPUT_KEYS = ("path", "extras", "groups")
-_NIXPKGS_KEYS = ("index", "path")
+_NIXPKGS_KEYS = tuple(_PROPERTIES["nixpkgs"]["properties"])
 _EXTRA_KINDS = ("path", "url", "git")
-_EXTRA_KEYS = (*_EXTRA_KINDS, "rev", "extras", "requirements", "requirementsExtra")
+_EXTRA_KEYS = tuple(_PROPERTIES["packagesExtra"]["items"]["properties"])
 _OVERRIDE_FORMS = ("add", "mod")
-_FLAKE_KEYS = ("nixpkgs", "app")
+_FLAKE_KEYS = tuple(_PROPERTIES["flake"]["anyOf"][1]["properties"])
 _CONSTRAINT_KEYS = ("path",)
-METADATA_FAILURES = ("error", "skip")
+METADATA_FAILURES = tuple(_PROPERTIES["metadataFailures"]["enum"])
 DEFAULT_FLAKE_NIXPKGS = "github:NixOS/nixpkgs/nixos-unstable"
 
 

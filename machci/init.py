@@ -21,6 +21,11 @@ from machci.redaction import strip_credentials
 from machci.yamledit import RoundTrip
 
 HOOKS_REPO = "https://github.com/machci/action"
+# The JSON Schema of machci.yaml as released with this version: editors with the YAML language
+# server complete and check the file from it (the package ships the same file).
+SCHEMA_URL = (
+    f"https://raw.githubusercontent.com/machci/action/v{__version__}/machci/machci.schema.json"
+)
 HOOK_IDS = ("machci-sync", "machci-check")
 PRE_COMMIT = ".pre-commit-config.yaml"
 WORKFLOW = Path(".github") / "workflows" / "machci.yml"
@@ -37,6 +42,7 @@ def _config_text(
     requirements: str, python: str, systems: list[str], snapshot: str, index: str
 ) -> str:
     return (
+        f"# yaml-language-server: $schema={SCHEMA_URL}\n"
         "# machci: requirements in, a reproducible Nix Python environment out.\n"
         "# Regenerate default.nix with `machci sync`; move the data pin with `machci bump`.\n"
         f"requirements: [{requirements}]\n"
