@@ -218,7 +218,7 @@ def test_skipping_is_reported_and_bounded(index: Index, tmp_path: Path) -> None:
     "text, message",
     [
         ("metadataFailures: sometimes\n", "metadataFailures: expected error or skip, got"),
-        ("metadataFailures: [skip]\n", "metadataFailures: expected a string"),
+        ("metadataFailures: [skip]\n", "metadataFailures: expected error or skip, got ['skip']"),
     ],
 )
 def test_a_bad_metadata_failures_setting_is_refused(
