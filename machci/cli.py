@@ -198,10 +198,10 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
         DataRevision,
         Providers,
         RequirementInput,
-        load_config,
         parse_providers,
         parse_snapshot,
     )
+    from machci.config_load import load_config
 
     path: Path | None = args.config
     # Anything under the name is read, so that a FIFO, a directory or a symlink loop there is

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.config import load_config
+from machci.config_load import load_config
 from machci.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.fixtures.mailbox import MAIL, Mailbox

@@ -15,10 +15,10 @@ from machci.config import (
     Providers,
     RequirementInput,
     format_snapshot,
-    load_config,
     parse_providers,
     parse_snapshot,
 )
+from machci.config_load import load_config
 from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
 from machci.errors import InputError, Location
 from machci.settings import settings_digest

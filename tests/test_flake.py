@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.config import load_config
+from machci.config_load import load_config
 from machci.errors import InputError
 from machci.settings import settings_digest
 from tests.fixtures.index import Index

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.config import load_config
+from machci.config_load import load_config
 from machci.dists import InvalidMetadata, parse_metadata
 from machci.errors import InputError
 from machci.requirements import read_pyproject, read_requirements_file

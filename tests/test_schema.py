@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from machci import __version__, config
 from machci import schema as machci_schema
-from machci.config import load_config
+from machci.config_load import load_config
 from machci.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
