@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
-from machci.bump import bump
-from machci.options import SourceOptions
+from machci.commands.bump import bump
+from machci.sources.options import SourceOptions
 
 from .result import encode
 from .workflow import Inputs, add_summary, set_output

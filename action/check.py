@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-from machci.check import inspect_all
-from machci.settings import settings_digest
+from machci.commands.check import inspect_all
+from machci.config.settings import settings_digest
 
 from .workflow import Inputs, add_summary, error, set_output, workspace_path
 

@@ -12,7 +12,7 @@ import hashlib
 
 from github.PullRequest import PullRequest
 
-from machci.bump import BumpResult, change_table
+from machci.commands.bump import BumpResult, change_table
 from machci.redaction import strip_credentials
 
 from .git import Author, GitError, Repository

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from machci.bump import BumpResult, Change
+from machci.commands.bump import BumpResult, Change
 from machci.errors import InputError
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from machci.cli import build_parser, load_project
-from machci.config import Config
+from machci.config.model import Config
 from machci.redaction import redact
 
 DEFAULT_AUTHOR = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"

@@ -1,6 +1,6 @@
 """Evaluation cost of a generated default.nix at scale.
 
-Builds a synthetic, seeded ``machci.lock.Lock`` (by default 40 roots, about 225 packages per
+Builds a synthetic, seeded ``machci.lock.model.Lock`` (by default 40 roots, about 225 packages per
 system, 3 systems), renders it with ``machci.nix.render.render`` into a temporary directory as
 ``default.nix``, and times ``nix-instantiate default.nix -A env`` against the nixpkgs stand-in
 (``tests/nix/pkgs.nix``) for each system, with ``nix-instantiate --parse`` as a floor::
@@ -38,10 +38,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the working tree's machci, installed or not
 
 from machci import __version__  # noqa: E402
-from machci.graph import check_build_cycles  # noqa: E402
-from machci.header import Header, compose  # noqa: E402
-from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock  # noqa: E402
+from machci.lock.graph import check_build_cycles  # noqa: E402
+from machci.lock.model import Lock, LockedFile, LockedPackage, Root, SystemLock  # noqa: E402
 from machci.nix.escape import string  # noqa: E402
+from machci.nix.header import Header, compose  # noqa: E402
 from machci.nix.render import RenderOptions, is_binary_wheel, render  # noqa: E402
 
 STAND_IN = REPO / "tests" / "nix" / "pkgs.nix"

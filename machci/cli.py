@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machci import __version__
-from machci.defaults import (
+from machci.config.defaults import (
     CONFIG_NAME,
     DEFAULT_TIMEOUT,
     MAX_TIMEOUT,
@@ -25,9 +25,9 @@ from machci.defaults import (
 from machci.errors import EXIT_INPUT, InputError, MachciError
 
 if TYPE_CHECKING:
-    from machci.config import Config, RequirementInput
-    from machci.lock import Lock
-    from machci.options import SourceOptions
+    from machci.config.model import Config, RequirementInput
+    from machci.lock.model import Lock
+    from machci.sources.options import SourceOptions
 
 # Only what every command needs is imported above: `machci check` must not pay for YAML, the
 # resolver or the network stack, so each command imports what it needs when it runs.
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     """Defaults, then machci.yaml, then command-line options; returns the config and its base."""
-    from machci.config import (
+    from machci.config.load import load_config
+    from machci.config.model import (
         Config,
         DataRevision,
         Providers,
@@ -201,7 +202,6 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
         parse_providers,
         parse_snapshot,
     )
-    from machci.config_load import load_config
 
     path: Path | None = args.config
     # Anything under the name is read, so that a FIFO, a directory or a symlink loop there is
@@ -265,7 +265,7 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     if args.no_build:
         changes["build"] = False
     if args.build_constraints:
-        from machci.config import BuildConstraint
+        from machci.config.model import BuildConstraint
         from machci.errors import Location
 
         named = Location.of("--build-constraint")
@@ -315,7 +315,7 @@ def _check_data_access(args: argparse.Namespace) -> None:
 
 
 def _source_options(args: argparse.Namespace) -> SourceOptions:
-    from machci.options import SourceOptions
+    from machci.sources.options import SourceOptions
 
     return SourceOptions(
         cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout, refresh=args.refresh
@@ -333,8 +333,8 @@ def _summary(result: Lock) -> str:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from machci.atomic import atomic_write
-    from machci.locking import lock
-    from machci.spec import build_spec
+    from machci.inputs.spec import build_spec
+    from machci.resolve.locking import lock
 
     config, base = load_project(args)
     spec = build_spec(config, base)
@@ -353,8 +353,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 def _check_collisions(result: Lock, indexes: Sequence[str], args: argparse.Namespace) -> int:
     """The report goes to stdout, or to stderr when stdout carries the JSON lock."""
-    from machci.collisions import find_collisions, locked_wheels
-    from machci.sources.wheels import fetch_contents
+    from machci.lock.collisions import find_collisions, locked_wheels
+    from machci.sources.pypi.wheels import fetch_contents
 
     contents = fetch_contents(locked_wheels(result), indexes, _source_options(args))
     report = find_collisions(result, lambda file: contents[file.sha256])
@@ -365,10 +365,10 @@ def _check_collisions(result: Lock, indexes: Sequence[str], args: argparse.Names
 def cmd_why(args: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
-    from machci.locking import lock, nixpkgs_index
-    from machci.spec import build_spec
-    from machci.synced import synced_lock
-    from machci.why import explain
+    from machci.commands.why import explain
+    from machci.inputs.spec import build_spec
+    from machci.nix.synced import synced_lock
+    from machci.resolve.locking import lock, nixpkgs_index
 
     config, base = load_project(args)
     spec = build_spec(config, base)
@@ -402,13 +402,13 @@ _PROJECT_OVERRIDES = (
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from machci.check import inspect_all, quick_inspect
+    from machci.commands.check import inspect_all, quick_inspect
 
     finding = None
     if all(getattr(args, name) in (None, False, []) for name in _PROJECT_OVERRIDES):
         finding = quick_inspect(args.config or Path(CONFIG_NAME))
     if finding is None:
-        from machci.settings import settings_digest
+        from machci.config.settings import settings_digest
 
         config, _base = load_project(args)
         settings = settings_digest(config, config.output)
@@ -424,7 +424,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     if args.check:
         return cmd_check(args)
-    from machci.sync import sync
+    from machci.commands.sync import sync
 
     config, base = load_project(args)
     result = sync(config, base, _source_options(args), force=args.force)
@@ -433,8 +433,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_bump(args: argparse.Namespace) -> int:
-    from machci.bump import bump
-    from machci.config import parse_snapshot
+    from machci.commands.bump import bump
+    from machci.config.model import parse_snapshot
 
     config, base = load_project(args)
     to = parse_snapshot(args.to) if args.to is not None else None
@@ -447,8 +447,8 @@ def cmd_bump(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from machci.config import format_snapshot, parse_snapshot
-    from machci.init import init
+    from machci.commands.init import init
+    from machci.config.model import format_snapshot, parse_snapshot
 
     parse_python(args.python)
     systems = args.systems or ["x86_64-linux", "aarch64-linux"]
@@ -462,7 +462,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
     from machci.atomic import atomic_write
-    from machci.sources.nixpkgs import dumps_index, evaluate_tree, packages_attr
+    from machci.sources.nixpkgs.index import dumps_index, evaluate_tree, packages_attr
 
     index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)
     atomic_write(args.output, dumps_index(index).encode())

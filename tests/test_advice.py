@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from machci.advice import build_needs_warnings
-from machci.lock import Lock, LockedFile, LockedPackage, SystemLock
+from machci.lock.model import Lock, LockedFile, LockedPackage, SystemLock
+from machci.resolve.advice import build_needs_warnings
 from tests.fixtures.index import Index
 from tests.helpers import lock, run
 

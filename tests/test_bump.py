@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from machci.bump import Change, change_table, diff_locks
-from machci.lock import Lock, LockedFile, LockedPackage, SystemLock
+from machci.commands.bump import Change, change_table, diff_locks
+from machci.lock.model import Lock, LockedFile, LockedPackage, SystemLock
 from tests.fixtures.depsdb import DepsDb, Pin, Tarballs, publish
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.config_load import load_config
+from machci.config.load import load_config
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, lock, run
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from machci.collisions import (
+from machci.errors import SourceError
+from machci.lock.collisions import (
     Collision,
     WheelContents,
     WheelEntry,
     collisions,
     installed_files,
 )
-from machci.errors import SourceError
 from machci.sources.limits import Limits
-from machci.sources.wheels import DERIVED_KIND, read_contents
+from machci.sources.pypi.wheels import DERIVED_KIND, read_contents
 from tests.fixtures.builders import Dist, build_bytes
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, run

@@ -1,4 +1,4 @@
-"""Unit tests of machci.config: loading and validating machci.yaml."""
+"""Unit tests of machci.config.model: loading and validating machci.yaml."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from machci.config import (
+from machci.config.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
+from machci.config.load import load_config
+from machci.config.model import (
     DEFAULT_PROVIDERS,
     Config,
     DataRevision,
@@ -18,10 +20,8 @@ from machci.config import (
     parse_providers,
     parse_snapshot,
 )
-from machci.config_load import load_config
-from machci.defaults import DEFAULT_GLIBC, DEFAULT_MACOS
+from machci.config.settings import settings_digest
 from machci.errors import InputError, Location
-from machci.settings import settings_digest
 
 EXAMPLE = """\
 requirements: [requirements.txt]

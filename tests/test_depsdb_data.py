@@ -1,4 +1,4 @@
-"""pypi-deps-db's table entries read into files and metadata (machci.sources.depsdb_data)."""
+"""pypi-deps-db's table entries read into files and metadata (machci.sources.depsdb.data)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from machci.dists import DistFile, InvalidMetadata
-from machci.sources.depsdb_data import (
+from machci.sources.depsdb.data import (
     bucket_of,
     hex_sha256,
     keys_for,
@@ -23,6 +22,7 @@ from machci.sources.depsdb_data import (
     wheel_entries,
     wheel_metadata,
 )
+from machci.sources.dists import DistFile, InvalidMetadata
 
 DIGEST = hashlib.sha256(b"file").digest()
 B64 = base64.b64encode(DIGEST).decode()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from machci.sources.trees import pack_tree
+from machci.sources.trees.extra import pack_tree
 from tests.fixtures.builders import Dist, build_bytes
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, run

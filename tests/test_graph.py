@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from machci.errors import ResolutionError
-from machci.graph import check_build_cycles, runtime_closure
-from machci.lock import LockedFile, LockedPackage, SystemLock
+from machci.lock.graph import check_build_cycles, runtime_closure
+from machci.lock.model import LockedFile, LockedPackage, SystemLock
 
 
 def _package(

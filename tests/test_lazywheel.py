@@ -15,7 +15,7 @@ import pytest
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache
 from machci.sources.http import Http
-from machci.sources.lazywheel import TAIL, remote_metadata
+from machci.sources.pypi.lazywheel import TAIL, remote_metadata
 from tests.fixtures.builders import Dist, build_bytes, core_metadata
 from tests.fixtures.index import Index
 from tests.helpers import lock

@@ -14,7 +14,7 @@ import pytest
 
 from machci.errors import SourceError
 from machci.sources.limits import Limit
-from machci.sources.wheels import read_contents
+from machci.sources.pypi.wheels import read_contents
 from tests.fixtures.builders import core_metadata
 from tests.fixtures.index import Index
 from tests.helpers import lock

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock
+from machci.lock.model import Lock, LockedFile, LockedPackage, Root, SystemLock
 from machci.nix.escape import attr, string
 from machci.nix.render import RenderOptions, render, store_name
 from tests.fixtures.index import Index

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from machci.errors import InputError
-from machci.nixhash import (
+from machci.nix.nixhash import (
     from_nix32,
     nar_sha256,
     parse_sha256,

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from machci.errors import InputError
-from machci.sources.nixpkgs import (
+from machci.sources.nixpkgs.index import (
     NixpkgsIndex,
     NixpkgsPackage,
     build_index,

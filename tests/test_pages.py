@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from machci.errors import SourceError
-from machci.sources.pages import Listing, WheelFilter, listing, listing_key
-from machci.targets import Target
+from machci.resolve.targets import Target
+from machci.sources.pypi.pages import Listing, WheelFilter, listing, listing_key
 from tests.fixtures.index import Index
 from tests.helpers import lock
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from machci.header import split
-from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock
+from machci.lock.model import Lock, LockedFile, LockedPackage, Root, SystemLock
+from machci.nix.header import split
 from machci.nix.recorded import NotRecorded, read_recorded
 from machci.nix.render import RenderOptions, render
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from machci.lock import Lock, LockedFile, LockedPackage, Root, SystemLock
+from machci.lock.model import Lock, LockedFile, LockedPackage, Root, SystemLock
 from machci.nix.render import RenderOptions, derivation_name, render, store_name
 
 VALID = re.compile(r"[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*")

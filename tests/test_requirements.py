@@ -1,4 +1,4 @@
-"""Unit tests of machci.requirements: pip requirements files and pyproject.toml inputs."""
+"""Unit tests of machci.inputs.requirements: pip requirements files and pyproject.toml inputs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 from machci.errors import InputError, Location
-from machci.requirements import (
+from machci.inputs.requirements import (
     RequirementLine,
     RequirementSet,
     read_inputs,
@@ -893,7 +893,7 @@ def test_a_line_of_millions_of_spaces_parses_in_linear_time(tmp_path: Path) -> N
     path.write_text("app" + " " * 3_000_000 + "\n" + " " * 3_000_000 + "x\n" + "# " * 1_000_000)
     code = (
         "import sys, time; from pathlib import Path;"
-        " from machci.requirements import read_requirements_file as read;"
+        " from machci.inputs.requirements import read_requirements_file as read;"
         " start = time.perf_counter(); result = read(Path(sys.argv[1]));"
         " print(time.perf_counter() - start, *(str(r.requirement) for r in result.requirements))"
     )
@@ -913,6 +913,6 @@ def test_a_line_of_millions_of_spaces_parses_in_linear_time(tmp_path: Path) -> N
 @given(st.text(alphabet=" \t#a\\", max_size=30))
 def test_comments_are_stripped_as_pip_strips_them(line: str) -> None:
     """The scan is what pip's regular expression `(^|\\s+)#.*$` does, without its backtracking."""
-    from machci.requirements import _strip_comment
+    from machci.inputs.requirements import _strip_comment
 
     assert _strip_comment(line) == re.sub(r"(^|\s+)#.*$", "", line)

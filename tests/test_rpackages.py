@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from machci.config_load import load_config
+from machci.config.load import load_config
+from machci.config.settings import settings_digest
 from machci.errors import InputError
-from machci.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.helpers import Run, run, write_project
 

@@ -1,4 +1,4 @@
-"""machci.yaml's JSON Schema (machci/machci.schema.json): a valid draft 2020-12 schema that
+"""machci.yaml's JSON Schema (machci/config/machci.schema.json): a valid draft 2020-12 schema that
 names the keys the loader knows, accepts the README's examples, and is what `machci init` points
 editors at."""
 
@@ -14,10 +14,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from machci import __version__, config
-from machci import schema as machci_schema
-from machci.config_load import load_config
-from machci.defaults import (
+from machci import __version__
+from machci.commands.init import SCHEMA_URL, write_config
+from machci.config import model as config
+from machci.config import schema as machci_schema
+from machci.config.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
     DEFAULT_OUTPUT,
@@ -25,14 +26,15 @@ from machci.defaults import (
     parse_glibc,
     parse_macos,
 )
+from machci.config.load import load_config
 from machci.errors import InputError, Location
-from machci.init import SCHEMA_URL, write_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def schema() -> dict[str, Any]:
-    text = resources.files("machci").joinpath("machci.schema.json").read_text(encoding="utf-8")
+    schema_file = resources.files("machci.config").joinpath("machci.schema.json")
+    text = schema_file.read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -300,6 +302,6 @@ def test_init_writes_the_schema_line_and_the_file_loads(tmp_path: Path) -> None:
     )
     text = step.path.read_text(encoding="utf-8")
     assert text.splitlines()[0] == f"# yaml-language-server: $schema={SCHEMA_URL}"
-    assert SCHEMA_URL.endswith(f"/v{__version__}/machci/machci.schema.json")
+    assert SCHEMA_URL.endswith(f"/v{__version__}/machci/config/machci.schema.json")
     assert load_config(step.path).python == "3.12"
     assert errors(YAML(typ="rt").load(text)) == []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from machci.sources.buildenv import BuildEnvironments
+from machci.build.buildenv import BuildEnvironments
+from machci.build.sdist import sdist_info
 from machci.sources.cache import Cache
-from machci.sources.sdist import sdist_info
 from tests.fixtures.builders import Dist, build_bytes, core_metadata
 from tests.fixtures.index import Index
 from tests.helpers import lock
@@ -166,10 +166,10 @@ def test_cache_blob_round_trip_and_corruption(tmp_path: Path) -> None:
 def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from machci.config import Config, DataRevision, RequirementInput
-    from machci.locking import lock as do_lock
-    from machci.options import SourceOptions
-    from machci.spec import build_spec
+    from machci.config.model import Config, DataRevision, RequirementInput
+    from machci.inputs.spec import build_spec
+    from machci.resolve.locking import lock as do_lock
+    from machci.sources.options import SourceOptions
 
     for i in range(8):
         index.publish(f"pkg{i}", "1.0", requires_dist=(f"pkg{i + 1}",) if i < 7 else ())

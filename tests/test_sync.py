@@ -191,7 +191,7 @@ def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(project: Path
     assert machci(project, "sync").code == 1
     code = (
         "import sys; from machci.cli import main; code = main(['check']);"
-        " heavy = ('resolvelib', 'urllib3', 'machci.resolve', 'ruamel.yaml');"
+        " heavy = ('resolvelib', 'urllib3', 'machci.resolve.provider', 'ruamel.yaml');"
         " heavy = sorted(m for m in heavy if m in sys.modules);"
         " print(code, heavy)"
     )
@@ -205,7 +205,8 @@ def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(project: Path
 # that only the full path needs.
 _QUICK_CHECK = (
     "import sys; before = set(sys.modules); from machci.cli import main; code = main(['check']);"
-    " full = ('ruamel', 'ruamel.yaml', 'yaml', 'machci.config', 'machci.resolve', 'packaging');"
+    " full = ('ruamel', 'ruamel.yaml', 'yaml', 'machci.config.model',"
+    " 'machci.resolve.provider', 'packaging');"
     " print(code, *sorted(m for m in full if m in sys.modules and m not in before))"
 )
 
@@ -254,7 +255,7 @@ def test_a_changed_machci_yaml_takes_the_full_check(
     assert machci(project, "sync").code == 1
     config.write_text(config.read_text() + change)
     code, loaded, err = quick_check(project)
-    assert code == 1 and "machci.config" in loaded
+    assert code == 1 and "machci.config.model" in loaded
     assert message in err
 
 
@@ -277,7 +278,7 @@ def test_a_copy_of_the_generated_file_is_not_taken_for_it(project: Path) -> None
     shutil.copy(generated, project / "default.nix")
     generated.write_text(generated.read_text().replace('version = "1.0";', 'version = "6.6";'))
     code, loaded, err = quick_check(project)
-    assert code == 1 and "machci.config" in loaded
+    assert code == 1 and "machci.config.model" in loaded
     assert "env.nix was edited by hand" in err
 
 
@@ -287,7 +288,7 @@ def test_a_header_without_its_file_name_takes_the_full_check(project: Path) -> N
     generated = project / "default.nix"
     generated.write_text(generated.read_text().replace("# machci-output: default.nix\n", ""))
     code, loaded, _err = quick_check(project)
-    assert code == 0 and "machci.config" in loaded
+    assert code == 0 and "machci.config.model" in loaded
 
 
 def test_failed_resolution_keeps_the_file(index: Index, project: Path) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of machci.targets: marker environments and wheel tags of target systems."""
+"""Unit tests of machci.resolve.targets: marker environments and wheel tags of target systems."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from packaging.markers import Marker
 from packaging.tags import Tag, parse_tag
 
-from machci.defaults import (
+from machci.config.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
     NIXPKGS_PATCH_RELEASES,
@@ -16,7 +16,7 @@ from machci.defaults import (
     parse_version_pair,
 )
 from machci.errors import InputError
-from machci.targets import Target
+from machci.resolve.targets import Target
 
 
 def rank(target: Target, tag: str) -> int | None:

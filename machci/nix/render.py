@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from machci.config import Image, PackageOverride, is_script_attribute
-from machci.graph import library_sources, nixpkgs_inputs
-from machci.lock import EXCLUDED, Lock, LockedPackage
+from machci.config.model import Image, PackageOverride, is_script_attribute
+from machci.inputs.rlang import BUILT_WITH_R
+from machci.lock.graph import library_sources, nixpkgs_inputs
+from machci.lock.model import EXCLUDED, Lock, LockedPackage
 from machci.nix.escape import attr, relative_path, string
-from machci.rlang import BUILT_WITH_R
 
 # Shared libraries that only the machine's GPU driver provides: nixpkgs' own torch-bin leaves
 # libcuda.so.1 unresolved for the same reason (it must come from /run/opengl-driver at run time).

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from machci.config import Config, PackageOverride
+from machci.config.model import Config, PackageOverride
 from machci.errors import InputError, Location
 from machci.nix.paths import relocate
 

@@ -26,7 +26,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
 
 from machci import __version__
-from machci.defaults import DEFAULT_TIMEOUT
+from machci.config.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
 
 # Re-exported: the source modules take everything about URLs on the network from here.

@@ -1,0 +1,1 @@
+"""The machci commands: sync, check, lock, why, bump, init and nixpkgs-index."""

@@ -1,0 +1,203 @@
+"""`machci bump`: move the data pin forward and report what changed, per system.
+
+The change table comes from resolving with the old and the new pin (two Locks compared), never
+from reading generated Nix. When nothing would change, nothing is written: no churn pull requests.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from machci.atomic import atomic_write
+from machci.commands.sync import input_digests, previous_pins, render_files
+from machci.config.model import Config, format_snapshot
+from machci.config.yamledit import set_depsdb_pin, set_snapshot
+from machci.errors import InputError, Location
+from machci.inputs.spec import build_spec
+from machci.lock.model import Lock, LockedPackage
+from machci.nix.nixhash import same_spelling
+from machci.resolve.locking import connect, lock
+from machci.sources.depsdb.github import newest_commit
+from machci.sources.depsdb.tarballs import new_tree
+from machci.sources.options import SourceOptions
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One package whose pin differs, on the systems where it differs in the same way."""
+
+    name: str
+    old: str | None  # None: added
+    new: str | None  # None: removed
+    systems: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        try:
+            return "upgraded" if Version(self.new) > Version(self.old) else "downgraded"
+        except InvalidVersion:
+            return "changed"
+
+
+def diff_locks(old: Lock, new: Lock) -> list[Change]:
+    """Package-level differences, grouping the systems that changed identically."""
+    grouped: dict[tuple[str, str | None, str | None], list[str]] = defaultdict(list)
+    systems = sorted({s.system for s in (*old.systems, *new.systems)})
+    for system in systems:
+        before, after = _versions(old, system), _versions(new, system)
+        for name in sorted(before.keys() | after.keys()):
+            if before.get(name) != after.get(name):
+                grouped[(name, before.get(name), after.get(name))].append(system)
+    return sorted(Change(n, o, v, tuple(s)) for (n, o, v), s in grouped.items())
+
+
+def _versions(result: Lock, system: str) -> dict[str, str]:
+    """Each package's version, and for an archive or git source what pins it: a new commit of
+    the same version is a change too."""
+    locked = result.system(system)
+    return {p.name: _pinned_version(p) for p in locked.packages} if locked else {}
+
+
+def _pinned_version(package: LockedPackage) -> str:
+    source = package.source
+    if source is not None and source.rev is not None:
+        return f"{package.version} ({source.rev[:12]})"
+    if source is not None and source.sha256 is not None:
+        return f"{package.version} (sha256 {source.sha256[:12]})"
+    return package.version
+
+
+def change_table(changes: list[Change]) -> str:
+    """A Markdown table: package | system(s) | old → new | change."""
+    lines = ["| package | system(s) | old → new | change |", "|---|---|---|---|"]
+    for change in changes:
+        lines.append(
+            f"| {change.name} | {', '.join(change.systems)} |"
+            f" {change.old or '—'} → {change.new or '—'} | {change.kind} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class BumpResult:
+    changes: list[Change]
+    old_revision: str
+    new_revision: str
+    written: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def report(self) -> str:
+        if not self.changes:
+            return f"Data revision {self.old_revision} is current: nothing changes.\n"
+        return f"Data revision: {self.old_revision} → {self.new_revision}\n\n" + change_table(
+            self.changes
+        )
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A new pin: the config that has it, and the edit that writes it into machci.yaml."""
+
+    config: Config
+    edit: Callable[[str], str]
+
+
+def bump(
+    config: Config,
+    base: Path,
+    options: SourceOptions,
+    *,
+    to: datetime | None = None,
+    dry_run: bool = False,
+) -> BumpResult:
+    if config.path is None:
+        raise InputError("machci bump needs a machci.yaml to move the pin in (see machci init)")
+    where = Location.of(config.path)
+    if config.data.source == "pypi-deps-db":
+        move = _depsdb_move(config, options, to, where)
+    else:
+        move = _snapshot_move(config, to or now(), where)
+    # packagesExtra's archives and git refs are looked up again even at the same data pin.
+    if move is None and any(e.kind != "path" for e in config.packages_extra):
+        move = _Move(config, lambda text: text)
+    if move is None:  # already pinned there
+        return BumpResult([], _revision(config), _revision(config), written=False)
+    spec = build_spec(config, base)
+    # The old lock keeps packagesExtra's pins; the new one looks archives and git refs up again.
+    pins = previous_pins(config.output)
+    old_lock = lock(spec, options, notices=False, pins=pins)  # only the new one's problems are news
+    new_lock = lock(replace(spec, config=move.config), options)
+    result = BumpResult(
+        diff_locks(old_lock, new_lock),
+        _revision(config),
+        _revision(move.config),
+        written=False,
+    )
+    if dry_run or not result.changed:
+        return result
+    yaml_bytes = move.edit(config.path.read_text(encoding="utf-8")).encode("utf-8")
+    inputs = input_digests(move.config, spec, {config.path: yaml_bytes})
+    files = render_files(move.config, new_lock, inputs)
+    atomic_write(config.path, yaml_bytes)
+    for path, text in files.items():
+        atomic_write(path, text.encode())
+    return replace(result, written=True)
+
+
+def _snapshot_move(config: Config, target: datetime, where: Location) -> _Move | None:
+    old_snapshot = config.data.snapshot
+    if old_snapshot is not None and target < old_snapshot:
+        raise InputError(
+            f"the new snapshot {format_snapshot(target)} is before the current one"
+            f" {format_snapshot(old_snapshot)}"
+        )
+    if old_snapshot == target:
+        return None
+    new_config = replace(config, data=replace(config.data, snapshot=target))
+    return _Move(new_config, lambda text: set_snapshot(text, format_snapshot(target), where))
+
+
+def _depsdb_move(
+    config: Config, options: SourceOptions, to: datetime | None, where: Location
+) -> _Move | None:
+    """The newest commit of the database's default branch, with the NAR hash of its tarball."""
+    data = config.data
+    if to is not None:
+        raise InputError(
+            "--to is a snapshot time of the pypi source; a pypi-deps-db pin moves to the"
+            f" newest commit of {data.repository}"
+        )
+    if data.path is not None or data.rev is None or data.sha256 is None:
+        raise InputError(
+            "data: path: a checkout of pypi-deps-db has no pin to move; update the checkout"
+        )
+    rev = newest_commit(data.repository, options.timeout)
+    if rev == data.rev:
+        return None
+    _tree, nar = new_tree(connect(options, ()), data.repository, rev)
+    sha256 = same_spelling(data.sha256, nar)
+    new_config = replace(config, data=replace(data, rev=rev, sha256=sha256))
+    return _Move(new_config, lambda text: set_depsdb_pin(text, rev, sha256, where))
+
+
+def _revision(config: Config) -> str:
+    if config.data.source == "pypi-deps-db":
+        return config.data.rev or "checkout"
+    return config.data.snapshot_text or "latest"

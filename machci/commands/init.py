@@ -1,0 +1,143 @@
+"""`machci init`: set a repository up — machci.yaml, the pre-commit hooks, the CI workflow.
+
+Every step is idempotent and never clobbers user edits: existing files are extended
+(.pre-commit-config.yaml, round-trip with ruamel.yaml) or left alone (machci.yaml, the workflow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from machci import __version__
+from machci.atomic import atomic_write
+from machci.config.defaults import CONFIG_NAME
+from machci.config.model import DEFAULT_INDEX, format_snapshot
+from machci.config.yamledit import RoundTrip
+from machci.errors import InputError, Location
+from machci.redaction import strip_credentials
+
+HOOKS_REPO = "https://github.com/machci/action"
+# The JSON Schema of machci.yaml as released with this version: editors with the YAML language
+# server complete and check the file from it (the package ships the same file).
+SCHEMA_URL = f"https://raw.githubusercontent.com/machci/action/v{__version__}/machci/config/machci.schema.json"
+HOOK_IDS = ("machci-sync", "machci-check")
+PRE_COMMIT = ".pre-commit-config.yaml"
+WORKFLOW = Path(".github") / "workflows" / "machci.yml"
+REQUIREMENT_CANDIDATES = ("requirements.txt", "requirements.in", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Step:
+    path: Path
+    outcome: str  # "created", "updated", "kept"
+
+
+def _config_text(
+    requirements: str, python: str, systems: list[str], snapshot: str, index: str
+) -> str:
+    return (
+        f"# yaml-language-server: $schema={SCHEMA_URL}\n"
+        "# machci: requirements in, a reproducible Nix Python environment out.\n"
+        "# Regenerate default.nix with `machci sync`; move the data pin with `machci bump`.\n"
+        f"requirements: [{requirements}]\n"
+        f'python: "{python}"\n'
+        f"systems: [{', '.join(systems)}]\n"
+        "data:\n"
+        "  source: pypi\n"
+        f"  index: {index}\n"
+        f'  snapshot: "{snapshot}"   # only files uploaded at or before this instant exist\n'
+        "providers:\n"
+        '  _default: "wheel,sdist"\n'
+        "output: default.nix\n"
+    )
+
+
+def find_requirements(root: Path) -> str:
+    for name in REQUIREMENT_CANDIDATES:
+        if (root / name).is_file():
+            return name
+    raise InputError(
+        f"no requirements found in {root}: create one of {', '.join(REQUIREMENT_CANDIDATES)}"
+        " or pass -r FILE"
+    )
+
+
+def write_config(
+    root: Path, requirements: str, python: str, systems: list[str], snapshot: str, index: str
+) -> Step:
+    path = root / CONFIG_NAME
+    if path.exists():
+        return Step(path, "kept")
+    atomic_write(path, _config_text(requirements, python, systems, snapshot, index).encode())
+    return Step(path, "created")
+
+
+def _hooks_entry() -> CommentedMap:
+    entry = CommentedMap()
+    entry["repo"] = HOOKS_REPO
+    entry["rev"] = f"v{__version__}"
+    entry["hooks"] = CommentedSeq([CommentedMap(id=hook) for hook in HOOK_IDS])
+    return entry
+
+
+def add_hooks(root: Path) -> Step:
+    """Add both hooks to .pre-commit-config.yaml (creating it), leaving everything else as is."""
+    path = root / PRE_COMMIT
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    edit = RoundTrip(text, Location.of(path))
+    document = edit.document
+    repos = document.setdefault("repos", CommentedSeq())
+    ours = next((r for r in repos if isinstance(r, dict) and r.get("repo") == HOOKS_REPO), None)
+    if ours is None:
+        repos.append(_hooks_entry())
+    else:
+        hooks = ours.setdefault("hooks", CommentedSeq())
+        present = {h.get("id") for h in hooks if isinstance(h, dict)}
+        for hook in HOOK_IDS:
+            if hook not in present:
+                hooks.append(CommentedMap(id=hook))
+    ci = document.setdefault("ci", CommentedMap())
+    skip = ci.setdefault("skip", CommentedSeq())
+    if "machci-sync" not in skip:  # pre-commit.ci has no network while hooks run
+        skip.append("machci-sync")
+    new_text = edit.dump()
+    if new_text == text:
+        return Step(path, "kept")
+    atomic_write(path, new_text.encode())
+    return Step(path, "updated" if text else "created")
+
+
+def workflow_template() -> str:
+    return (resources.files("machci.action") / "templates" / "machci.yml").read_text("utf-8")
+
+
+def write_workflow(root: Path) -> Step:
+    path = root / WORKFLOW
+    if path.exists():
+        return Step(path, "kept")
+    atomic_write(path, workflow_template().encode())
+    return Step(path, "created")
+
+
+def init(
+    root: Path,
+    requirements: str | None,
+    python: str,
+    systems: list[str],
+    snapshot: str | None = None,
+    index: str | None = None,
+) -> list[Step]:
+    from machci.commands.bump import now
+
+    chosen = requirements or find_requirements(root)
+    pin = snapshot or format_snapshot(now())
+    return [
+        # machci.yaml is committed: credentials stay in netrc (see "Private indexes").
+        write_config(root, chosen, python, systems, pin, strip_credentials(index or DEFAULT_INDEX)),
+        add_hooks(root),
+        write_workflow(root),
+    ]

@@ -1,0 +1,253 @@
+"""`machci sync`: resolve, render and atomically write the generated file (and flake.nix).
+
+Exit codes follow pre-commit's convention: 0 when the files were already right, 1 when one was
+created, changed or removed, 2 on errors (with the previous files untouched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from machci import __version__
+from machci.atomic import atomic_write, remove_leftovers
+from machci.commands.check import inspect, inspect_flake, read_generated
+from machci.config.defaults import FLAKE_NAME
+from machci.config.model import Config
+from machci.config.settings import settings_digest
+from machci.errors import InputError, Location
+from machci.files import read_regular
+from machci.nix.header import Header, Input, compose, digest, relative_input
+from machci.sources.options import SourceOptions
+
+if TYPE_CHECKING:
+    from machci.inputs.spec import Spec
+    from machci.lock.model import Lock, LockedSource
+
+# The resolver, the network stack and the renderer are imported only when the fast path does not
+# apply: an up-to-date file costs a pre-commit run about what `machci check` costs.
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    changed: bool
+    message: str
+
+
+def input_digests(
+    config: Config, spec: Spec, replaced: Mapping[Path, bytes] | None = None
+) -> tuple[Input, ...]:
+    """The header's inputs: the config file, every requirements and build constraints file that
+    was read, and every file the Nix code in machci.yaml names (overlays, patches) or the
+    nixpkgs index.
+
+    `replaced` gives the bytes a file is about to have (bump rewrites machci.yaml).
+    """
+    from machci.nix.usercode import prepare
+    from machci.sources.trees.extra import metadata_inputs
+
+    replaced = replaced or {}
+    paths = ([config.path] if config.path else []) + list(spec.requirements.files)
+    paths += list(spec.build_constraint_files)
+    paths += list(prepare(config).files)
+    paths += [p for extra in config.packages_extra for p in metadata_inputs(extra)]
+    if config.nixpkgs.index is not None:
+        paths.append(config.nixpkgs.index)
+    seen: dict[str, Input] = {}
+    for path in paths:
+        name = relative_input(path, config.output)
+        data = replaced[path] if path in replaced else _read_input(path)
+        seen.setdefault(name, Input(name, digest(data)))
+    return tuple(seen[name] for name in sorted(seen))
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", Location.of(path)) from exc
+
+
+def render_files(config: Config, result: Lock, inputs: tuple[Input, ...]) -> dict[Path, str]:
+    """Every file sync writes, whole: the generated file, then flake.nix with `flake:`."""
+    generated = render_file(config, result, inputs)
+    files = {config.output: generated}
+    if config.flake is not None:
+        files[config.flake_output] = render_flake_file(config, result, generated)
+    return files
+
+
+def _header(
+    config: Config,
+    result: Lock,
+    inputs: tuple[Input, ...],
+    name: str,
+    flake: str | None = None,
+    pins: tuple[str, ...] = (),
+) -> Header:
+    return Header(
+        __version__,
+        result.revision,
+        settings_digest(config, config.output),
+        inputs,
+        "",
+        overridden=config.overridden,
+        output=name,
+        flake=flake,
+        pins=pins,
+    )
+
+
+def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
+    """The whole generated file: header and body."""
+    from machci.nix.render import RenderOptions, render
+    from machci.nix.usercode import prepare
+
+    code = prepare(config)
+    options = RenderOptions(
+        python=config.python,
+        image=config.image,
+        ignored_libraries=config.ignore_missing_libraries,
+        overrides=code.overrides,
+        overlays_pre=code.overlays_pre,
+        overlays_post=code.overlays_post,
+        ignore_collisions=config.ignore_collisions,
+        r_packages=config.r_packages.names if config.r_packages else None,
+    )
+    flake = FLAKE_NAME if config.flake is not None else None
+    header = _header(config, result, inputs, config.output.name, flake, pins_of(result))
+    return compose(header, render(result, options))
+
+
+def pins_of(result: Lock) -> tuple[str, ...]:
+    """The header's pin lines: each packagesExtra source once, sorted, with its package's name.
+    Archives' hashes and git commits are what sync keeps; the names let `machci why` tell
+    the sources' roots apart without resolving (synced.py)."""
+    lines = {
+        json.dumps({**p.source.to_json(), "name": p.name}, sort_keys=True, separators=(",", ":"))
+        for system in result.systems
+        for p in system.packages
+        if p.source is not None
+    }
+    return tuple(sorted(lines))
+
+
+def recorded_sources(pins: Iterable[str]) -> list[tuple[LockedSource, str | None]]:
+    """The sources a header's pin lines record, each with the package it became; lines that
+    are not a source are passed over (what they pinned is then looked up again)."""
+    from machci.lock.model import LockedSource
+
+    found = []
+    for line in pins:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        source = LockedSource.from_json(value)
+        if source is not None:
+            name = value.get("name")
+            found.append((source, name if isinstance(name, str) else None))
+    return found
+
+
+def previous_pins(output: Path) -> tuple[LockedSource, ...]:
+    """The archives' hashes and git commits the existing generated file records (none when
+    it is absent or unreadable): the pins `sync` keeps."""
+    from machci.nix.header import split
+
+    try:
+        parsed = split(read_regular(output).decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return ()
+    sources = recorded_sources(parsed[0].pins) if parsed else []
+    return tuple(source for source, _name in sources if source.kind != "path")
+
+
+def render_flake_file(config: Config, result: Lock, generated: str) -> str:
+    """flake.nix, header and body. Its one input is the generated file it imports, so it goes
+    out of sync with every change of that file."""
+    from machci.nix.flake import FlakeOptions, render_flake
+    from machci.nix.render import python_attr
+
+    assert config.flake is not None
+    project = next((p.name for s in result.systems for p in s.packages if p.scripts), None)
+    options = FlakeOptions(
+        nixpkgs=config.flake.nixpkgs,
+        output=config.output.name,
+        python_attr=python_attr(config.python),
+        app=(config.flake.app or project) if project is not None else None,
+    )
+    body = render_flake((s.system for s in result.systems), options)
+    inputs = (Input(config.output.name, digest(generated.encode())),)
+    return compose(_header(config, result, inputs, FLAKE_NAME), body)
+
+
+def generate(config: Config, base: Path, options: SourceOptions) -> dict[Path, str]:
+    """Resolve and render every file without writing anything."""
+    from machci.inputs.spec import build_spec
+    from machci.nix.usercode import check_syntax
+    from machci.resolve.locking import lock
+
+    check_syntax(config)
+    spec = build_spec(config, base)
+    inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
+    pins = previous_pins(config.output)
+    return render_files(config, lock(spec, options, pins=pins), inputs)
+
+
+def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
+    for path in config.written:
+        remove_leftovers(path)  # of a run that was killed while writing
+    settings = settings_digest(config, config.output)
+    if not force and _up_to_date(config, settings):
+        removed = remove_old_flake(config)
+        if removed is not None:
+            return SyncResult(True, f"removed {removed}")
+        return SyncResult(False, f"{config.output} is up to date")
+    done = []
+    for path, text in generate(config, base, options).items():
+        data = text.encode()
+        existing = _read_input(path) if path.exists() else None
+        if existing != data:
+            atomic_write(path, data)
+            done.append(f"{'updated' if existing is not None else 'created'} {path}")
+    removed = remove_old_flake(config)
+    if removed is not None:
+        done.append(f"removed {removed}")
+    if not done:
+        return SyncResult(False, f"{config.output} is up to date")
+    return SyncResult(True, ", ".join(done))
+
+
+def _up_to_date(config: Config, settings: str) -> bool:
+    """Whether every file sync writes is in sync and from this machci. Refuses files machci did
+    not write, or a newer machci did."""
+    findings = [inspect(config.output, settings)]
+    if config.flake is not None:
+        findings.append(inspect_flake(config.output, settings))
+    return all(
+        not f.problems and f.header is not None and f.header.version == __version__
+        for f in findings
+    )
+
+
+def remove_old_flake(config: Config) -> Path | None:
+    """With `flake:` off, the flake.nix machci wrote for this file is removed (its header says
+    so); any other flake.nix is left alone. The removed file, or None."""
+    if config.flake is not None:
+        return None
+    flake = config.flake_output
+    try:
+        parsed = read_generated(flake)
+    except InputError:  # not machci's, or a newer machci's
+        return None
+    if parsed is None:
+        return None
+    header = parsed[0]
+    if header.output != FLAKE_NAME or [i.path for i in header.inputs] != [config.output.name]:
+        return None
+    flake.unlink()
+    return flake

@@ -1,0 +1,1 @@
+"""Requirement inputs: requirements files and pyproject.toml, merged with the config (Spec)."""

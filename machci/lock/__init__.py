@@ -1,0 +1,1 @@
+"""The Lock, the contract between resolving and rendering, and what can be read off it."""

@@ -1,0 +1,146 @@
+"""The resolver's vocabulary: requirements and candidates as resolvelib sees them, the Finder
+they are found through, and what the lock's assembly and the conflict explanations read from a
+resolution. It imports none of them, so resolve.py, assembly.py and conflicts.py all import it
+and not each other."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from machci.config.model import Providers
+from machci.sources.dists import DistFile, DistMetadata, ProjectFiles
+from machci.sources.nixpkgs.index import NixpkgsPackage
+
+
+class Finder(Protocol):
+    """What resolution asks its data source; fetching ahead is the source's business (it is
+    told which names the resolver will want through `Provider.lookahead`)."""
+
+    def project(self, name: str) -> ProjectFiles: ...
+    def metadata(self, file: DistFile) -> DistMetadata: ...
+    def every_file(self, name: str) -> ProjectFiles: ...
+    def skipped(self, file: DistFile, reason: str) -> None: ...
+    def direct_sha256(self, url: str, hashes: frozenset[str]) -> str: ...
+
+
+def identifier_of(name: str, extras: frozenset[str]) -> str:
+    return f"{name}[{','.join(sorted(extras))}]" if extras else name
+
+
+@dataclass(frozen=True)
+class Req:
+    """A requirement as the resolver sees it, with where it came from."""
+
+    name: NormalizedName
+    extras: frozenset[NormalizedName]
+    specifier: SpecifierSet
+    url: str | None
+    text: str
+    source: str  # "requirements.txt:3", or "<parent> <version>" for dependencies
+    hashes: frozenset[str] = frozenset()
+    build: bool = False
+    _allowed: dict[Version, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+    @functools.cached_property
+    def pinned(self) -> bool:
+        """Exactly one version fits (a URL, `==` without a wildcard, or `===`)."""
+        return bool(self.url) or any(
+            s.operator in ("==", "===") and "*" not in s.version for s in self.specifier
+        )
+
+    def allows(self, version: Version) -> bool:
+        """Memoised `specifier.contains` (pre-releases allowed: they are filtered earlier).
+
+        resolvelib re-checks every pin against every requirement each round, so the same pairs
+        recur thousands of times and packaging's check would dominate the resolution.
+        """
+        allowed = self._allowed.get(version)
+        if allowed is None:
+            allowed = self._allowed[version] = self.specifier.contains(version, prereleases=True)
+        return allowed
+
+    @classmethod
+    def of(
+        cls,
+        requirement: Requirement,
+        source: str,
+        hashes: frozenset[str] = frozenset(),
+        build: bool = False,
+    ) -> Req:
+        return cls(
+            canonicalize_name(requirement.name),
+            frozenset(canonicalize_name(e) for e in requirement.extras),
+            requirement.specifier,
+            requirement.url,
+            str(requirement),
+            source,
+            hashes,
+            build,
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: NormalizedName
+    version: Version
+    extras: frozenset[NormalizedName]
+    provider: str
+    file: DistFile  # for "nixpkgs": the index's file whose metadata gives the dependencies
+    direct: bool = False  # from a `name @ URL` requirement, not from the index
+    nixpkgs: NixpkgsPackage | None = None  # the attribute, for "nixpkgs"
+
+    @property
+    def identifier(self) -> str:
+        return identifier_of(self.name, self.extras)
+
+    def __str__(self) -> str:
+        return f"{self.identifier} {self.version}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One (provider, version) with its usable files, best-ranked first."""
+
+    provider: str
+    version: Version
+    files: tuple[DistFile, ...]
+    nixpkgs: NixpkgsPackage | None = None
+
+
+@dataclass
+class Edges:
+    runtime: set[str] = field(default_factory=set)
+    build: set[str] = field(default_factory=set)
+
+
+class Resolution(Protocol):
+    """What the lock's assembly and the conflict explanations read from a resolution (the
+    resolvelib provider is one)."""
+
+    @property
+    def finder(self) -> Finder: ...
+    @property
+    def providers(self) -> Providers: ...
+    @property
+    def nixpkgs(self) -> Mapping[str, Sequence[NixpkgsPackage]]: ...
+    @property
+    def constraints(self) -> Mapping[str, Sequence[Req]]: ...
+    @property
+    def edges(self) -> Mapping[Candidate, Edges]: ...
+    @property
+    def invalid(self) -> Mapping[str, list[str]]: ...
+
+    def chain(self, name: str, root_source: Mapping[str, str]) -> str: ...
+    def choices_for(self, name: str) -> list[Choice]: ...

@@ -1,0 +1,1 @@
+"""The nixpkgs source: the Python package versions a nixpkgs tree offers."""

@@ -1,0 +1,440 @@
+"""Index pages (PEP 691 JSON, PEP 503 HTML) reduced to the files a run can use.
+
+A real page lists thousands of files (numpy's: 4,415), most of them wheels no target of the run
+can install. A page is reduced once to its *listing*: the files of the snapshot that some target
+can use (every sdist, the wheels whose tags some target supports), already checked and
+classified. The listing is kept in the cache under the page body's digest, the run's targets and
+the snapshot, so a warm run neither parses the page nor builds an object for a file it will
+never consider. Entries are checked where they matter: the files kept (their URLs and names
+reach requests, cache keys and default.nix) completely, the others only as far as deciding to
+skip them needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import NamedTuple
+from urllib.parse import urldefrag, urljoin
+
+from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
+
+from machci.errors import SourceError
+from machci.redaction import redact
+from machci.sources.dists import DistFile, classify, dist_file
+from machci.untrusted import control_character, url_problem
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+LISTING_RECORD = "listing-v2"  # the derived cache kind; renamed whenever listings change
+
+
+class BadEntry(Exception):
+    """A file entry of an index page that breaks its PEP; the caller names the page."""
+
+
+class Entry(NamedTuple):
+    """One file entry of a page, as the page gives it (nothing checked beyond its types)."""
+
+    filename: str
+    url: str  # absolute
+    sha256: object
+    requires_python: str | None
+    yanked: str | None  # None = not yanked; otherwise the reason ("" if none given)
+    upload_time: object
+    core_metadata: object  # PEP 691 `core-metadata` (bool or hashes) or an HTML attribute
+
+
+class Listed(NamedTuple):
+    """A kept file: checked, classified, and as compact as a JSON array."""
+
+    filename: str
+    url: str
+    sha256: str | None
+    requires_python: str | None
+    yanked: str | None
+    has_metadata: bool
+    metadata_sha256: str | None
+    name: str
+    version: str
+    kind: str
+    tags: str  # the wheel's tag triple, "" for an sdist
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page's files as of the snapshot that some target can use, and what was hidden."""
+
+    files: tuple[Listed, ...]
+    newer_than_snapshot: int = 0
+    without_upload_time: int = 0
+    foreign: tuple[str, ...] = ()  # files named for another project, left out
+
+    def to_json(self) -> object:
+        return [
+            list(self.files),
+            self.newer_than_snapshot,
+            self.without_upload_time,
+            list(self.foreign),
+        ]
+
+    @classmethod
+    def from_json(cls, value: object) -> Listing | None:
+        """The listing a cache entry holds, or None if it is not one (then it is recomputed)."""
+        if not isinstance(value, list) or len(value) != 4:
+            return None
+        files, newer, untimed, foreign = value
+        if not (isinstance(files, list) and isinstance(newer, int) and isinstance(untimed, int)):
+            return None
+        if not all(isinstance(f, list) and len(f) == len(Listed._fields) for f in files):
+            return None
+        if not (isinstance(foreign, list) and all(isinstance(f, str) for f in foreign)):
+            return None
+        return cls(tuple(Listed(*f) for f in files), newer, untimed, tuple(foreign))
+
+    def dist_files(self) -> tuple[DistFile, ...]:
+        return tuple(
+            dist_file(
+                f.name,
+                f.version,
+                f.kind,
+                f.filename,
+                f.url,
+                f.sha256,
+                f.tags,
+                f.requires_python,
+                f.yanked,
+                f.metadata_sha256,
+                f.has_metadata,
+            )
+            for f in self.files
+        )
+
+
+class WheelFilter:
+    """Which wheels some target of the run can install, decided once per tag triple."""
+
+    def __init__(self, tags: Iterable[str]) -> None:
+        self.tags = frozenset(tags)
+        self.key = hashlib.sha256("\n".join(sorted(self.tags)).encode()).hexdigest()
+        self._decided: dict[str, bool] = {}
+
+    def wanted(self, tag_triple: str) -> bool:
+        decided = self._decided.get(tag_triple)
+        if decided is None:
+            try:
+                decided = any(str(tag) in self.tags for tag in parse_tag(tag_triple))
+            except ValueError:  # packaging's InvalidTag: a file name no installer accepts
+                decided = False
+            self._decided[tag_triple] = decided
+        return decided
+
+
+def listing_key(digest: str, wheels: WheelFilter, snapshot: datetime | None, project: str) -> str:
+    """The derived cache key of a page's listing for a run's targets, snapshot and project (an
+    index may serve one body for two projects; what belongs to each differs)."""
+    moment = snapshot.isoformat() if snapshot else "-"
+    text = f"{digest}\n{wheels.key}\n{moment}\n{project}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Checking entries -------------------------------------------------------------------------
+
+
+def _sha256(value: object, what: str) -> str | None:
+    """A sha256 from the index: 64 hex digits (it names cache entries and pins files)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise BadEntry(f"{what} {value!r} is not 64 hex digits")
+    return value.lower()
+
+
+def _upload_time(value: object) -> datetime | None:
+    """PEP 700's upload-time: an ISO 8601 instant with its time zone, or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadEntry(f"upload-time {value!r} is not a string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadEntry(f"upload-time {value!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is None:
+        raise BadEntry(f"upload-time {value!r} has no time zone")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadEntry(f"upload-time {value!r} is out of range") from exc
+
+
+def _metadata_hash(value: object) -> tuple[bool, str | None]:
+    """(has .metadata, its sha256) from a PEP 691/714 core-metadata value or PEP 658's
+    `data-core-metadata` attribute ("sha256=<hex>", or another hash, or empty)."""
+    if isinstance(value, dict):
+        return True, _sha256(value.get("sha256"), "core-metadata sha256")
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, str):  # from an HTML attribute
+        algo, _, digest = value.partition("=")
+        named = algo == "sha256" and digest
+        return True, _sha256(digest, "core-metadata sha256") if named else None
+    raise BadEntry(f"core-metadata {value!r} is neither a boolean nor an object")
+
+
+def _kept(entry: Entry) -> Listed | None:
+    """The entry checked completely, if it is a distribution file; None otherwise."""
+    parsed = classify(entry.filename)
+    if parsed is None:
+        return None
+    if char := control_character(entry.filename):
+        raise BadEntry(f"the file name contains {char!r}")
+    if problem := url_problem(entry.url):
+        raise BadEntry(f"URL {entry.url!r} is not usable: {problem}")
+    name, version, kind, _tags = parsed
+    has_metadata, metadata_sha256 = _metadata_hash(entry.core_metadata)
+    return Listed(
+        entry.filename,
+        entry.url,
+        _sha256(entry.sha256, "sha256"),
+        entry.requires_python,
+        entry.yanked,
+        has_metadata,
+        metadata_sha256,
+        name,
+        str(version),
+        kind,
+        _tag_triple(entry.filename) if kind == "wheel" else "",
+    )
+
+
+def _tag_triple(filename: str) -> str:
+    """`py-abi-platform` of a wheel file name (its last three dash-separated parts)."""
+    return "-".join(filename[: -len(".whl")].rsplit("-", 3)[1:])
+
+
+def _wheel_version(filename: str) -> str:
+    return filename.split("-", 2)[1] if filename.count("-") >= 4 else ""
+
+
+def _foreign(filename: str, project: str) -> bool:
+    """Whether a distribution file is named for another project than the page's, as packaging
+    reads the name (a wheel's first part, an sdist's stem before its last `-`). pip and uv
+    skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl` must not make it a 9.0."""
+    if filename.endswith(".whl"):
+        name, dash, _rest = filename.partition("-")
+    elif filename.endswith((".tar.gz", ".zip")):
+        stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+        name, dash, _rest = stem.rpartition("-")
+    else:
+        return False  # not a distribution: never kept anyway
+    return bool(dash) and canonicalize_name(name) != project
+
+
+def reduce(
+    entries: Iterable[Entry],
+    wheels: WheelFilter | None,
+    snapshot: datetime | None,
+    project: str,
+) -> Listing:
+    """The listing of a page's entries: those of the snapshot some target can use, named for
+    `project` (normalized).
+
+    A version none of whose files is kept keeps one wheel anyway, so that a nixpkgs package of
+    that version still has a file to read its dependencies from.
+    """
+    kept: list[Listed] = []
+    newer = untimed = 0
+    versions: set[str] = set()
+    stand_ins: dict[str, Entry] = {}
+    foreign: list[str] = []
+    for entry in entries:
+        try:
+            if snapshot is not None:
+                moment = _upload_time(entry.upload_time)
+                if moment is None:
+                    untimed += 1
+                    continue
+                if moment > snapshot:
+                    newer += 1
+                    continue
+            if _foreign(entry.filename, project):
+                foreign.append(entry.filename)
+                continue
+            if entry.filename.endswith(".whl") and wheels is not None:
+                if entry.filename.count("-") < 4:
+                    continue
+                if not wheels.wanted(_tag_triple(entry.filename)):
+                    stand_ins.setdefault(_wheel_version(entry.filename), entry)
+                    continue
+            listed = _kept(entry)
+        except BadEntry as exc:
+            raise BadEntry(f"file {entry.filename!r}: {exc}") from exc
+        if listed is not None:
+            kept.append(listed)
+            versions.update((listed.version, _wheel_version(entry.filename)))
+    for version, entry in stand_ins.items():
+        if version not in versions:
+            try:
+                listed = _kept(entry)
+            except BadEntry:
+                continue  # only a stand-in: a broken one is no loss
+            if listed is not None:
+                kept.append(listed)
+    return Listing(tuple(kept), newer, untimed, tuple(foreign))
+
+
+# Reading pages ----------------------------------------------------------------------------
+
+
+def _absolute(base: str, url: str) -> str:
+    # Indexes usually give absolute URLs; urljoin is costly across thousands of files.
+    return url if url.startswith(("https://", "http://")) else urljoin(base, url)
+
+
+def _json_kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def _json_string(entry: Mapping[str, object], key: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str):
+        raise BadEntry(f"{key!r} is {_json_kind(value)}, not a string")
+    return value
+
+
+def _json_entry(entry: object, base: str) -> Entry:
+    if not isinstance(entry, dict):
+        raise BadEntry(f"a file entry is {_json_kind(entry)}, not an object")
+    filename = _json_string(entry, "filename")
+    try:
+        url = _json_string(entry, "url")
+        hashes = entry.get("hashes") or {}
+        if not isinstance(hashes, dict):
+            raise BadEntry(f"'hashes' is {_json_kind(hashes)}, not an object")
+        yanked = entry.get("yanked", False)
+        if not isinstance(yanked, bool | str):
+            raise BadEntry(f"'yanked' is {_json_kind(yanked)}, not a boolean or a reason")
+        requires_python = entry.get("requires-python")
+        if requires_python is not None and not isinstance(requires_python, str):
+            raise BadEntry(f"'requires-python' is {_json_kind(requires_python)}, not a string")
+        return Entry(
+            filename,
+            _absolute(base, url),
+            hashes.get("sha256"),
+            requires_python,
+            # Any string means yanked, as in pip (PEP 691 asks for a non-empty reason).
+            yanked if isinstance(yanked, str) else ("" if yanked else None),
+            entry.get("upload-time"),
+            entry.get("core-metadata", entry.get("data-dist-info-metadata", False)),
+        )
+    except BadEntry as exc:
+        raise BadEntry(f"file {filename!r}: {exc}") from exc
+
+
+def json_entries(url: str, body: bytes) -> Iterator[Entry]:
+    where = f"{redact(url)}: invalid JSON index page"
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{where} ({exc})") from exc
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, list):
+        raise SourceError(f"{where} (no list of files)")
+    del document  # only the entries are needed; let the rest go early
+    for item in files:
+        try:
+            yield _json_entry(item, url)
+        except BadEntry as exc:
+            raise SourceError(f"{where}: {exc}") from exc
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current, self._text = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def _html_entry(attrs: Mapping[str, str | None], text: str, base: str) -> Entry | None:
+    href = attrs.get("href")
+    if not href:
+        return None
+    url, fragment = urldefrag(urljoin(base, href))
+    filename = text or url.rsplit("/", 1)[-1]
+    metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+    return Entry(
+        filename,
+        url,
+        fragment[len("sha256=") :] if fragment.startswith("sha256=") else None,
+        attrs.get("data-requires-python"),
+        # PEP 592: the attribute's presence means yanked; its value, if any, is the reason.
+        (attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
+        None,
+        False if metadata is None else metadata,
+    )
+
+
+def html_entries(url: str, body: bytes) -> Iterator[Entry]:
+    parser = _AnchorParser()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    for attrs, text in parser.anchors:
+        entry = _html_entry(attrs, text, url)
+        if entry is not None:
+            yield entry
+
+
+def entries(url: str, content_type: str, body: bytes) -> Iterator[Entry]:
+    """The file entries of a page, JSON or HTML by its content type."""
+    if "json" in content_type:
+        return json_entries(url, body)
+    if "html" in content_type or not content_type:
+        return html_entries(url, body)
+    raise SourceError(f"{redact(url)}: unexpected content type {content_type!r}")
+
+
+def kind_of(content_type: str) -> str:
+    return "JSON" if "json" in content_type else "HTML"
+
+
+def listing(
+    url: str,
+    content_type: str,
+    body: bytes,
+    wheels: WheelFilter | None,
+    snapshot: datetime | None,
+    project: str,
+) -> Listing:
+    """A page's listing; a broken entry among the files considered is an error naming the page."""
+    try:
+        return reduce(entries(url, content_type, body), wheels, snapshot, project)
+    except BadEntry as exc:
+        raise SourceError(
+            f"{redact(url)}: invalid {kind_of(content_type)} index page: {exc}"
+        ) from exc
+
+
+def every_file(url: str, content_type: str, body: bytes, project: str) -> list[DistFile]:
+    """Every distribution file of a page, for diagnostics (what exists for other systems)."""
+    return list(listing(url, content_type, body, None, None, project).dist_files())

@@ -1,0 +1,64 @@
+"""Fetching ahead of the resolver, so that its questions find their answers already on the way.
+
+For each name a resolution will want: its page, then the metadata of the file it will most
+likely take, then the pages of that file's dependencies, and so on down the graph. Only pages
+and metadata are fetched ahead, never whole distributions for versions that may not be chosen.
+Which file is likely and which dependencies apply are the resolution's to say (`Guess`); this
+module only schedules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from machci.sources.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
+
+
+class Guess(Protocol):
+    def likely_file(self, project: ProjectFiles) -> DistFile | None: ...
+    def dependency_names(self, metadata: DistMetadata) -> Iterable[str]: ...
+
+
+class Ahead(Protocol):
+    """What a source does with names asked about ahead: start fetching their pages and, once a
+    page is there, the metadata of the files `then` picks; call back when metadata arrives."""
+
+    def prefetch(
+        self,
+        names: Iterable[str],
+        then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
+    ) -> None: ...
+    def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+
+
+class Prefetcher:
+    """Fetches ahead for one resolution; each name once."""
+
+    def __init__(self, source: Ahead, guess: Guess) -> None:
+        self.source = source
+        self.guess = guess
+        self.asked: set[str] = set()
+        self.lock = threading.Lock()
+
+    def ahead(self, names: Iterable[str]) -> None:
+        with self.lock:
+            fresh = [n for n in names if n not in self.asked]
+            self.asked.update(fresh)
+        if fresh:
+            self.source.prefetch(fresh, self._likely)
+
+    def _likely(self, project: ProjectFiles) -> list[DistFile]:
+        file = self.guess.likely_file(project)
+        if file is None:
+            return []
+        self.source.when_metadata(file, self._dependencies)
+        return [file]
+
+    def _dependencies(self, metadata: DistMetadata) -> None:
+        try:
+            names = list(self.guess.dependency_names(metadata))
+        except InvalidMetadata:
+            return  # the resolver reports it when it considers this candidate
+        self.ahead(names)

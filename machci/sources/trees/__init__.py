@@ -1,0 +1,1 @@
+"""Local source trees, archives and git repositories (packagesExtra and the project itself)."""
