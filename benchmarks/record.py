@@ -117,8 +117,9 @@ def record_set(
 ) -> tuple[list[str], dict[str, Any]]:
     """Run the tools through the recording proxy until a round records nothing new.
 
-    Returns the runs' labels and what it took: rounds, items added, whole wheels a tool
-    downloaded only for their metadata (passed through) or that were too large (refused).
+    Returns the runs' labels and what it took: rounds, items added, bytes of wheels (whole or
+    ranges) a tool read only for their metadata (passed through), wheels too large to pass
+    through whole (refused).
     """
     runs = tools_for(root_set, server.url, recording.snapshot, with_pip_compile)
     passed: dict[str, int] = {}
@@ -139,10 +140,11 @@ def record_set(
                 state = "ok" if sample.ok else f"failed ({sample.error[-300:]})"
                 log(f"{root_set.name}: round {round_}: {label} {sample.seconds:.1f} s, {state}")
                 for what in stats.passed:
-                    log(f"  {label} downloaded {what} for its metadata: passed through")
+                    log(f"  {label} read {what} for its metadata: passed through")
                 for what in stats.misses:
                     log(f"  {label} asked for {what}: too large, refused")
-                passed[label] = passed.get(label, 0) + stats.bytes["file passed through"]
+                through = sum(n for k, n in stats.bytes.items() if k.startswith("file passed"))
+                passed[label] = passed.get(label, 0) + through
                 refused.update(stats.misses)
                 if not sample.ok:
                     failed.append(f"{label}: {sample.error}")
