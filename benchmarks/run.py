@@ -12,9 +12,9 @@ compiles for one platform; on the timed sets two controls run in the same rounds
 one system (against the same uv runs) and machci for four systems against ``uv pip compile
 --universal``.  Then ``machci sync`` cold, warm and no-op, and ``machci check`` interleaved
 with a bare ``python -I -c pass``.  The report gives medians with their spread (min-max), each
-pair's ratio, bytes and requests served per run, peak RSS, and the issue's targets with PASS
-or MISS.  ``--live`` runs the lock pairs against PyPI itself instead.  See README.md beside
-this file.
+pair's ratio, bytes and requests served per run, peak RSS of the cold and of the warm runs,
+and the issue's targets with PASS or MISS.  ``--live`` runs the lock pairs against PyPI itself
+instead.  See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ class Series:
             "command": self.command,
             "pin_check": self.pin_check,
             "pins": {system: len(pins) for system, pins in self.pins.items()},
+            "peak_rss_mb": {kind: self.peak_rss_mb(kind) for kind in ("cold", "warm")},
             "cold": [asdict(s) for s in self.cold],
             "warm": [asdict(s) for s in self.warm],
         }
@@ -446,7 +447,7 @@ def report_set(result: SetResult, live: bool) -> list[str]:
         f" {result.pins} pins); {runs}; interleaved",
         "",
     ]
-    header = f"{'tool':<13} {'cold s':>22} {'warm s':>22} {'peak RSS MB':>12}"
+    header = f"{'tool':<13} {'cold s':>22} {'warm s':>22} {'peak RSS MB cold':>16} {'warm':>6}"
     if not live:
         header += f"  {'served cold: MB / requests':>27}  {'warm':>18}"
     lines.append(header + "  pins")
@@ -454,14 +455,16 @@ def report_set(result: SetResult, live: bool) -> list[str]:
         if not series.ok:
             lines.append(f"{series.tool:<13} n/a, failed: {series.error[-600:]}")
             continue
-        rss = max(v for v in (series.peak_rss_mb("cold"), series.peak_rss_mb("warm")) if v)
+        rss = [series.peak_rss_mb(kind) for kind in ("cold", "warm")]
+        cold_rss, warm_rss = (f"{v:.1f}" if v is not None else "" for v in rss)
         row = (
             f"{series.tool:<13} {spread(series.seconds('cold')):>22}"
-            f" {spread(series.seconds('warm')):>22} {rss:>12.1f}"
+            f" {spread(series.seconds('warm')):>22} {cold_rss:>16} {warm_rss:>6}"
         )
         if not live:
             row += f"  {served_column(series, 'cold'):>27}  {served_column(series, 'warm'):>18}"
         lines.append(f"{row}  {series.pin_check}")
+    lines.append("peak RSS: the largest of the cold runs, and of the warm runs")
     if not live:
         lines.append("bytes served, cold (median of runs), by kind: " + by_kind(result))
     compared = pins_compared(result)
