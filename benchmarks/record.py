@@ -8,10 +8,14 @@ Needs pypi.org and files.pythonhosted.org, and ``uv`` on PATH.  For each root se
 
 1. **Reference.** ``uv pip compile`` resolves the roots on PyPI itself for
    ``x86_64-manylinux_2_28`` and ``aarch64-manylinux_2_28`` (``--exclude-newer SNAPSHOT``): the
-   pins every later answer is checked against.
+   pins every later answer is checked against.  For a timed set, for the controls, also for
+   ``x86_64-apple-darwin`` and ``aarch64-apple-darwin`` (``MACOSX_DEPLOYMENT_TARGET`` set to
+   machci's default macOS target) and once ``--universal``.
 2. **Recording.** The index server runs as a recording proxy on 127.0.0.1 (see server.py) and
    the tools run through it with empty caches, as ``run.py`` will run them: uv for both
-   platforms, machci for both Linux systems (and pip-compile with ``--with-pip-compile``).  The
+   platforms, machci for both Linux systems; for a timed set also the controls (uv
+   ``--universal``, machci for one system and for four); and pip-compile with
+   ``--with-pip-compile``.  The
    proxy fetches each page, ``.metadata`` file, whole file or (for a set served without PEP
    658 metadata) range of a wheel the first time one is asked for, and stores it as PyPI sent
    it.  Until its metadata is recorded a wheel's page entry carries a stand-in hash, which
@@ -44,8 +48,12 @@ from store import (
     recording_dir,
 )
 from tools import (
+    DARWIN_PLATFORMS,
     DEFAULT_SETS,
+    FOUR_SYSTEMS,
+    ONE_SYSTEM,
     SETS,
+    UNIVERSAL,
     UV_PLATFORMS,
     RootSet,
     Sample,
@@ -61,20 +69,51 @@ from tools import (
 )
 from upstream import Upstream
 
+# The controls' runs (timed sets only), named as run.py names them.
+CONTROL_MACHCI = {"machci-1": ONE_SYSTEM, "machci-4": FOUR_SYSTEMS}
+CONTROL_UV = "uv-universal"
 MAX_ROUNDS = 8
 TIMEOUT = 1800.0  # a recording run fetches from PyPI, and may build sdists
+
+
+def labels_for(root_set: RootSet, with_pip_compile: bool) -> list[str]:
+    """The runs that record a set, by label: those of run.py (the controls on timed sets)."""
+    labels = [f"uv {p}" for p in UV_PLATFORMS]
+    labels.append("machci")
+    if root_set.timed:
+        labels += [CONTROL_UV, *CONTROL_MACHCI]
+    if with_pip_compile:
+        labels.append("pip-compile")
+    return labels
 
 
 def tools_for(
     root_set: RootSet, url: str, snapshot: str, with_pip_compile: bool
 ) -> list[tuple[str, Tool]]:
     """The runs that record a set: (label, tool)."""
-    out = [(f"uv {p}", uv_tool(root_set.requirements, url, snapshot, p)) for p in UV_PLATFORMS]
-    out.append(("machci", machci_tool(root_set.requirements, url, snapshot)))
-    if with_pip_compile:
-        chosen = choose_pip_compile(None)
-        out.append(("pip-compile", pip_compile_tool(root_set.requirements, url, chosen)))
+    reqs = root_set.requirements
+    out: list[tuple[str, Tool]] = []
+    for label in labels_for(root_set, with_pip_compile):
+        if label == "machci":
+            out.append((label, machci_tool(reqs, url, snapshot)))
+        elif label in CONTROL_MACHCI:
+            out.append((label, machci_tool(reqs, url, snapshot, CONTROL_MACHCI[label], label)))
+        elif label == CONTROL_UV:
+            out.append((label, uv_tool(reqs, url, snapshot, UNIVERSAL, label)))
+        elif label.startswith("uv "):
+            out.append((label, uv_tool(reqs, url, snapshot, label.removeprefix("uv "))))
+        elif label == "pip-compile":
+            chosen = choose_pip_compile(None)
+            out.append((label, pip_compile_tool(reqs, url, chosen)))
     return out
+
+
+def reference_platforms(root_set: RootSet) -> tuple[str, ...]:
+    """What uv resolves on PyPI itself for a set: the Linux platforms; for a timed set also
+    the Darwin ones and a universal resolution, for the controls."""
+    if root_set.timed:
+        return (*UV_PLATFORMS, *DARWIN_PLATFORMS, UNIVERSAL)
+    return UV_PLATFORMS
 
 
 def run_once(tool: Tool, root: Path, run: int, timeout: float) -> tuple[Sample, Path]:
@@ -96,7 +135,7 @@ def reference_pins(root_set: RootSet, snapshot: str, timeout: float) -> dict[str
     """uv's answer on PyPI itself, per platform."""
     out: dict[str, dict[str, str]] = {}
     with scratch("machci-bench-reference-") as root:
-        for run, platform_ in enumerate(UV_PLATFORMS):
+        for run, platform_ in enumerate(reference_platforms(root_set)):
             tool = uv_tool(root_set.requirements, PYPI_SIMPLE, snapshot, platform_)
             if tool.unavailable:
                 raise SystemExit(f"record: {tool.unavailable}")
@@ -117,8 +156,9 @@ def record_set(
 ) -> tuple[list[str], dict[str, Any]]:
     """Run the tools through the recording proxy until a round records nothing new.
 
-    Returns the runs' labels and what it took: rounds, items added, whole wheels a tool
-    downloaded only for their metadata (passed through) or that were too large (refused).
+    Returns the runs' labels and what it took: rounds, items added, bytes of wheels (whole or
+    ranges) a tool read only for their metadata (passed through), wheels too large to pass
+    through whole (refused).
     """
     runs = tools_for(root_set, server.url, recording.snapshot, with_pip_compile)
     passed: dict[str, int] = {}
@@ -139,10 +179,11 @@ def record_set(
                 state = "ok" if sample.ok else f"failed ({sample.error[-300:]})"
                 log(f"{root_set.name}: round {round_}: {label} {sample.seconds:.1f} s, {state}")
                 for what in stats.passed:
-                    log(f"  {label} downloaded {what} for its metadata: passed through")
+                    log(f"  {label} read {what} for its metadata: passed through")
                 for what in stats.misses:
                     log(f"  {label} asked for {what}: too large, refused")
-                passed[label] = passed.get(label, 0) + stats.bytes["file passed through"]
+                through = sum(n for k, n in stats.bytes.items() if k.startswith("file passed"))
+                passed[label] = passed.get(label, 0) + through
                 refused.update(stats.misses)
                 if not sample.ok:
                     failed.append(f"{label}: {sample.error}")

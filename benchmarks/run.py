@@ -7,11 +7,14 @@
 Records what is missing first (needs PyPI once; ``--offline`` refuses), then serves the
 recording on 127.0.0.1 with PyPI's caching headers (server.py) and, for each root set, takes
 ``--pairs`` interleaved cold runs (machci, uv, machci, uv, ...; each a new, empty cache) and as
-many warm ones (each tool reusing its last cold cache).  Then ``machci sync`` cold, warm and
-no-op, and ``machci check`` interleaved with a bare ``python -I -c pass``.  The report gives
-medians with their spread (min-max), each pair's ratio, bytes and requests served per run, peak
-RSS, and the issue's targets with PASS or MISS.  ``--live`` runs the lock pairs against PyPI
-itself instead.  See README.md beside this file.
+many warm ones (each tool reusing its last cold cache).  machci locks two Linux systems and uv
+compiles for one platform; on the timed sets two controls run in the same rounds: machci for
+one system (against the same uv runs) and machci for four systems against ``uv pip compile
+--universal``.  Then ``machci sync`` cold, warm and no-op, and ``machci check`` interleaved
+with a bare ``python -I -c pass``.  The report gives medians with their spread (min-max), each
+pair's ratio, bytes and requests served per run, peak RSS of the cold and of the warm runs,
+and the issue's targets with PASS or MISS.  ``--live`` runs the lock pairs against PyPI itself
+instead.  See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from record import record
+from record import CONTROL_MACHCI, CONTROL_UV, labels_for, record
 from server import IndexServer
 from store import (
     COMMITTED_MANIFEST,
@@ -46,6 +49,7 @@ from tools import (
     PYTHON,
     REPO,
     SETS,
+    UNIVERSAL,
     RootSet,
     Sample,
     Tool,
@@ -54,6 +58,7 @@ from tools import (
     clean_env,
     log,
     machci_tool,
+    pin_count,
     pip_compile_tool,
     scratch,
     timed,
@@ -71,6 +76,13 @@ TARGET_RSS_MB = 150.0  # machci peak RSS, warm two-system lock
 TARGET_TORCH_MB = 50.0  # bytes machci downloads to lock torch for two Linux systems
 # The torch target, with PEP 658 metadata and without (wheels read by range requests).
 TORCH_TARGETS = (("torch", "torch, 2 systems"), ("torch-ranges", "torch, 2 systems, no PEP 658"))
+# The ratios reported pair by pair, (tool, base, what): the targets' headline, then two
+# controls on the timed sets, one system against one and four systems against --universal.
+RATIOS = (
+    ("machci", "uv", "headline: 2 systems against 1"),
+    ("machci-1", "uv", "control: 1 system against 1, the same platform"),
+    ("machci-4", CONTROL_UV, "control: 4 systems against 1 universal resolution"),
+)
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -105,6 +117,7 @@ class Series:
     warm: list[Sample] = field(default_factory=list)
     error: str = ""
     pin_check: str = ""
+    pins: dict[str, dict[str, str]] = field(default_factory=dict)  # the last answer's
 
     @property
     def ok(self) -> bool:
@@ -126,6 +139,8 @@ class Series:
             "status": "ok" if self.ok else f"failed: {self.error}",
             "command": self.command,
             "pin_check": self.pin_check,
+            "pins": {system: len(pins) for system, pins in self.pins.items()},
+            "peak_rss_mb": {kind: self.peak_rss_mb(kind) for kind in ("cold", "warm")},
             "cold": [asdict(s) for s in self.cold],
             "warm": [asdict(s) for s in self.warm],
         }
@@ -201,7 +216,7 @@ def measure_set(
             if sample.misses:
                 state += f"  {len(sample.misses)} NOT RECORDED ({', '.join(sample.misses[:3])})"
             log(
-                f"{root_set.name} {tool.name:<11} {kind} {run}: {sample.seconds:6.2f} s"
+                f"{root_set.name} {tool.name:<12} {kind} {run}: {sample.seconds:6.2f} s"
                 f"  {sample.rss_mb:6.1f} MB{served if counting.server else ''}{state}"
             )
             getattr(series, kind).append(sample)
@@ -224,7 +239,8 @@ def measure_set(
             answer = answers.get(tool.name)
             if series.ok and answer is not None and answer.exists():
                 try:
-                    series.pin_check = check_pins(tool.parse(answer), reference)
+                    series.pins = tool.parse(answer)
+                    series.pin_check = check_pins(series.pins, reference)
                 except (OSError, ValueError) as exc:
                     series.pin_check = f"unreadable answer: {exc}"
     return result
@@ -406,6 +422,23 @@ def by_kind(result: SetResult) -> str:
     return "; ".join(parts)
 
 
+def pins_compared(result: SetResult) -> str:
+    """machci's four systems against uv's universal resolution, by count: what each pinned."""
+    four, universal = result.series.get("machci-4"), result.series.get(CONTROL_UV)
+    if four is None or universal is None or not four.ok or not universal.ok:
+        return ""
+    systems = " + ".join(str(len(pins)) for pins in four.pins.values())
+    names = {name for pins in four.pins.values() for name in pins}
+    pairs = {(name, v) for pins in four.pins.values() for name, v in pins.items()}
+    answer = universal.pins.get(UNIVERSAL, {})
+    return (
+        f"pins, 4 systems against --universal: machci-4 {systems} ({len(names)} names,"
+        f" {len(pairs)} name-version pairs over the four); uv-universal {pin_count(answer)}"
+        f" pins of {len(answer)} names, for every platform (Windows included) and CPython"
+        f" {PYTHON} and later"
+    )
+
+
 def report_set(result: SetResult, live: bool) -> list[str]:
     s = result.root_set
     runs = "cold runs (new cache each), then warm runs" if s.timed else "one cold run each"
@@ -414,29 +447,38 @@ def report_set(result: SetResult, live: bool) -> list[str]:
         f" {result.pins} pins); {runs}; interleaved",
         "",
     ]
-    header = f"{'tool':<12} {'cold s':>22} {'warm s':>22} {'peak RSS MB':>12}"
+    header = f"{'tool':<13} {'cold s':>22} {'warm s':>22} {'peak RSS MB cold':>16} {'warm':>6}"
     if not live:
         header += f"  {'served cold: MB / requests':>27}  {'warm':>18}"
     lines.append(header + "  pins")
     for series in result.series.values():
         if not series.ok:
-            lines.append(f"{series.tool:<12} n/a, failed: {series.error[-600:]}")
+            lines.append(f"{series.tool:<13} n/a, failed: {series.error[-600:]}")
             continue
-        rss = max(v for v in (series.peak_rss_mb("cold"), series.peak_rss_mb("warm")) if v)
+        rss = [series.peak_rss_mb(kind) for kind in ("cold", "warm")]
+        cold_rss, warm_rss = (f"{v:.1f}" if v is not None else "" for v in rss)
         row = (
-            f"{series.tool:<12} {spread(series.seconds('cold')):>22}"
-            f" {spread(series.seconds('warm')):>22} {rss:>12.1f}"
+            f"{series.tool:<13} {spread(series.seconds('cold')):>22}"
+            f" {spread(series.seconds('warm')):>22} {cold_rss:>16} {warm_rss:>6}"
         )
         if not live:
             row += f"  {served_column(series, 'cold'):>27}  {served_column(series, 'warm'):>18}"
         lines.append(f"{row}  {series.pin_check}")
+    lines.append("peak RSS: the largest of the cold runs, and of the warm runs")
     if not live:
         lines.append("bytes served, cold (median of runs), by kind: " + by_kind(result))
-    for kind in ("cold", "warm"):
-        ratios = result.ratios(kind)
-        if ratios:
-            each = ", ".join(f"{r:.1f}" for r in ratios)
-            lines.append(f"machci / uv, {kind}: {spread(ratios, 1, 'x')}; pair by pair: {each}")
+    compared = pins_compared(result)
+    if compared:
+        lines.append(compared)
+    for tool, base, what in RATIOS:
+        for kind in ("cold", "warm"):
+            ratios = result.ratios(kind, tool, base)
+            if ratios:
+                each = ", ".join(f"{r:.1f}" for r in ratios)
+                lines.append(
+                    f"{tool} / {base} ({what}), {kind}: {spread(ratios, 1, 'x')};"
+                    f" pair by pair: {each}"
+                )
     lines.append("")
     lines += [f"  {series.tool}: {series.note}" for series in result.series.values()]
     return lines
@@ -543,17 +585,26 @@ def machine() -> str:
 
 
 def needs_recording(recording: Recording, root_set: RootSet, with_pip_compile: bool) -> bool:
+    """Whether the recording lacks the set, or a run of it (a control, pip-compile)."""
     entry = recording.sets.get(root_set.name)
     if entry is None or entry.get("roots") != root_set.roots():
         return True
-    return with_pip_compile and "pip-compile" not in entry.get("recorded_with", [])
+    recorded = set(entry.get("recorded_with", []))
+    return not set(labels_for(root_set, with_pip_compile)) <= recorded
 
 
 def build_tools(root_set: RootSet, url: str, snapshot: str, pip_compile: Tool | None) -> list[Tool]:
-    tools = [
-        machci_tool(root_set.requirements, url, snapshot),
-        uv_tool(root_set.requirements, url, snapshot),
-    ]
+    """In the order they run in each round: the headline pair, then (timed sets) the controls
+    -- machci for one system right after uv for that platform, machci for four systems and
+    uv --universal -- and pip-compile."""
+    reqs = root_set.requirements
+    tools = [machci_tool(reqs, url, snapshot), uv_tool(reqs, url, snapshot)]
+    if root_set.timed:
+        tools += [
+            machci_tool(reqs, url, snapshot, systems, name)
+            for name, systems in CONTROL_MACHCI.items()
+        ]
+        tools.append(uv_tool(reqs, url, snapshot, UNIVERSAL, CONTROL_UV))
     if pip_compile is not None and root_set.timed:
         tools.append(pip_compile)
     return tools
@@ -690,7 +741,11 @@ def main(argv: list[str] | None = None) -> int:
                 name: {
                     "roots": r.root_set.roots(),
                     "tools": {t: s.to_json() for t, s in r.series.items()},
-                    "ratios": {k: r.ratios(k) for k in ("cold", "warm")},
+                    "ratios": {
+                        f"{tool} / {base}": {k: r.ratios(k, tool, base) for k in ("cold", "warm")}
+                        for tool, base, _ in RATIOS
+                        if tool in r.series and base in r.series
+                    },
                 }
                 for name, r in results.items()
             },

@@ -28,10 +28,11 @@ with its size, and a range from the recorded parts of it.
 Recording (``upstream`` given, ``--record``): whatever is not recorded yet is fetched from PyPI,
 stored in the recording and served.  A wheel whose metadata is not recorded yet is listed with
 ``core-metadata: true`` (no hash): uv then asks for its ``.metadata``, machci (which wants a
-hash) for the wheel itself, whose metadata is then recorded and which is passed through, not
-stored (or refused when huge); without PEP 658, a range of a wheel is fetched and recorded as a
-part.  Without ``upstream``, asking for anything not recorded is a miss: 404, counted, and named
-in ``stats()``.
+hash) for the wheel itself, by range requests, or whole.  Its metadata is then recorded; a
+range is fetched from PyPI and passed through, a whole wheel downloaded and passed through
+(refused when huge), neither stored.  Without PEP 658, a range of a wheel is fetched and
+recorded as a part.  Without ``upstream``, asking for anything not recorded is a miss: 404,
+counted, and named in ``stats()``.
 """
 
 from __future__ import annotations
@@ -514,6 +515,24 @@ class IndexServer:
             self._serve_part(request, entry, etag, wanted, head)
         elif self.upstream is None:
             self._not_found(request, "miss", what)
+        elif entry.filename.endswith(".whl") and isinstance(wanted, tuple):
+            # A range of a wheel, while recording: a tool reading the wheel's metadata out of it
+            # (its hash is not listed yet).  The metadata is recorded; the range is fetched and
+            # passed through, and the wheel is neither downloaded whole nor stored.
+            self._metadata(entry)
+            first, last = wanted
+            part = self.upstream.part(entry.upstream_url, first, last)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "ETag": etag,
+                "Cache-Control": FILE_CACHE,
+                "Accept-Ranges": "bytes",
+                "Content-Range": f"bytes {first}-{last}/{entry.size}",
+            }
+            sent = request.reply(206, headers, part, head=head)
+            self._count("file passed through range", sent)
+            with self._lock:
+                self._stats.passed.append(f"{what}, bytes {first}-{last}")
         elif entry.filename.endswith(".whl") and entry.filename not in self.recording.metadata:
             # Listed without a hash while recording: the tool wants the wheel for its metadata.
             self._metadata(entry)

@@ -34,12 +34,24 @@ PYTHON = "3.12"
 UV_PLATFORM = "x86_64-manylinux_2_28"
 UV_PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")
 MACHCI_SYSTEMS = ("x86_64-linux", "aarch64-linux")
+# The controls: machci for one system against uv for the same platform; machci for four
+# systems against one universal resolution of uv's.
+ONE_SYSTEM = ("x86_64-linux",)
+FOUR_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
+UNIVERSAL = "universal"  # uv pip compile --universal, in place of a --python-platform
+DARWIN_PLATFORMS = ("x86_64-apple-darwin", "aarch64-apple-darwin")
+# machci's default macOS deployment target (`--macos`); uv's Darwin references are given the
+# same with MACOSX_DEPLOYMENT_TARGET (uv's own default is 13.0).
+MACOS = "14.0"
 # Which reference pins (uv on PyPI, per platform) each system's answer is checked against.
 REFERENCE_OF = {
     "x86_64-linux": "x86_64-manylinux_2_28",
     "aarch64-linux": "aarch64-manylinux_2_28",
+    "x86_64-darwin": "x86_64-apple-darwin",
+    "aarch64-darwin": "aarch64-apple-darwin",
     "x86_64-manylinux_2_28": "x86_64-manylinux_2_28",
     "aarch64-manylinux_2_28": "aarch64-manylinux_2_28",
+    UNIVERSAL: UNIVERSAL,
 }
 
 
@@ -228,6 +240,24 @@ def parse_requirements_pins(text: str) -> dict[str, str]:
     return pins
 
 
+def parse_universal_pins(text: str) -> dict[str, str]:
+    """uv's universal answer: a name may be pinned twice, under exclusive markers (a fork);
+    its versions are then joined with " | ", in the order uv wrote them."""
+    pins: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line and not line.startswith("-"):
+            name, version = line.split("==", 1)
+            key = canonicalize_name(name.split("[", 1)[0])
+            pins.setdefault(key, []).append(version.split(";")[0].strip())
+    return {name: " | ".join(versions) for name, versions in pins.items()}
+
+
+def pin_count(pins: Mapping[str, str]) -> int:
+    """How many pins an answer holds: a forked name counts once per version."""
+    return sum(len(v.split(" | ")) for v in pins.values())
+
+
 def parse_machci_lock(path: Path) -> dict[str, dict[str, str]]:
     doc = json.loads(path.read_text())
     systems = doc.get("systems", {}) if isinstance(doc, dict) else {}
@@ -252,29 +282,47 @@ def tool_version(argv: list[str]) -> str:
     return out.stdout.strip().split(" ")[1] if " " in out.stdout.strip() else out.stdout.strip()
 
 
-def uv_tool(requirements: Path, url: str, snapshot: str, platform_: str = UV_PLATFORM) -> Tool:
+def uv_tool(
+    requirements: Path, url: str, snapshot: str, platform_: str = UV_PLATFORM, name: str = "uv"
+) -> Tool:
+    """uv pip compile for one platform, or (platform_ UNIVERSAL) one universal resolution."""
     uv = shutil.which("uv")
-    env = clean_env("UV_")
+    env = clean_env("UV_", "MACOSX_DEPLOYMENT_TARGET")
     env.update({"UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"})
+    if platform_ in DARWIN_PLATFORMS:
+        env["MACOSX_DEPLOYMENT_TARGET"] = MACOS
+    target = ["--universal"] if platform_ == UNIVERSAL else ["--python-platform", platform_]
 
     def command(cache: Path, work: Path, run: int) -> tuple[list[str], Path]:
         argv = [
             uv or "uv", "pip", "compile", str(requirements),
             "--index-url", url,
             "--python-version", PYTHON,
-            "--python-platform", platform_,
+            *target,
             "--exclude-newer", snapshot,
             "--cache-dir", str(cache),
             "-o", os.devnull,
         ]  # fmt: skip
-        return argv, work / f"uv-{run}.stdout"  # uv prints the pins to stdout as well
+        return argv, work / f"{name}-{run}.stdout"  # uv prints the pins to stdout as well
 
     def parse(path: Path) -> dict[str, dict[str, str]]:
+        if platform_ == UNIVERSAL:
+            return {UNIVERSAL: parse_universal_pins(path.read_text())}
         return {platform_: parse_requirements_pins(path.read_text())}
 
+    version = tool_version(["uv", "--version"])
+    if platform_ == UNIVERSAL:
+        note = (
+            f"uv {version}; 1 universal resolution (--universal): every platform, CPython"
+            f" {PYTHON} and later (--python-version {PYTHON})"
+        )
+    else:
+        note = f"uv {version}; 1 system: CPython {PYTHON}, {platform_}"
+        if platform_ in DARWIN_PLATFORMS:
+            note += f", MACOSX_DEPLOYMENT_TARGET={MACOS}"
     return Tool(
-        "uv",
-        f"uv {tool_version(['uv', '--version'])}; 1 system: CPython {PYTHON}, {platform_}",
+        name,
+        note,
         command,
         env,
         parse,
@@ -282,7 +330,13 @@ def uv_tool(requirements: Path, url: str, snapshot: str, platform_: str = UV_PLA
     )
 
 
-def machci_tool(requirements: Path, url: str, snapshot: str) -> Tool:
+def machci_tool(
+    requirements: Path,
+    url: str,
+    snapshot: str,
+    systems: Sequence[str] = MACHCI_SYSTEMS,
+    name: str = "machci",
+) -> Tool:
     env = clean_env("MACHCI_")
     env["PYTHONPATH"] = str(REPO)  # the working tree's machci, installed or not
 
@@ -291,21 +345,19 @@ def machci_tool(requirements: Path, url: str, snapshot: str) -> Tool:
             sys.executable, "-m", "machci", "lock",
             "-r", str(requirements),
             "--python", PYTHON,
-            *(a for s in MACHCI_SYSTEMS for a in ("--system", s)),
+            *(a for s in systems for a in ("--system", s)),
             "--index-url", url,
             "--snapshot", snapshot,
             "--cache-dir", str(cache),
             "--json",
         ]  # fmt: skip
-        return argv, work / f"machci-{run}.json"
+        return argv, work / f"{name}-{run}.json"
 
-    return Tool(
-        "machci",
-        f"{len(MACHCI_SYSTEMS)} systems: CPython {PYTHON}, {', '.join(MACHCI_SYSTEMS)}",
-        command,
-        env,
-        parse_machci_lock,
-    )
+    count = f"{len(systems)} system{'s' if len(systems) > 1 else ''}"
+    note = f"{count}: CPython {PYTHON}, {', '.join(systems)}"
+    if any(s.endswith("-darwin") for s in systems):
+        note += f" (macOS {MACOS}, machci's default)"
+    return Tool(name, note, command, env, parse_machci_lock)
 
 
 # -- pip-compile -------------------------------------------------------------------------------
@@ -459,6 +511,13 @@ def check_pins(pins: Mapping[str, Mapping[str, str]], reference: Mapping[str, An
     for system, got in pins.items():
         ref = reference.get(REFERENCE_OF.get(system, UV_PLATFORM), {})
         differ = sorted(n for n in set(got) | set(ref) if got.get(n) != ref.get(n))
-        verdict = "= ref" if not differ else f"{len(differ)} differ from ref: {', '.join(differ)}"
-        parts.append(f"{len(got)} ({verdict})")
+        if not ref:
+            verdict = "no reference"
+        elif not differ:
+            verdict = "= ref"
+        else:
+            verdict = f"{len(differ)} differ from ref: {', '.join(differ)}"
+        count = pin_count(got)
+        shown = f"{count}" if count == len(got) else f"{count} pins of {len(got)} names"
+        parts.append(f"{shown} ({verdict})")
     return " + ".join(parts)
