@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from machci.cli import build_parser, load_project
+from machci.cli import build_parser
+from machci.config.layers import load_project
 from machci.config.model import Config
 from machci.redaction import redact
 

@@ -1,15 +1,15 @@
-"""The `machci` command line."""
+"""The `machci` command line: parsing arguments, and handing them to the command's module
+(machci.commands), with one way to report errors and exit."""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import math
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from machci import __version__
 from machci.config.defaults import (
@@ -18,16 +18,8 @@ from machci.config.defaults import (
     MAX_TIMEOUT,
     NIXPKGS_INDEX_NAME,
     SYSTEMS,
-    parse_glibc,
-    parse_macos,
-    parse_python,
 )
 from machci.errors import EXIT_INPUT, InputError, MachciError
-
-if TYPE_CHECKING:
-    from machci.config.model import Config, RequirementInput
-    from machci.lock.model import Lock
-    from machci.sources.options import SourceOptions
 
 # Only what every command needs is imported above: `machci check` must not pay for YAML, the
 # resolver or the network stack, so each command imports what it needs when it runs.
@@ -191,116 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
-    """Defaults, then machci.yaml, then command-line options; returns the config and its base."""
-    from machci.config.load import load_config
-    from machci.config.model import (
-        Config,
-        DataRevision,
-        Providers,
-        RequirementInput,
-        parse_providers,
-        parse_snapshot,
-    )
-
-    path: Path | None = args.config
-    # Anything under the name is read, so that a FIFO, a directory or a symlink loop there is
-    # reported (by load_config) rather than taken for "no machci.yaml".
-    if path is None and os.path.lexists(CONFIG_NAME) and not args.requirements:
-        path = Path(CONFIG_NAME)
-    config = load_config(path) if path is not None else Config()
-    base = path.parent if path is not None else Path()
-    changes: dict[str, object] = {}
-    if args.requirements or args.extras or args.groups:
-        inputs = tuple(
-            RequirementInput(p, tuple(args.extras), tuple(args.groups))
-            for p in args.requirements or ()
-        ) or tuple(
-            RequirementInput(r.path, (*r.extras, *args.extras), (*r.groups, *args.groups))
-            for r in config.requirements
-        )
-        if args.extras or args.groups:
-            _check_selections(inputs, args)
-        changes["requirements"] = inputs
-    if args.python is not None:
-        changes["python"] = parse_python(args.python)
-    if args.systems:
-        changes["systems"] = tuple(dict.fromkeys(args.systems))
-    # An empty value given on the command line is a mistake, never "the default".
-    if args.index_url is not None or args.extra_index_urls or args.snapshot is not None:
-        data = config.data
-        if data.source != "pypi":
-            raise InputError(
-                "--index-url, --extra-index-url and --snapshot set the pypi source's pin;"
-                f" machci.yaml's data source is {data.source}"
-            )
-        changes["data"] = DataRevision(
-            index=(
-                _index_url("--index-url", args.index_url)
-                if args.index_url is not None
-                else data.index
-            ),
-            extra_indexes=(
-                *data.extra_indexes,
-                *(_index_url("--extra-index-url", url) for url in args.extra_index_urls),
-            ),
-            snapshot=(
-                parse_snapshot(args.snapshot) if args.snapshot is not None else data.snapshot
-            ),
-        )
-    if args.providers:
-        from packaging.utils import canonicalize_name
-
-        default, per_package = config.providers.default, dict(config.providers.per_package)
-        for item in args.providers:
-            package, _, order = item.rpartition("=")
-            if package:
-                per_package[canonicalize_name(package)] = parse_providers(order)
-            else:
-                default = parse_providers(order)
-        changes["providers"] = Providers(default, per_package)
-    for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
-        if getattr(args, key) is not None:
-            changes[key] = parse(getattr(args, key))
-    if args.no_build:
-        changes["build"] = False
-    if args.build_constraints:
-        from machci.config.model import BuildConstraint
-        from machci.errors import Location
-
-        named = Location.of("--build-constraint")
-        added = (BuildConstraint(named, path=path) for path in args.build_constraints)
-        changes["build_constraints"] = (*config.build_constraints, *added)
-    if args.skip_metadata_failures:
-        changes["metadata_failures"] = "skip"
-    if changes and path is not None:
-        changes["overridden"] = True
-    return config.with_changes(**changes), base
-
-
-def _check_selections(inputs: Sequence[RequirementInput], args: argparse.Namespace) -> None:
-    """--extra and --group select parts of a pyproject.toml: without one among the inputs they
-    would select nothing, silently."""
-    if not any(entry.path.suffix == ".toml" for entry in inputs):
-        option = "--extra" if args.extras else "--group"
-        names = ", ".join(entry.path.as_posix() for entry in inputs) or "none"
-        raise InputError(
-            f"{option} selects optional dependencies or groups of a pyproject.toml, and no"
-            f" input is one (inputs: {names})"
-        )
-
-
-def _index_url(option: str, url: str) -> str:
-    from machci.redaction import redact_unparsed
-    from machci.untrusted import url_problem
-
-    problem = url_problem(url)
-    if problem:
-        shown = redact_unparsed(url)
-        raise InputError(f"{option} {shown!r} is not an index URL: {problem}")
-    return url.rstrip("/")
-
-
 def _check_data_access(args: argparse.Namespace) -> None:
     """--timeout and --cache-dir, before anything waits on the one or writes into the other."""
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
@@ -314,173 +196,15 @@ def _check_data_access(args: argparse.Namespace) -> None:
         raise InputError(f"--cache-dir {cache_dir} is not a directory")
 
 
-def _source_options(args: argparse.Namespace) -> SourceOptions:
-    from machci.sources.options import SourceOptions
-
-    return SourceOptions(
-        cache_dir=args.cache_dir, offline=args.offline, timeout=args.timeout, refresh=args.refresh
-    )
-
-
-def _summary(result: Lock) -> str:
-    lines = [f"data: {result.revision}"]
-    for system in result.systems:
-        lines.append(f"{system.system} (Python {system.python}): {len(system.packages)} packages")
-        for package in system.packages:
-            lines.append(f"  {package.name}=={package.version}  [{package.provider}]")
-    return "\n".join(lines) + "\n"
-
-
-def cmd_lock(args: argparse.Namespace) -> int:
-    from machci.atomic import atomic_write
-    from machci.inputs.spec import build_spec
-    from machci.resolve.locking import lock
-
-    config, base = load_project(args)
-    spec = build_spec(config, base)
-    result = lock(spec, _source_options(args))
-    text = result.dumps()
-    if args.output:
-        atomic_write(args.output, text.encode())
-    if args.json:
-        sys.stdout.write(text)
-    elif not args.output:
-        sys.stdout.write(_summary(result))
-    if args.check_collisions:
-        return _check_collisions(result, spec.indexes, args)
-    return 0
-
-
-def _check_collisions(result: Lock, indexes: Sequence[str], args: argparse.Namespace) -> int:
-    """The report goes to stdout, or to stderr when stdout carries the JSON lock."""
-    from machci.lock.collisions import find_collisions, locked_wheels
-    from machci.sources.pypi.wheels import fetch_contents
-
-    contents = fetch_contents(locked_wheels(result), indexes, _source_options(args))
-    report = find_collisions(result, lambda file: contents[file.sha256])
-    (sys.stderr if args.json else sys.stdout).write(report.text())
-    return 1 if report.found else 0
-
-
-def cmd_why(args: argparse.Namespace) -> int:
-    from packaging.utils import canonicalize_name
-
-    from machci.commands.why import explain
-    from machci.inputs.spec import build_spec
-    from machci.nix.synced import synced_lock
-    from machci.resolve.locking import lock, nixpkgs_index
-
-    config, base = load_project(args)
-    spec = build_spec(config, base)
-    options = _source_options(args)
-    result = synced_lock(spec) or lock(spec, options)
-    name = canonicalize_name(args.package)
-    text, found = explain(result, name, nixpkgs_index(spec, options))
-    if not found:
-        sys.stderr.write(f"machci: {name} is not in the lock of any system\n")
-        return 1
-    sys.stdout.write(text + "\n")
-    return 0
-
-
-_PROJECT_OVERRIDES = (
-    "requirements",
-    "extras",
-    "groups",
-    "python",
-    "systems",
-    "index_url",
-    "extra_index_urls",
-    "snapshot",
-    "providers",
-    "glibc",
-    "macos",
-    "no_build",
-    "build_constraints",
-    "skip_metadata_failures",
-)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from machci.commands.check import inspect_all, quick_inspect
-
-    finding = None
-    if all(getattr(args, name) in (None, False, []) for name in _PROJECT_OVERRIDES):
-        finding = quick_inspect(args.config or Path(CONFIG_NAME))
-    if finding is None:
-        from machci.config.settings import settings_digest
-
-        config, _base = load_project(args)
-        settings = settings_digest(config, config.output)
-        finding = inspect_all(config.output, settings, config.flake is not None)
-    for problem in finding.problems:
-        sys.stderr.write(f"machci: {problem}\n")
-    if finding.problems:
-        sys.stderr.write("machci: run `machci sync` to regenerate it\n")
-        return 1
-    return 0
-
-
-def cmd_sync(args: argparse.Namespace) -> int:
-    if args.check:
-        return cmd_check(args)
-    from machci.commands.sync import sync
-
-    config, base = load_project(args)
-    result = sync(config, base, _source_options(args), force=args.force)
-    sys.stderr.write(f"machci: {result.message}\n")
-    return 1 if result.changed else 0
-
-
-def cmd_bump(args: argparse.Namespace) -> int:
-    from machci.commands.bump import bump
-    from machci.config.model import parse_snapshot
-
-    config, base = load_project(args)
-    to = parse_snapshot(args.to) if args.to is not None else None
-    result = bump(config, base, _source_options(args), to=to, dry_run=args.dry_run)
-    sys.stdout.write(result.report())
-    if result.written:
-        *rest, last = [str(path) for path in (config.path, *config.written)]
-        sys.stderr.write(f"machci: wrote {', '.join(rest)} and {last}\n")
-    return 0
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    from machci.commands.init import init
-    from machci.config.model import format_snapshot, parse_snapshot
-
-    parse_python(args.python)
-    systems = args.systems or ["x86_64-linux", "aarch64-linux"]
-    pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot is not None else None
-    index = _index_url("--index-url", args.index_url) if args.index_url is not None else None
-    for step in init(Path(), args.requirement, args.python, systems, pin, index):
-        sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
-    sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")
-    return 0
-
-
-def cmd_nixpkgs_index(args: argparse.Namespace) -> int:
-    from machci.atomic import atomic_write
-    from machci.sources.nixpkgs.index import dumps_index, evaluate_tree, packages_attr
-
-    index = evaluate_tree(args.nixpkgs, parse_python(args.python), args.cache_dir)
-    atomic_write(args.output, dumps_index(index).encode())
-    sys.stderr.write(
-        f"machci: wrote {args.output}: {len(index)} packages from {args.nixpkgs}"
-        f" ({packages_attr(args.python)})\n"
-    )
-    return 0
-
-
+# Each command's module, imported when it runs (see above).
 COMMANDS = {
-    "lock": cmd_lock,
-    "why": cmd_why,
-    "sync": cmd_sync,
-    "check": cmd_check,
-    "bump": cmd_bump,
-    "init": cmd_init,
-    "nixpkgs-index": cmd_nixpkgs_index,
+    "lock": "machci.commands.lock",
+    "why": "machci.commands.why",
+    "sync": "machci.commands.sync",
+    "check": "machci.commands.check",
+    "bump": "machci.commands.bump",
+    "init": "machci.commands.init",
+    "nixpkgs-index": "machci.commands.nixpkgs_index",
 }
 
 
@@ -494,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _check_data_access(args)
-        return COMMANDS[args.command](args)
+        run: Callable[[argparse.Namespace], int] = import_module(COMMANDS[args.command]).run
+        return run(args)
     except MachciError as exc:
         from machci.redaction import redact
 

@@ -1,1 +1,1 @@
-"""Running untrusted sdist build backends: the sandbox, their build environment and what they report."""
+"""Running untrusted sdist build backends: the sandbox, their environment, their reports."""

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machci.errors import SourceError
 from machci.build.sandbox import Sandbox, environment, run_bounded
 from machci.build.workarea import WorkArea
+from machci.errors import SourceError
 
 INSTALL_TIMEOUT = 600
 # What pip needs to reach an index through a proxy or with a private CA, besides the allow-list.

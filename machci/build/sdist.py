@@ -31,12 +31,12 @@ from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.sources.dists import InvalidMetadata, classify, why_not_static
-from machci.errors import SourceError
 from machci.build.buildenv import BackendError, BuildEnvironments
-from machci.sources.limits import Limits
 from machci.build.native import build_needs
 from machci.build.sandbox import AnswerFile, Sandbox
+from machci.errors import SourceError
+from machci.sources.dists import InvalidMetadata, classify, why_not_static
+from machci.sources.limits import Limits
 from machci.sources.trees.metadata import static_metadata
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).

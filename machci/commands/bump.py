@@ -6,6 +6,8 @@ from reading generated Nix. When nothing would change, nothing is written: no ch
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 
 from machci.atomic import atomic_write
 from machci.commands.sync import input_digests, previous_pins, render_files
-from machci.config.model import Config, format_snapshot
+from machci.config.layers import load_project, source_options
+from machci.config.model import Config, format_snapshot, parse_snapshot
 from machci.config.yamledit import set_depsdb_pin, set_snapshot
 from machci.errors import InputError, Location
 from machci.inputs.spec import build_spec
@@ -201,3 +204,14 @@ def _revision(config: Config) -> str:
     if config.data.source == "pypi-deps-db":
         return config.data.rev or "checkout"
     return config.data.snapshot_text or "latest"
+
+
+def run(args: argparse.Namespace) -> int:
+    config, base = load_project(args)
+    to = parse_snapshot(args.to) if args.to is not None else None
+    result = bump(config, base, source_options(args), to=to, dry_run=args.dry_run)
+    sys.stdout.write(result.report())
+    if result.written:
+        *rest, last = [str(path) for path in (config.path, *config.written)]
+        sys.stderr.write(f"machci: wrote {', '.join(rest)} and {last}\n")
+    return 0

@@ -6,12 +6,14 @@ digest, so it runs in milliseconds on every commit and on machines without netwo
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
 from machci import __version__
-from machci.config.defaults import DEFAULT_OUTPUT, FLAKE_NAME
+from machci.config.defaults import CONFIG_NAME, DEFAULT_OUTPUT, FLAKE_NAME
 from machci.errors import InputError
 from machci.files import read_regular
 from machci.nix.header import Header, digest, relative_input, split
@@ -180,3 +182,41 @@ def inspect(
         message = "the settings (machci.yaml or command-line options) changed"
         problems.append(Problem(message, output))
     return Finding(header, tuple(problems))
+
+
+PROJECT_OVERRIDES = (
+    "requirements",
+    "extras",
+    "groups",
+    "python",
+    "systems",
+    "index_url",
+    "extra_index_urls",
+    "snapshot",
+    "providers",
+    "glibc",
+    "macos",
+    "no_build",
+    "build_constraints",
+    "skip_metadata_failures",
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    finding = None
+    if all(getattr(args, name) in (None, False, []) for name in PROJECT_OVERRIDES):
+        finding = quick_inspect(args.config or Path(CONFIG_NAME))
+    if finding is None:
+        # Only now: loading machci.yaml (YAML, the schema) is what the quick path avoids.
+        from machci.config.layers import load_project
+        from machci.config.settings import settings_digest
+
+        config, _base = load_project(args)
+        settings = settings_digest(config, config.output)
+        finding = inspect_all(config.output, settings, config.flake is not None)
+    for problem in finding.problems:
+        sys.stderr.write(f"machci: {problem}\n")
+    if finding.problems:
+        sys.stderr.write("machci: run `machci sync` to regenerate it\n")
+        return 1
+    return 0

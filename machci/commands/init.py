@@ -6,6 +6,8 @@ Every step is idempotent and never clobbers user edits: existing files are exten
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,8 +16,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from machci import __version__
 from machci.atomic import atomic_write
-from machci.config.defaults import CONFIG_NAME
-from machci.config.model import DEFAULT_INDEX, format_snapshot
+from machci.config.defaults import CONFIG_NAME, parse_python
+from machci.config.layers import index_url
+from machci.config.model import DEFAULT_INDEX, format_snapshot, parse_snapshot
 from machci.config.yamledit import RoundTrip
 from machci.errors import InputError, Location
 from machci.redaction import strip_credentials
@@ -141,3 +144,14 @@ def init(
         add_hooks(root),
         write_workflow(root),
     ]
+
+
+def run(args: argparse.Namespace) -> int:
+    parse_python(args.python)
+    systems = args.systems or ["x86_64-linux", "aarch64-linux"]
+    pin = format_snapshot(parse_snapshot(args.snapshot)) if args.snapshot is not None else None
+    index = index_url("--index-url", args.index_url) if args.index_url is not None else None
+    for step in init(Path(), args.requirement, args.python, systems, pin, index):
+        sys.stdout.write(f"{step.outcome:>8} {step.path}\n")
+    sys.stdout.write("next: run `machci sync`, then commit default.nix and these files\n")
+    return 0

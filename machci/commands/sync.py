@@ -6,7 +6,9 @@ created, changed or removed, 2 on errors (with the previous files untouched).
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from machci import __version__
 from machci.atomic import atomic_write, remove_leftovers
+from machci.commands import check
 from machci.commands.check import inspect, inspect_flake, read_generated
 from machci.config.defaults import FLAKE_NAME
+from machci.config.layers import load_project, source_options
 from machci.config.model import Config
 from machci.config.settings import settings_digest
 from machci.errors import InputError, Location
@@ -251,3 +255,12 @@ def remove_old_flake(config: Config) -> Path | None:
         return None
     flake.unlink()
     return flake
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check:
+        return check.run(args)
+    config, base = load_project(args)
+    result = sync(config, base, source_options(args), force=args.force)
+    sys.stderr.write(f"machci: {result.message}\n")
+    return 1 if result.changed else 0

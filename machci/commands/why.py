@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 
+from packaging.utils import canonicalize_name
+
+from machci.config.layers import load_project, source_options
+from machci.inputs.spec import build_spec
 from machci.lock.model import Lock, LockedPackage, SystemLock
+from machci.nix.synced import synced_lock
+from machci.resolve.locking import lock, nixpkgs_index
 from machci.sources.nixpkgs.index import NixpkgsPackage
 
 
@@ -73,3 +81,17 @@ def explain(
     if absent:
         lines.append(f"not needed on: {', '.join(absent)}")
     return "\n".join(lines), bool(grouped)
+
+
+def run(args: argparse.Namespace) -> int:
+    config, base = load_project(args)
+    spec = build_spec(config, base)
+    options = source_options(args)
+    result = synced_lock(spec) or lock(spec, options)
+    name = canonicalize_name(args.package)
+    text, found = explain(result, name, nixpkgs_index(spec, options))
+    if not found:
+        sys.stderr.write(f"machci: {name} is not in the lock of any system\n")
+        return 1
+    sys.stdout.write(text + "\n")
+    return 0
