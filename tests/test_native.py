@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.build.native import build_needs
+from machci.backends.native import build_needs
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -88,7 +88,7 @@ def test_what_setup_py_does_not_need(setup: str) -> None:
 
 def test_reading_an_old_setup_py_prints_no_warnings() -> None:
     code = (
-        "from machci.build.native import build_needs\n"
+        "from machci.backends.native import build_needs\n"
         "tree = {'setup.py': b'pattern = \"\\\\d+\"; libraries = [\"m\"]'}\n"
         "print(build_needs(tree.get, tree, (), 'setuptools.build_meta'))\n"
     )

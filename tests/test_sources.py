@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from machci.build.buildenv import BuildEnvironments
-from machci.build.sdist import sdist_info
+from machci.backends.buildenv import BuildEnvironments
+from machci.backends.sdist import sdist_info
 from machci.sources.cache import Cache
 from tests.fixtures.builders import Dist, build_bytes, core_metadata
 from tests.fixtures.index import Index

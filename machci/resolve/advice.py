@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from packaging.version import Version
 
-from machci.build.native import FORTRAN, LIBRARY, RUST
+from machci.backends.native import FORTRAN, LIBRARY, RUST
 from machci.inputs.spec import Spec
 from machci.lock.model import Lock
 

@@ -6,7 +6,7 @@ import contextlib
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 
-from machci.build.failures import printable
+from machci.backends.failures import printable
 from machci.config.model import NixpkgsData
 from machci.errors import InputError, ResolutionError
 from machci.inputs.requirements import RequirementLine

@@ -33,7 +33,7 @@ from resolvelib import (
 from resolvelib.resolvers import RequirementInformation
 from resolvelib.structs import Matches
 
-from machci.build.failures import MAX_SKIPPED_VERSIONS, failure_message, too_many_message
+from machci.backends.failures import MAX_SKIPPED_VERSIONS, failure_message, too_many_message
 from machci.config.model import Providers
 from machci.errors import InputError, ResolutionError, SourceError
 from machci.inputs.requirements import RequirementLine

@@ -31,7 +31,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from machci.build.sdist import DEFAULT_BUILD_REQUIRES
+from machci.backends.sdist import DEFAULT_BUILD_REQUIRES
 from machci.sources.dists import (
     DistFile,
     DistMetadata,

@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from machci.build.buildenv import BackendError, BuildEnvironments
-from machci.build.sdist import sdist_info
+from machci.backends.buildenv import BackendError, BuildEnvironments
+from machci.backends.sdist import sdist_info
 from machci.config.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
 from machci.notices import warn

@@ -24,9 +24,9 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from machci.build.buildenv import BackendError, BuildEnvironments
-from machci.build.failures import printable
-from machci.build.sdist import sdist_info
+from machci.backends.buildenv import BackendError, BuildEnvironments
+from machci.backends.failures import printable
+from machci.backends.sdist import sdist_info
 from machci.config.model import ExtraSource
 from machci.errors import SourceError
 from machci.lock.model import EXCLUDED, LockedSource

@@ -31,9 +31,9 @@ from pathlib import Path, PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.build.buildenv import BackendError, BuildEnvironments
-from machci.build.native import build_needs
-from machci.build.sandbox import AnswerFile, Sandbox
+from machci.backends.buildenv import BackendError, BuildEnvironments
+from machci.backends.native import build_needs
+from machci.backends.sandbox import AnswerFile, Sandbox
 from machci.errors import SourceError
 from machci.sources.dists import InvalidMetadata, classify, why_not_static
 from machci.sources.limits import Limits

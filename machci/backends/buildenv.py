@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machci.build.sandbox import Sandbox, environment, run_bounded
-from machci.build.workarea import WorkArea
+from machci.backends.sandbox import Sandbox, environment, run_bounded
+from machci.backends.workarea import WorkArea
 from machci.errors import SourceError
 
 INSTALL_TIMEOUT = 600
