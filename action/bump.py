@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from machci.commands.bump import bump
-from machci.sources.options import SourceOptions
+from machci.config.options import SourceOptions
 
 from .result import encode
 from .workflow import Inputs, add_summary, set_output

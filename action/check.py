@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from machci.commands.check import inspect_all
-from machci.config.settings import settings_digest
+from machci.nix.settings import settings_digest
 
 from .workflow import Inputs, add_summary, error, set_output, workspace_path
 

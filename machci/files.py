@@ -69,3 +69,8 @@ def _kind(mode: int) -> str:
         if test(mode):
             return kind
     return "a special file"
+
+
+def relative_input(path: Path, output: Path) -> str:
+    """How the header names an input: relative to the output's directory, with '/'."""
+    return Path(os.path.relpath(path.resolve(), output.parent.resolve())).as_posix()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from machci.config.load import load_config
-from machci.config.settings import settings_digest
+from machci.nix.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.fixtures.mailbox import MAIL, Mailbox
 from tests.helpers import Run, lock, run, write_project

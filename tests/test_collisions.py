@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from machci.errors import SourceError
+from machci.limits import Limits
 from machci.lock.collisions import (
     Collision,
     WheelContents,
@@ -18,7 +19,6 @@ from machci.lock.collisions import (
     collisions,
     installed_files,
 )
-from machci.sources.limits import Limits
 from machci.sources.pypi.wheels import DERIVED_KIND, read_contents
 from tests.fixtures.builders import Dist, build_bytes
 from tests.fixtures.index import Index

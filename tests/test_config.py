@@ -20,8 +20,8 @@ from machci.config.model import (
     parse_providers,
     parse_snapshot,
 )
-from machci.config.settings import settings_digest
 from machci.errors import InputError, Location
+from machci.nix.settings import settings_digest
 
 EXAMPLE = """\
 requirements: [requirements.txt]

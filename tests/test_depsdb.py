@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from machci.nix.nixhash import to_nix32
+from machci.hashes import to_nix32
 from tests.fixtures.depsdb import DepsDb, Pin, Tarballs, content, publish
 from tests.helpers import Run, run
 

@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from machci.dists import DistFile, InvalidMetadata
 from machci.sources.depsdb.data import (
     bucket_of,
     hex_sha256,
@@ -22,7 +23,6 @@ from machci.sources.depsdb.data import (
     wheel_entries,
     wheel_metadata,
 )
-from machci.sources.dists import DistFile, InvalidMetadata
 
 DIGEST = hashlib.sha256(b"file").digest()
 B64 = base64.b64encode(DIGEST).decode()

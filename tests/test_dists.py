@@ -6,7 +6,7 @@ import pytest
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
-from machci.sources.dists import InvalidMetadata, _headers, _simple_headers, parse_metadata
+from machci.dists import InvalidMetadata, _headers, _simple_headers, parse_metadata
 
 PLAIN = b"""Metadata-Version: 2.1
 Name: Demo_Pkg
@@ -85,6 +85,6 @@ def test_missing_name_or_bad_version() -> None:
     ],
 )
 def test_which_requirements_wait_for_an_extra(text: str, only_extras: bool) -> None:
-    from machci.sources.dists import _only_for_extras
+    from machci.dists import _only_for_extras
 
     assert _only_for_extras(text) is only_extras

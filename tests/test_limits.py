@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from machci.errors import SourceError
-from machci.sources.limits import Limit
+from machci.limits import Limit
 from machci.sources.pypi.wheels import read_contents
 from tests.fixtures.builders import core_metadata
 from tests.fixtures.index import Index

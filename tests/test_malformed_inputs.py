@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from machci.config.load import load_config
+from machci.dists import InvalidMetadata, parse_metadata
 from machci.errors import InputError
 from machci.inputs.requirements import read_pyproject, read_requirements_file
-from machci.sources.dists import InvalidMetadata, parse_metadata
 from machci.sources.pypi.pages import LISTING_RECORD
 from tests.fixtures.depsdb import Pin, Tarballs, publish
 from tests.fixtures.index import Index

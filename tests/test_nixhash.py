@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from machci.errors import InputError
-from machci.nix.nixhash import (
+from machci.hashes import (
     from_nix32,
     nar_sha256,
     parse_sha256,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from machci.errors import SourceError
-from machci.resolve.targets import Target
+from machci.inputs.targets import Target
 from machci.sources.pypi.pages import Listing, WheelFilter, listing, listing_key
 from tests.fixtures.index import Index
 from tests.helpers import lock

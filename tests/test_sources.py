@@ -167,9 +167,9 @@ def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from machci.config.model import Config, DataRevision, RequirementInput
+    from machci.config.options import SourceOptions
     from machci.inputs.spec import build_spec
     from machci.resolve.locking import lock as do_lock
-    from machci.sources.options import SourceOptions
 
     for i in range(8):
         index.publish(f"pkg{i}", "1.0", requires_dist=(f"pkg{i + 1}",) if i < 7 else ())

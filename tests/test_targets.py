@@ -1,4 +1,4 @@
-"""Unit tests of machci.resolve.targets: marker environments and wheel tags of target systems."""
+"""Unit tests of machci.inputs.targets: marker environments and wheel tags of target systems."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from machci.config.defaults import (
     parse_version_pair,
 )
 from machci.errors import InputError
-from machci.resolve.targets import Target
+from machci.inputs.targets import Target
 
 
 def rank(target: Target, tag: str) -> int | None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from machci.errors import SourceError
+from machci.limits import Limit
 from machci.sources.depsdb.unpack import unpack_tarball
-from machci.sources.limits import Limit
 
 LIMIT = Limit("unpacked data tarball", "MACHCI_MAX_UNPACKED_BYTES", 1 << 20)
 

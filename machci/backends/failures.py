@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.sources.dists import DistFile, MetadataFailure
+from machci.dists import DistFile, MetadataFailure
 
 MAX_SKIPPED_VERSIONS = 10
 # Characters of one line of the backend's output shown in a message.

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from machci.errors import SourceError
+from machci.limits import Limit
 from machci.notices import warn
-from machci.sources.limits import Limit
 
 # Taken from machci's own environment when set; everything else is left out.
 PASSED = ("PATH", "LANG", "LC_ALL")

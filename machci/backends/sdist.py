@@ -34,10 +34,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from machci.backends.buildenv import BackendError, BuildEnvironments
 from machci.backends.native import build_needs
 from machci.backends.sandbox import AnswerFile, Sandbox
+from machci.backends.treemeta import static_metadata
+from machci.dists import InvalidMetadata, classify, why_not_static
 from machci.errors import SourceError
-from machci.sources.dists import InvalidMetadata, classify, why_not_static
-from machci.sources.limits import Limits
-from machci.sources.trees.metadata import static_metadata
+from machci.limits import Limits
 
 # PEP 517's fallback when pyproject.toml has no [build-system] (setuptools' legacy backend).
 DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)

@@ -20,15 +20,15 @@ from machci.atomic import atomic_write
 from machci.commands.sync import input_digests, previous_pins, render_files
 from machci.config.layers import load_project, source_options
 from machci.config.model import Config, format_snapshot, parse_snapshot
+from machci.config.options import SourceOptions
 from machci.config.yamledit import set_depsdb_pin, set_snapshot
 from machci.errors import InputError, Location
+from machci.hashes import same_spelling
 from machci.inputs.spec import build_spec
 from machci.lock.model import Lock, LockedPackage
-from machci.nix.nixhash import same_spelling
 from machci.resolve.locking import connect, lock
 from machci.sources.depsdb.github import newest_commit
 from machci.sources.depsdb.tarballs import new_tree
-from machci.sources.options import SourceOptions
 
 
 @dataclass(frozen=True, order=True)

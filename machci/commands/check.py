@@ -15,8 +15,8 @@ from typing import NamedTuple
 from machci import __version__
 from machci.config.defaults import CONFIG_NAME, DEFAULT_OUTPUT, FLAKE_NAME
 from machci.errors import InputError
-from machci.files import read_regular
-from machci.nix.header import Header, digest, relative_input, split
+from machci.files import read_regular, relative_input
+from machci.nix.header import Header, digest, split
 
 # Named tuples rather than dataclasses, and packaging only for a version other than this one:
 # importing either would be a large share of the time `machci check` takes.
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     if finding is None:
         # Only now: loading machci.yaml (YAML, the schema) is what the quick path avoids.
         from machci.config.layers import load_project
-        from machci.config.settings import settings_digest
+        from machci.nix.settings import settings_digest
 
         config, _base = load_project(args)
         settings = settings_digest(config, config.output)

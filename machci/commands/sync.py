@@ -21,11 +21,11 @@ from machci.commands.check import inspect, inspect_flake, read_generated
 from machci.config.defaults import FLAKE_NAME
 from machci.config.layers import load_project, source_options
 from machci.config.model import Config
-from machci.config.settings import settings_digest
+from machci.config.options import SourceOptions
 from machci.errors import InputError, Location
-from machci.files import read_regular
-from machci.nix.header import Header, Input, compose, digest, relative_input
-from machci.sources.options import SourceOptions
+from machci.files import read_regular, relative_input
+from machci.nix.header import Header, Input, compose, digest
+from machci.nix.settings import settings_digest
 
 if TYPE_CHECKING:
     from machci.inputs.spec import Spec

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
+from machci.commands.synced import synced_lock
 from machci.config.layers import load_project, source_options
 from machci.inputs.spec import build_spec
 from machci.lock.model import Lock, LockedPackage, SystemLock
-from machci.nix.synced import synced_lock
 from machci.resolve.locking import lock, nixpkgs_index
 from machci.sources.nixpkgs.index import NixpkgsPackage
 

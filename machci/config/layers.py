@@ -19,9 +19,9 @@ from machci.config.model import (
     parse_providers,
     parse_snapshot,
 )
+from machci.config.options import SourceOptions
 from machci.errors import InputError, Location
 from machci.redaction import redact_unparsed
-from machci.sources.options import SourceOptions
 from machci.untrusted import url_problem
 
 

@@ -34,7 +34,7 @@ from machci.config.model import (
 from machci.config.schema import label, line_of, problems
 from machci.errors import InputError, Location
 from machci.files import read_text
-from machci.nix.nixhash import parse_sha256
+from machci.hashes import parse_sha256
 from machci.redaction import redact_unparsed
 from machci.untrusted import control_character, url_problem
 
@@ -154,10 +154,8 @@ class _Loader:
         return RPackages(tuple(sorted(set(names))), self.at("rPackages"))
 
     def build_constraints(self, base: Path) -> tuple[BuildConstraint, ...]:
-        """Requirement lines and {path: FILE} entries; the lines are checked here, the files
-        when they are read (requirements.read_build_constraints)."""
-        from machci.inputs.requirements import check_build_constraint
-
+        """Requirement lines and {path: FILE} entries, as written: both are read as requirements
+        with the other inputs (inputs.spec), and errors name these lines."""
         node = self.document["buildConstraints"]
         listed = isinstance(node, list)
         found = []
@@ -166,8 +164,7 @@ class _Loader:
                 ("buildConstraints", index) if listed else ("buildConstraints",)
             )
             if isinstance(item, str):
-                line = check_build_constraint(item, self.at(*at), "buildConstraints: ")
-                found.append(BuildConstraint(self.at(*at), line=line))
+                found.append(BuildConstraint(self.at(*at), line=item))
             else:
                 found.append(BuildConstraint(self.at(*at, "path"), path=base / str(item["path"])))
         return tuple(found)

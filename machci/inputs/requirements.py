@@ -26,10 +26,10 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from machci.dists import MAX_REQUIREMENTS_PER_PROJECT
 from machci.errors import InputError, Location
 from machci.files import read_text
 from machci.redaction import redact_unparsed
-from machci.sources.dists import MAX_REQUIREMENTS_PER_PROJECT
 from machci.untrusted import url_problem
 
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")

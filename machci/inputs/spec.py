@@ -17,13 +17,14 @@ from machci.errors import InputError
 from machci.inputs.requirements import (
     RequirementLine,
     RequirementSet,
+    check_build_constraint,
     check_counts,
     read_build_constraints,
     read_inputs,
 )
 from machci.inputs.rlang import RPY2
+from machci.inputs.targets import Target
 from machci.notices import warn
-from machci.resolve.targets import Target
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,8 @@ def _build_constraints(config: Config) -> tuple[tuple[RequirementLine, ...], tup
     files: list[Path] = []
     for entry in config.build_constraints:
         if entry.line is not None:
-            lines.append(
-                RequirementLine(Requirement(entry.line), entry.where, origin=BUILD_CONSTRAINT)
-            )
+            text = check_build_constraint(entry.line, entry.where, "buildConstraints: ")
+            lines.append(RequirementLine(Requirement(text), entry.where, origin=BUILD_CONSTRAINT))
             continue
         assert entry.path is not None
         found = read_build_constraints(entry.path, entry.where)

@@ -8,8 +8,6 @@ so it is fast enough to run on every commit.
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 from machci.errors import InputError
@@ -122,8 +120,3 @@ def split(text: str) -> tuple[Header, str] | None:
     except (KeyError, IndexError):
         return None
     return header, "".join(lines[consumed:])
-
-
-def relative_input(path: Path, output: Path) -> str:
-    """How the header names an input: relative to the output's directory, with '/'."""
-    return Path(os.path.relpath(path.resolve(), output.parent.resolve())).as_posix()

@@ -12,8 +12,8 @@ import base64
 import re
 from dataclasses import dataclass, replace
 
+from machci.dists import SOURCE_KINDS
 from machci.lock.model import LockedFile, LockedPackage
-from machci.sources.dists import SOURCE_KINDS
 
 
 class NotRecorded(Exception):

@@ -6,11 +6,11 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from machci.dists import BUILT_FROM_SOURCE, SOURCE_KINDS
+from machci.inputs.targets import Target
 from machci.lock.model import LockedFile, LockedPackage, LockedSource, Root, SystemLock
 from machci.redaction import strip_credentials
 from machci.resolve.resolution import Candidate, Req, Resolution
-from machci.resolve.targets import Target
-from machci.sources.dists import BUILT_FROM_SOURCE, SOURCE_KINDS
 
 
 def system_lock(

@@ -8,12 +8,13 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from machci.backends.failures import printable
 from machci.config.model import NixpkgsData
+from machci.config.options import SourceOptions
 from machci.errors import InputError, ResolutionError
+from machci.files import relative_input
 from machci.inputs.requirements import RequirementLine
 from machci.inputs.spec import Spec
 from machci.lock.graph import check_build_cycles
 from machci.lock.model import Lock, LockedSource, SystemLock
-from machci.nix.header import relative_input
 from machci.notices import warn
 from machci.resolve.advice import build_needs_warnings, unused_name_warnings
 from machci.resolve.provider import TargetResolution, target_label
@@ -22,7 +23,6 @@ from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.depsdb.source import DepsDbSource
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs.index import NixpkgsIndex, evaluate_tree, load_index
-from machci.sources.options import SourceOptions
 from machci.sources.pypi.pages import WheelFilter
 from machci.sources.pypi.prefetch import Prefetcher
 from machci.sources.pypi.snapshot import PyPISource

@@ -35,14 +35,7 @@ from resolvelib.structs import Matches
 
 from machci.backends.failures import MAX_SKIPPED_VERSIONS, failure_message, too_many_message
 from machci.config.model import Providers
-from machci.errors import InputError, ResolutionError, SourceError
-from machci.inputs.requirements import RequirementLine
-from machci.lock.model import LockedSource, SystemLock
-from machci.resolve.assembly import system_lock
-from machci.resolve.conflicts import explain_conflict
-from machci.resolve.resolution import Candidate, Choice, Edges, Finder, Req
-from machci.resolve.targets import Target
-from machci.sources.dists import (
+from machci.dists import (
     BUILT_FROM_SOURCE,
     SOURCE_KINDS,
     DistFile,
@@ -52,6 +45,13 @@ from machci.sources.dists import (
     ProjectFiles,
     direct_file,
 )
+from machci.errors import InputError, ResolutionError, SourceError
+from machci.inputs.requirements import RequirementLine
+from machci.inputs.targets import Target
+from machci.lock.model import LockedSource, SystemLock
+from machci.resolve.assembly import system_lock
+from machci.resolve.conflicts import explain_conflict
+from machci.resolve.resolution import Candidate, Choice, Edges, Finder, Req
 from machci.sources.nixpkgs.index import NixpkgsPackage
 
 MAX_ROUNDS = 20000

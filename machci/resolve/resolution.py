@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from machci.config.model import Providers
-from machci.sources.dists import DistFile, DistMetadata, ProjectFiles
+from machci.dists import DistFile, DistMetadata, ProjectFiles
 from machci.sources.nixpkgs.index import NixpkgsPackage
 
 

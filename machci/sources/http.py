@@ -28,6 +28,7 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from machci import __version__
 from machci.config.defaults import DEFAULT_TIMEOUT
 from machci.errors import SourceError
+from machci.limits import Limit, Limits
 
 # Re-exported: the source modules take everything about URLs on the network from here.
 from machci.redaction import redact as redact
@@ -36,7 +37,6 @@ from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
 from machci.sources.deadlines import WATCHED_POOLS, Deadline, Watchdog
 from machci.sources.freshness import NO_STORE, Freshness, lifetime
-from machci.sources.limits import Limit, Limits
 
 DEFAULT_RETRIES = 3
 WORKERS = 8

@@ -32,7 +32,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from machci.backends.sdist import DEFAULT_BUILD_REQUIRES
-from machci.sources.dists import (
+from machci.dists import (
     DistFile,
     DistMetadata,
     InvalidMetadata,

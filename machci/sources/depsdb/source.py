@@ -19,8 +19,9 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 
 from machci.config.model import DataRevision
+from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
 from machci.errors import InputError, SourceError
-from machci.nix.nixhash import parse_sha256
+from machci.hashes import parse_sha256
 from machci.notices import warn
 from machci.sources.depsdb.data import (
     Project,
@@ -32,7 +33,6 @@ from machci.sources.depsdb.data import (
     wheel_metadata,
 )
 from machci.sources.depsdb.tarballs import pinned_tree
-from machci.sources.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
 from machci.sources.http import Http
 
 URL_INDEX_REPOSITORY = "DavHau/nix-pypi-fetcher-2"

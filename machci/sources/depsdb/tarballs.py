@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from machci.errors import SourceError
-from machci.nix.nixhash import nar_sha256, to_nix32, to_sri
+from machci.hashes import nar_sha256, to_nix32, to_sri
 from machci.sources.depsdb.unpack import unpack_tarball
 from machci.sources.http import Http, redact
 

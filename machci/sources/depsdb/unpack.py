@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from machci.errors import SourceError
-from machci.sources.limits import Limit
+from machci.limits import Limit
 
 MAX_ENTRIES = 1_000_000  # pypi-deps-db and its URL index hold a few hundred files each
 _CHUNK = 1 << 20

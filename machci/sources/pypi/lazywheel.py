@@ -22,9 +22,9 @@ import zipfile
 import zlib
 from collections.abc import Callable
 
-from machci.sources.dists import InvalidMetadata
+from machci.dists import InvalidMetadata
+from machci.limits import Limit
 from machci.sources.http import Http, RangeReply
-from machci.sources.limits import Limit
 
 RECORD = "wheel-metadata-v1"  # derived cache entries: the METADATA's bytes, base64
 # The end record with the longest comment a zip can have, and the ZIP64 end record and locator

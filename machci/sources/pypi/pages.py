@@ -25,9 +25,9 @@ from urllib.parse import urldefrag, urljoin
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
+from machci.dists import DistFile, classify, dist_file
 from machci.errors import SourceError
 from machci.redaction import redact
-from machci.sources.dists import DistFile, classify, dist_file
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from machci.sources.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
+from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
 
 
 class Guess(Protocol):

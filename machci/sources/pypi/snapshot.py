@@ -24,10 +24,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from machci.backends.buildenv import BackendError, BuildEnvironments
 from machci.backends.sdist import sdist_info
 from machci.config.defaults import DEFAULT_TIMEOUT
-from machci.errors import SourceError
-from machci.notices import warn
-from machci.sources.cache import CachedPage
-from machci.sources.dists import (
+from machci.dists import (
     SOURCE_KINDS,
     DistFile,
     DistMetadata,
@@ -37,6 +34,9 @@ from machci.sources.dists import (
     parse_metadata,
     parse_requirement_strings,
 )
+from machci.errors import SourceError
+from machci.notices import warn
+from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.pypi.lazywheel import remote_metadata
 from machci.sources.pypi.pages import LISTING_RECORD, Listing, WheelFilter, listing, listing_key

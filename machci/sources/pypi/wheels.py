@@ -15,14 +15,14 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from machci.config.options import SourceOptions
 from machci.errors import SourceError
+from machci.limits import Limit
 from machci.lock.collisions import WheelContents, WheelEntry
 from machci.lock.model import LockedFile
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
 from machci.sources.http import Http, Progress
-from machci.sources.limits import Limit
-from machci.sources.options import SourceOptions
 
 DERIVED_KIND = "wheel-contents-v1"
 # Whole wheels are held in memory while read (Http.file returns bytes): a few at a time.

@@ -28,17 +28,17 @@ from machci.backends.buildenv import BackendError, BuildEnvironments
 from machci.backends.failures import printable
 from machci.backends.sdist import sdist_info
 from machci.config.model import ExtraSource
-from machci.errors import SourceError
-from machci.lock.model import EXCLUDED, LockedSource
-from machci.notices import warn
-from machci.redaction import redact, strip_credentials
-from machci.sources.dists import (
+from machci.dists import (
     DistFile,
     DistMetadata,
     InvalidMetadata,
     parse_metadata,
     parse_requirement_strings,
 )
+from machci.errors import SourceError
+from machci.lock.model import EXCLUDED, LockedSource
+from machci.notices import warn
+from machci.redaction import redact, strip_credentials
 from machci.sources.http import Http
 
 # The files of a tree that state its metadata: a local tree's header inputs.

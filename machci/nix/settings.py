@@ -8,9 +8,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from machci.config.model import Config, DataRevision, ExtraSource
+from machci.config.model import BuildConstraint, Config, DataRevision, ExtraSource
+from machci.hashes import parse_sha256, to_sri
+from machci.inputs.requirements import check_build_constraint
 from machci.nix.header import digest
-from machci.nix.nixhash import parse_sha256, to_sri
 
 
 def settings_digest(config: Config, output: Path) -> str:
@@ -71,7 +72,7 @@ def settings_digest(config: Config, output: Path) -> str:
         **(
             {
                 "buildConstraints": [
-                    {"line": c.line} if c.path is None else {"path": _named(c.path, base)}
+                    {"line": _constraint(c)} if c.path is None else {"path": _named(c.path, base)}
                     for c in config.build_constraints
                 ]
             }
@@ -128,3 +129,10 @@ def _data_settings(data: DataRevision, rel: Callable[[Path], str]) -> dict[str, 
         "extra-indexes": [strip_credentials(u) for u in data.extra_indexes],
         "snapshot": data.snapshot_text,
     }
+
+
+def _constraint(entry: BuildConstraint) -> str:
+    """A build constraint line as it is resolved (`setuptools <70` is `setuptools<70`): the
+    same constraint, however written, makes the same file."""
+    assert entry.line is not None
+    return check_build_constraint(entry.line, entry.where, "buildConstraints: ")

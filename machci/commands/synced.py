@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 
 from machci.commands.check import inspect, read_generated
 from machci.commands.sync import recorded_sources
-from machci.config.settings import settings_digest
 from machci.errors import InputError
 from machci.inputs.requirements import RequirementLine
 from machci.inputs.spec import Spec
 from machci.lock.model import Lock, LockedPackage, SystemLock
 from machci.nix.recorded import NotRecorded, read_recorded
+from machci.nix.settings import settings_digest
 from machci.notices import warn
 from machci.redaction import strip_credentials
 from machci.resolve.assembly import root_entries

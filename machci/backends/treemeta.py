@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from machci.sources.dists import InvalidMetadata
+from machci.dists import InvalidMetadata
 
 Reader = Callable[[str], bytes | None]  # a file of the tree by its relative path, or None
 
