@@ -30,6 +30,7 @@ from machci.nix.settings import settings_digest
 if TYPE_CHECKING:
     from machci.inputs.spec import Spec
     from machci.lock.model import Lock, LockedSource
+    from machci.nix.usercode import WrittenCode
 
 # The resolver, the network stack and the renderer are imported only when the fast path does not
 # apply: an up-to-date file costs a pre-commit run about what `machci check` costs.
@@ -56,7 +57,7 @@ def input_digests(
     replaced = replaced or {}
     paths = ([config.path] if config.path else []) + list(spec.requirements.files)
     paths += list(spec.build_constraint_files)
-    paths += list(prepare(config).files)
+    paths += list(prepare(written_code(config), config.output).files)
     paths += [p for extra in config.packages_extra for p in metadata_inputs(extra)]
     if config.nixpkgs.index is not None:
         paths.append(config.nixpkgs.index)
@@ -110,7 +111,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     from machci.nix.render import RenderOptions, render
     from machci.nix.usercode import prepare
 
-    code = prepare(config)
+    code = prepare(written_code(config), config.output)
     options = RenderOptions(
         python=config.python,
         image=config.image,
@@ -195,7 +196,7 @@ def generate(config: Config, base: Path, options: SourceOptions) -> dict[Path, s
     from machci.nix.usercode import check_syntax
     from machci.resolve.locking import lock
 
-    check_syntax(config)
+    check_syntax(written_code(config))
     spec = build_spec(config, base)
     inputs = input_digests(config, spec)  # hashed before resolving: what was actually read
     pins = previous_pins(config.output)
@@ -264,3 +265,10 @@ def run(args: argparse.Namespace) -> int:
     result = sync(config, base, source_options(args), force=args.force)
     sys.stderr.write(f"machci: {result.message}\n")
     return 1 if result.changed else 0
+
+
+def written_code(config: Config) -> WrittenCode:
+    """The part of the config that is Nix code: what nix.usercode checks and relocates."""
+    from machci.nix.usercode import WrittenCode
+
+    return WrittenCode(config.overrides, config.overlays_pre, config.overlays_post, config.path)

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from machci.config.model import Config, PackageOverride
+from machci.config.model import PackageOverride
 from machci.errors import InputError, Location
 from machci.nix.paths import relocate
 
@@ -29,20 +29,31 @@ class UserCode:
     files: tuple[Path, ...]  # every file the code names: inputs of the header
 
 
-def _config_location(config: Config) -> Location | None:
-    return Location.of(config.path) if config.path else None
+@dataclass(frozen=True)
+class WrittenCode:
+    """The Nix code as machci.yaml holds it (overrides) or names it (overlay files), and where
+    machci.yaml is: its paths are relative to it."""
+
+    overrides: tuple[PackageOverride, ...]
+    overlays_pre: tuple[Path, ...]
+    overlays_post: tuple[Path, ...]
+    config_path: Path | None
+
+    @property
+    def location(self) -> Location | None:
+        return Location.of(self.config_path) if self.config_path else None
+
+    @property
+    def overlay_lists(self) -> tuple[tuple[str, tuple[Path, ...]], ...]:
+        return (("overridesPre", self.overlays_pre), ("overridesPost", self.overlays_post))
 
 
-def _overlay_lists(config: Config) -> tuple[tuple[str, tuple[Path, ...]], ...]:
-    return (("overridesPre", config.overlays_pre), ("overridesPost", config.overlays_post))
-
-
-def prepare(config: Config) -> UserCode:
-    source = config.path.parent if config.path else Path()
-    target = config.output.parent
+def prepare(code: WrittenCode, output: Path) -> UserCode:
+    source = code.config_path.parent if code.config_path else Path()
+    target = output.parent
     files: set[Path] = set()
     overrides = []
-    for package in config.overrides:
+    for package in code.overrides:
         attributes = []
         for item in package.attributes:
             if not item.is_nix:
@@ -59,10 +70,10 @@ def prepare(config: Config) -> UserCode:
             attributes.append(replace(item, expression=moved.expression))
         overrides.append(replace(package, attributes=tuple(attributes)))
     overlays: dict[str, tuple[str, ...]] = {}
-    for key, paths in _overlay_lists(config):
+    for key, paths in code.overlay_lists:
         for path in paths:
             if not path.is_file():
-                raise InputError(f"{key}: {path} is not a file", _config_location(config))
+                raise InputError(f"{key}: {path} is not a file", code.location)
         files.update(paths)
         overlays[key] = tuple(
             Path(os.path.relpath(p.resolve(), target.resolve())).as_posix() for p in paths
@@ -72,12 +83,12 @@ def prepare(config: Config) -> UserCode:
     )
 
 
-def check_syntax(config: Config) -> None:
+def check_syntax(code: WrittenCode) -> None:
     """Parse every override expression and overlay file with `nix-instantiate --parse`."""
     nix = shutil.which("nix-instantiate")
     if nix is None:
         return
-    for package in config.overrides:
+    for package in code.overrides:
         for item in (i for i in package.attributes if i.is_nix):
             # The names default.nix puts in scope; any other free variable is an error.
             scoped = f"pkgs: lib: python: final: prev: old: (\n{item.expression}\n)"
@@ -87,13 +98,11 @@ def check_syntax(config: Config) -> None:
                     f"overrides: {package.name}: {item.attribute}: not a Nix expression: {problem}",
                     item.where,
                 )
-    for key, paths in _overlay_lists(config):
+    for key, paths in code.overlay_lists:
         for path in paths:
             problem = _parse_problem([nix, "--parse", str(path)])
             if problem:
-                raise InputError(
-                    f"{key}: {path} does not parse: {problem}", _config_location(config)
-                )
+                raise InputError(f"{key}: {path} does not parse: {problem}", code.location)
 
 
 def _parse_problem(command: list[str]) -> str | None:
