@@ -1,7 +1,7 @@
 """Distribution files and their core metadata, as plain values (no I/O).
 
 File names, tags and metadata fields are parsed with packaging; the index-specific parts live in
-sources/pypi.py.
+sources/pypi/snapshot.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 # one is added, so many of them on one project cost quadratic time. No real metadata or
 # requirements file comes near this (identical Requires-Dist entries count once).
 MAX_REQUIREMENTS_PER_PROJECT = 1000
-# Kinds of DistFile that are not index files: packagesExtra's sources (sources/trees.py).
+# Kinds of DistFile that are not index files: packagesExtra's sources (sources/trees/extra.py).
 SOURCE_KINDS = frozenset({"path", "url", "git"})
 # What is built from source, so its build requirements are resolved too.
 BUILT_FROM_SOURCE = SOURCE_KINDS | {"sdist"}
@@ -44,8 +44,8 @@ class InvalidMetadata(ValueError):
 class MetadataFailure(InvalidMetadata):
     """An sdist whose metadata its build backend could not prepare (the hook failed or timed
     out, or its build requirements could not be installed). Unlike a broken file, this is an
-    error unless skipping such versions was asked for (resolve.py): passing over them quietly
-    walks back to ever older releases. `tail`: the last lines of the backend's output;
+    error unless skipping such versions was asked for (resolve/provider.py): passing over them
+    quietly walks back to ever older releases. `tail`: the last lines of the backend's output;
     `build_requires`: the sdist's static build requirements."""
 
     def __init__(
@@ -134,7 +134,7 @@ def dist_file(
     metadata_sha256: str | None,
     has_metadata_file: bool,
 ) -> DistFile:
-    """A DistFile from parts already checked and split (see sources/pages.py). Versions, tags
+    """A DistFile from parts already checked and split (see sources/pypi/pages.py). Versions, tags
     and Requires-Python recur across a page's files: each is parsed once."""
     return DistFile(
         NormalizedName(name),

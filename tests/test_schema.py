@@ -75,7 +75,7 @@ def test_the_loader_validates_with_the_shipped_schema() -> None:
 
 
 def test_the_defaults_are_the_schemas() -> None:
-    """Config's defaults come from the schema; the few that live in defaults.py (shared with
+    """Config's defaults come from the schema; the few that live in config/defaults.py (shared with
     `machci check`, which does not load the schema) must agree with it."""
     properties = schema()["properties"]
     default = config.Config()

@@ -10,7 +10,7 @@ variables, never its command line, which every user of the machine can read.
 Build constraints (machci.yaml's `buildConstraints`, `--build-constraint`) reach pip as a
 constraints file, so they restrict the versions it installs and never add a package. What a
 backend answers may depend on them and on the Python that runs it: `identity` names both, and the
-answers are cached under it (sources/pypi.py).
+answers are cached under it (sources/pypi/snapshot.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ sdist. Metadata comes from a static PKG-INFO when it can be trusted, else from t
 sandbox (sandbox.py), with only the build requirements on the path, installed by pip from the
 same index, and the sdist extracted in the run's work area (workarea.py). Build needs are guessed
 from the archive's files (native.py). The result is cached by the sdist's sha256 and the build
-environment (sources/pypi.py), so each sdist is asked once per cache.
+environment (sources/pypi/snapshot.py), so each sdist is asked once per cache.
 
 When `get_requires_for_build_wheel` fails (it exits with an error, times out or answers nonsense),
 the static `[build-system].requires` stand in for its answer, and the failure is reported

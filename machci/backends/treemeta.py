@@ -3,7 +3,7 @@
 A tree that states its name, version and dependencies needs no build backend to be resolved
 (the backend is untrusted code, and slow). Anything computed — a field listed in `dynamic`, a
 setup.cfg `attr:` or `file:` directive — makes the metadata non-static, and then the backend
-is asked (sources/sdist.py), as pip does.
+is asked (backends/sdist.py), as pip does.
 """
 
 from __future__ import annotations

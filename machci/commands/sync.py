@@ -130,7 +130,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
 def pins_of(result: Lock) -> tuple[str, ...]:
     """The header's pin lines: each packagesExtra source once, sorted, with its package's name.
     Archives' hashes and git commits are what sync keeps; the names let `machci why` tell
-    the sources' roots apart without resolving (synced.py)."""
+    the sources' roots apart without resolving (commands/synced.py)."""
     lines = {
         json.dumps({**p.source.to_json(), "name": p.name}, sort_keys=True, separators=(",", ":"))
         for system in result.systems

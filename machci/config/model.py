@@ -191,7 +191,7 @@ class Config:
     ignore_collisions: bool = _default("ignoreCollisions")
     build: bool = _default(
         "build"
-    )  # false: no sdist's build backend ever runs (see sources/sdist.py)
+    )  # false: no sdist's build backend ever runs (see backends/sdist.py)
     packages_extra: tuple[ExtraSource, ...] = ()  # the project itself (`project:`) first
     flake: Flake | None = None  # None: no flake.nix
     r_packages: RPackages | None = None  # None: no R

@@ -5,7 +5,7 @@ packages with a file at the same path abort the build with "collision between `A
 unless both files have the same contents and mode; a file where another package has a directory
 aborts it too. Users meet that at `nix-build`; this finds it from each wheel's member list and
 `RECORD` hashes, before anything is built. Pure: what a wheel holds is given by the caller
-(sources/wheels.py reads it). sdists are built by nixpkgs, so their files are unknown here.
+(sources/pypi/wheels.py reads it). sdists are built by nixpkgs, so their files are unknown here.
 
 A file's contents are judged as they end up in the store, not only as the wheel lists them:
 - pypaInstallHook runs pypa/installer, which compiles every `.py` it puts into site-packages to

@@ -42,7 +42,7 @@ class Header(NamedTuple):
     # The name the file was written under, so a copy under another name is not taken for it
     # (see check.quick_inspect); None in files written before machci recorded it.
     output: str | None = None
-    # Pins of packagesExtra's archives and git refs (JSON objects, see sources/trees.py): data
+    # Pins of packagesExtra's archives and git refs (JSON objects, see sources/trees/extra.py): data
     # like the snapshot, reused by `sync` and moved only by `bump`.
     pins: tuple[str, ...] = ()
     # The flake.nix written beside it (`flake:` in machci.yaml), so that `machci check` knows

@@ -140,7 +140,7 @@ class Writer:
 
 
 def _package(w: Writer, package: LockedPackage, links: Mapping[str, tuple[str, ...]]) -> None:
-    """One package's data; `links` are its derivation inputs besides files (see graph.py)."""
+    """One package's data; `links` are its derivation inputs besides files (see lock/graph.py)."""
     w.open(f"{attr(package.name)} = {{")
     w.line(f"version = {string(package.version)};")
     w.line(f"provider = {string(package.provider)};")

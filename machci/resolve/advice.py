@@ -1,7 +1,7 @@
 """What to tell the user about a fresh lock: what it cannot build unaided, and likely typos.
 
 The generated file builds an sdist with plain `buildPythonPackage`, which lacks what some sdists
-need (see sources/native.py), so the build would fail inside Nix with a compiler's or linker's
+need (see backends/native.py), so the build would fail inside Nix with a compiler's or linker's
 error. Saying so when locking names the package, the need and the two ways out: allow a wheel,
 or add the missing inputs with an override in machci.yaml.
 """

@@ -38,7 +38,7 @@ def lock(
     pins: Sequence[LockedSource] = (),
 ) -> Lock:
     """Resolve every target; with `notices`, warn about what the lock cannot build unaided.
-    `pins`: packagesExtra's archives and git commits to keep (see sources/trees.py)."""
+    `pins`: packagesExtra's archives and git commits to keep (see sources/trees/extra.py)."""
     with _no_cycle_collection():
         return _lock(spec, options, notices=notices, pins={p.request: p for p in pins})
 

@@ -69,7 +69,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         skip_failures: bool = False,
     ) -> None:
         """`skip_failures`: pass over versions whose metadata cannot be prepared (a bounded
-        number per package) instead of stopping (see failures.py)."""
+        number per package) instead of stopping (see backends/failures.py)."""
         self.target = target
         self.finder = finder
         self.skip_failures = skip_failures
@@ -169,7 +169,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             choices.append(Choice("nixpkgs", version, tuple(ranked[:1]), package))
         return choices
 
-    # What to fetch ahead (sources/prefetch.py asks; no I/O here) -------------------------
+    # What to fetch ahead (sources/pypi/prefetch.py asks; no I/O here) -------------------------
 
     def likely_file(self, project: ProjectFiles) -> DistFile | None:
         """The file the resolver will most likely ask the metadata of: the best-ranked file of

@@ -1,6 +1,6 @@
 """The resolver's vocabulary: requirements and candidates as resolvelib sees them, the Finder
 they are found through, and what the lock's assembly and the conflict explanations read from a
-resolution. It imports none of them, so resolve.py, assembly.py and conflicts.py all import it
+resolution. It imports none of them, so provider.py, assembly.py and conflicts.py all import it
 and not each other."""
 
 from __future__ import annotations

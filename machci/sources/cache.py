@@ -1,5 +1,5 @@
 """On-disk cache: content-addressed blobs, what is known of each index page, and unpacked trees
-kept under their NAR hash (sources/tarballs.py).
+kept under their NAR hash (sources/depsdb/tarballs.py).
 
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
 and fetched again instead of poisoning a lock. Only regular files are read, never through a

@@ -1,10 +1,10 @@
 """HTTP for index pages and files: kept-alive pools, retries with backoff, cache, offline mode.
 
 Requests carry HTTP Basic credentials (sources/auth.py) but never user-info, and every body is
-read under a size cap (sources/limits.py). Each request, its retries and their waits included,
+read under a size cap (limits.py). Each request, its retries and their waits included,
 ends within --timeout (sources/deadlines.py): a server that asks to retry after longer, or
 sends its answer a byte at a time, ends the run rather than holding it. URLs in messages go
-through `redact`. Parts of files come with range requests (sources/lazywheel.py reads a wheel's
+through `redact`. Parts of files come with range requests (sources/pypi/lazywheel.py reads a wheel's
 metadata so).
 """
 
@@ -381,7 +381,7 @@ class Http:
 
     def download(self, url: str, into: BinaryIO, limit: Limit) -> None:
         """The body at url written to `into` as it arrives, under `limit`, uncached: for
-        archives whose hash can be checked only once unpacked (sources/tarballs.py)."""
+        archives whose hash can be checked only once unpacked (sources/depsdb/tarballs.py)."""
         if self.offline:
             raise SourceError(f"offline: {redact(url)} is not in the cache")
         target, auth = self.credentials.prepare(url)

@@ -2,7 +2,7 @@
 
 The database (`sdist/`, `wheel/`) pins the URL index it was made from (nix-pypi-fetcher-2) in
 `PYPI_FETCHER_COMMIT` and `PYPI_FETCHER_SHA256`; both trees are fetched as GitHub tarballs and
-checked against their NAR hashes (sources/tarballs.py), or the database is a local checkout.
+checked against their NAR hashes (sources/depsdb/tarballs.py), or the database is a local checkout.
 Only the buckets of the projects the resolver asks about are read, each project once. Files come
 from the URL index, and only those the tables have dependency data for: wheels by file name,
 sdists by version and by the target's Python (setup.py ran on each Python separately).
@@ -97,7 +97,7 @@ class DepsDbSource:
             self.projects.clear()
             self.answers.clear()
 
-    # Fetching ahead (sources/prefetch.py): the tables are on disk, read when asked -------
+    # Fetching ahead (sources/pypi/prefetch.py): the tables are on disk, read when asked -------
 
     def prefetch(
         self,

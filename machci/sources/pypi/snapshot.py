@@ -3,7 +3,7 @@
 Pages come from the PEP 691 JSON API (PEP 503 HTML as the fallback); only files uploaded at or
 before the snapshot (PEP 700 upload-time) exist. Metadata comes from PEP 658/714 `.metadata`
 files (hash-checked), else from the wheel itself (read with range requests where the server
-allows, sources/lazywheel.py), else from the sdist (static PKG-INFO or its PEP 517 backend).
+allows, sources/pypi/lazywheel.py), else from the sdist (static PKG-INFO or its PEP 517 backend).
 Pages and metadata are fetched in parallel ahead of the resolver's questions.
 """
 
@@ -106,7 +106,7 @@ class PyPISource:
         )
         self.build = build
         # sdists whose backend could not say its build requirements, by sha256: why (their
-        # static ones stand in; locking.py warns about those that are locked).
+        # static ones stand in; resolve/locking.py warns about those that are locked).
         self.requires_failures: dict[str, str] = {}
 
     def close(self) -> None:
