@@ -73,6 +73,9 @@ class DistFile:
     yanked: str | None = None  # None = not yanked; otherwise the reason ("" if none given)
     metadata_sha256: str | None = None  # PEP 658/714 .metadata next to the file
     has_metadata_file: bool = False
+    # What the index says of the file (PEP 700), for lock files that record it.
+    size: int | None = dataclasses.field(default=None, compare=False)
+    upload_time: str | None = dataclasses.field(default=None, compare=False)  # RFC 3339, UTC
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ def dist_file(
     yanked: str | None,
     metadata_sha256: str | None,
     has_metadata_file: bool,
+    size: int | None = None,
+    upload_time: str | None = None,
 ) -> DistFile:
     """A DistFile from parts already checked and split (see sources/pypi/pages.py). Versions, tags
     and Requires-Python recur across a page's files: each is parsed once."""
@@ -148,6 +153,8 @@ def dist_file(
         yanked,
         metadata_sha256,
         has_metadata_file,
+        size,
+        upload_time,
     )
 
 

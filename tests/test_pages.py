@@ -96,6 +96,23 @@ def test_a_broken_entry_is_an_error_when_kept_and_ignored_when_not() -> None:
         )
 
 
+def test_size_and_upload_time_are_kept_for_lock_files() -> None:
+    """PEP 700's size and upload-time reach the DistFile (pylock.toml records both); the
+    upload time in one spelling, UTC with a Z."""
+    body = page(
+        entry("demo-1.0.tar.gz", size=1234, **{"upload-time": "2024-01-01T02:00:00.5+02:00"}),
+        entry("demo-1.0-py3-none-any.whl"),
+    )
+    found = listing(URL, "application/json", body, X86, None, "demo").dist_files()
+    assert [(f.size, f.upload_time) for f in found] == [
+        (1234, "2024-01-01T00:00:00.5Z"),
+        (None, "2024-01-01T00:00:00Z"),
+    ]
+    for size in (-1, "12", True, 1.5):
+        with pytest.raises(SourceError, match=r"size .* is not a number of bytes"):
+            kept(page(entry("demo-1.0.tar.gz", size=size)))
+
+
 def test_a_wheel_name_with_an_invalid_tag_is_skipped() -> None:
     assert kept(page(entry("demo-1.0-py36+-none-any.whl"), entry("demo-1.0.tar.gz"))) == [
         "demo-1.0.tar.gz"

@@ -18,6 +18,17 @@ class LockedFile:
     filename: str
     url: str
     sha256: str  # hex digest, as the index publishes it
+    # As the index says (PEP 700), for lock files that record them; None when it does not.
+    size: int | None = None
+    upload_time: str | None = None  # RFC 3339, UTC
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"filename": self.filename, "url": self.url, "sha256": self.sha256}
+        if self.size is not None:
+            data["size"] = self.size
+        if self.upload_time is not None:
+            data["upload_time"] = self.upload_time
+        return data
 
 
 # Never part of a package's source: version control, caches, virtual environments, and Nix's
@@ -109,11 +120,7 @@ class LockedPackage:
             "extras": list(self.extras),
         }
         if self.file is not None:
-            data["file"] = {
-                "filename": self.file.filename,
-                "url": self.file.url,
-                "sha256": self.file.sha256,
-            }
+            data["file"] = self.file.to_json()
         if self.attr is not None:
             data["attr"] = self.attr
         if self.source is not None:

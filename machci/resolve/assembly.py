@@ -49,7 +49,13 @@ def system_lock(
                 provider=candidate.provider,
                 file=None
                 if nixpkgs or candidate.provider in SOURCE_KINDS
-                else LockedFile(file.filename, strip_credentials(file.url), file.sha256),
+                else LockedFile(
+                    file.filename,
+                    strip_credentials(file.url),
+                    file.sha256,
+                    file.size,
+                    file.upload_time,
+                ),
                 source=sources.get(name),
                 scripts=name in scripts,
                 attr=nixpkgs.attr if nixpkgs else None,

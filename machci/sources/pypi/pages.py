@@ -25,13 +25,14 @@ from urllib.parse import urldefrag, urljoin
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
+from machci.config.model import format_snapshot
 from machci.dists import DistFile, classify, dist_file
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-LISTING_RECORD = "listing-v2"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v3"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -48,6 +49,7 @@ class Entry(NamedTuple):
     yanked: str | None  # None = not yanked; otherwise the reason ("" if none given)
     upload_time: object
     core_metadata: object  # PEP 691 `core-metadata` (bool or hashes) or an HTML attribute
+    size: object = None  # PEP 700's size, in bytes (JSON pages only)
 
 
 class Listed(NamedTuple):
@@ -64,6 +66,8 @@ class Listed(NamedTuple):
     version: str
     kind: str
     tags: str  # the wheel's tag triple, "" for an sdist
+    size: int | None  # bytes, as the index says (PEP 700); None when it does not
+    upload_time: str | None  # RFC 3339 in UTC (PEP 700); None when the index does not say
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class Listing:
                 f.yanked,
                 f.metadata_sha256,
                 f.has_metadata,
+                f.size,
+                f.upload_time,
             )
             for f in self.files
         )
@@ -198,6 +204,7 @@ def _kept(entry: Entry) -> Listed | None:
         raise BadEntry(f"URL {entry.url!r} is not usable: {problem}")
     name, version, kind, _tags = parsed
     has_metadata, metadata_sha256 = _metadata_hash(entry.core_metadata)
+    moment = _upload_time(entry.upload_time)
     return Listed(
         entry.filename,
         entry.url,
@@ -210,7 +217,18 @@ def _kept(entry: Entry) -> Listed | None:
         str(version),
         kind,
         _tag_triple(entry.filename) if kind == "wheel" else "",
+        _size(entry.size),
+        format_snapshot(moment) if moment is not None else None,
     )
+
+
+def _size(value: object) -> int | None:
+    """PEP 700's size: a non-negative integer of bytes, or absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadEntry(f"size {value!r} is not a number of bytes")
+    return value
 
 
 def _tag_triple(filename: str) -> str:
@@ -334,6 +352,7 @@ def _json_entry(entry: object, base: str) -> Entry:
             yanked if isinstance(yanked, str) else ("" if yanked else None),
             entry.get("upload-time"),
             entry.get("core-metadata", entry.get("data-dist-info-metadata", False)),
+            entry.get("size"),
         )
     except BadEntry as exc:
         raise BadEntry(f"file {filename!r}: {exc}") from exc
