@@ -1,4 +1,4 @@
-"""Unit tests of machci.config.model: loading and validating machci.yaml."""
+"""Unit tests of machci.config: loading and validating machci.yaml."""
 
 from __future__ import annotations
 

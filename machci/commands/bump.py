@@ -146,7 +146,7 @@ def bump(
     # The old lock keeps packagesExtra's pins; the new one looks archives and git refs up again.
     pins = previous_pins(config.output)
     old_lock = lock(spec, options, notices=False, pins=pins)  # only the new one's problems are news
-    new_lock = lock(replace(spec, config=move.config), options)
+    new_lock = lock(replace(spec, data=move.config.data), options)
     result = BumpResult(
         diff_locks(old_lock, new_lock),
         _revision(config),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from machci.commands.check import inspect, read_generated
 from machci.commands.sync import recorded_sources
+from machci.config.model import Config
 from machci.errors import InputError
 from machci.inputs.requirements import RequirementLine
 from machci.inputs.spec import Spec
@@ -34,18 +35,17 @@ def _extra_lines(
     say which package an entry became."""
     versions = {p.name: p.version for p in packages}
     lines = []
-    for extra in spec.config.packages_extra:
-        name = names.get(request_of(extra, spec.config.output))
+    for extra in spec.packages_extra:
+        name = names.get(request_of(extra, spec.output))
         if name is None or name not in versions:
             return None
         lines.append(RequirementLine(root_requirement(extra, name, versions[name]), extra.where))
     return lines
 
 
-def synced_lock(spec: Spec) -> Lock | None:
+def synced_lock(spec: Spec, config: Config) -> Lock | None:
     """What the generated file records, or None when it cannot say: missing, out of sync (a
     warning says so when machci.yaml alone was to make it), not machci's or unreadable."""
-    config = spec.config
     output = config.output
     try:
         parsed = read_generated(output)
@@ -80,4 +80,4 @@ def synced_lock(spec: Spec) -> Lock | None:
         systems.append(SystemLock(target.system, target.python, system.packages, roots))
     if len(systems) != len(recorded):
         return None
-    return Lock(tuple(systems), strip_credentials(spec.indexes[0]), spec.config.data.snapshot_text)
+    return Lock(tuple(systems), strip_credentials(spec.indexes[0]), spec.data.snapshot_text)

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config, base = load_project(args)
     spec = build_spec(config, base)
     options = source_options(args)
-    result = synced_lock(spec) or lock(spec, options)
+    result = synced_lock(spec, config) or lock(spec, options)
     name = canonicalize_name(args.package)
     text, found = explain(result, name, nixpkgs_index(spec, options))
     if not found:

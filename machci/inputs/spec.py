@@ -12,7 +12,15 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from machci.config.model import DEFAULT_INDEX, Config, Providers
+from machci.config.model import (
+    DEFAULT_INDEX,
+    Config,
+    DataRevision,
+    ExtraSource,
+    NixpkgsData,
+    Providers,
+    RPackages,
+)
 from machci.errors import InputError
 from machci.inputs.requirements import (
     RequirementLine,
@@ -33,21 +41,27 @@ class Spec:
     requirements: RequirementSet
     targets: tuple[Target, ...]
     indexes: tuple[str, ...]
-    config: Config
+    # What resolving and locking read of machci.yaml (and the options over it), and no more.
+    data: DataRevision
+    providers: Providers
+    python: str
+    output: Path  # the generated file: paths in the lock are relative to its directory
+    packages_extra: tuple[ExtraSource, ...]
+    nixpkgs: NixpkgsData
+    r_packages: RPackages | None
+    build: bool
+    metadata_failures: str
+    overridden_packages: tuple[str, ...]  # canonical names machci.yaml's overrides name
     # buildConstraints and --build-constraint, each line with where it was written, and the
     # files they were read from (inputs of the generated file, like requirements files).
     build_constraints: tuple[RequirementLine, ...] = ()
     build_constraint_files: tuple[Path, ...] = ()
 
     @property
-    def providers(self) -> Providers:
-        return self.config.providers
-
-    @property
     def root_lines(self) -> tuple[RequirementLine, ...]:
         """The requirements resolving starts from: the requirement files', and rpy2 when
         machci.yaml has rPackages (the R it gets is wired to it)."""
-        r_packages = self.config.r_packages
+        r_packages = self.r_packages
         if r_packages is None:
             return self.requirements.requirements
         rpy2 = RequirementLine(Requirement(RPY2), r_packages.where, origin="rPackages")
@@ -109,7 +123,16 @@ def build_spec(config: Config, base: Path) -> Spec:
         requirements=requirements,
         targets=targets,
         indexes=tuple(dict.fromkeys([primary, *extras])),
-        config=config,
+        data=config.data,
+        providers=config.providers,
+        python=config.python,
+        output=config.output,
+        packages_extra=config.packages_extra,
+        nixpkgs=config.nixpkgs,
+        r_packages=config.r_packages,
+        build=config.build,
+        metadata_failures=config.metadata_failures,
+        overridden_packages=tuple(o.name for o in config.overrides),
         build_constraints=constraints,
         build_constraint_files=files,
     )

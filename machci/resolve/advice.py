@@ -105,7 +105,7 @@ def _attribute(library: str) -> str:
 def unused_name_warnings(lock: Lock, spec: Spec) -> list[str]:
     """Overrides and provider choices for packages no system locked are likely typos."""
     locked = sorted({p.name for s in lock.systems for p in s.packages})
-    named = [("overrides", o.name) for o in spec.config.overrides]
+    named = [("overrides", name) for name in spec.overridden_packages]
     named += [("providers", name) for name in spec.providers.per_package]
     messages = []
     for section, name in sorted(named):

@@ -103,7 +103,7 @@ def _lock(
                 nixpkgs,
                 {e.name: e.locked for e in extra},
                 frozenset(e.name for e in extra if e.extra.project),
-                skip_failures=spec.config.metadata_failures == "skip",
+                skip_failures=spec.metadata_failures == "skip",
             )
             for target in spec.targets
         ]
@@ -157,15 +157,15 @@ def requires_fallback_warnings(result: Lock, failures: Mapping[str, str]) -> lis
 
 def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | DepsDbSource:
     """The data source machci.yaml's `data:` names."""
-    data = spec.config.data
+    data = spec.data
     if data.source == "pypi-deps-db":
-        return DepsDbSource.open(http, data, spec.config.python)
+        return DepsDbSource.open(http, data, spec.python)
     return PyPISource(
         http,
         spec.indexes,
         data.snapshot,
         timeout=options.timeout,
-        build=spec.config.build,
+        build=spec.build,
         wheels=WheelFilter(str(tag) for target in spec.targets for tag in target.tags),
         build_constraints=spec.build_constraint_lines,
     )
@@ -179,7 +179,7 @@ def _extra_sources(
     pins: Mapping[tuple[str, str, str | None], LockedSource],
 ) -> tuple[PreparedSource, ...]:
     """packagesExtra, read and pinned, and made known to the source."""
-    extras = spec.config.packages_extra
+    extras = spec.packages_extra
     if not extras:
         return ()
     if not isinstance(source, PyPISource):
@@ -191,8 +191,8 @@ def _extra_sources(
     prepared = prepare_sources(
         extras,
         http,
-        source.build_environments if spec.config.build else None,
-        spec.config.output,
+        source.build_environments if spec.build else None,
+        spec.output,
         options.timeout,
         pins,
     )
@@ -202,27 +202,27 @@ def _extra_sources(
 
 def _pin(spec: Spec) -> tuple[str, str | None, str]:
     """Where the data is, its pin and its source, as the Lock records them."""
-    data = spec.config.data
+    data = spec.data
     if data.source != "pypi-deps-db":
         return strip_credentials(spec.indexes[0]), data.snapshot_text, data.source
     if data.path is not None:  # the header names it relative to the file, like its inputs
-        return relative_input(data.path, spec.config.output), None, data.source
+        return relative_input(data.path, spec.output), None, data.source
     return data.repository, data.rev, data.source
 
 
 def nixpkgs_index(spec: Spec, options: SourceOptions) -> NixpkgsIndex:
     """The versions nixpkgs offers, when machci.yaml says where they come from."""
-    data = spec.config.nixpkgs
+    data = spec.nixpkgs
     if data.index is not None:
         return load_index(data.index)
     if data.path is not None:
-        return evaluate_tree(data.path, spec.config.python, options.cache_dir)
+        return evaluate_tree(data.path, spec.python, options.cache_dir)
     return {}
 
 
 def _warn_without_nixpkgs(spec: Spec) -> None:
     orders = (spec.providers.default, *spec.providers.per_package.values())
-    if spec.config.nixpkgs == NixpkgsData() and any("nixpkgs" in o for o in orders):
+    if spec.nixpkgs == NixpkgsData() and any("nixpkgs" in o for o in orders):
         warn(
             "providers name nixpkgs, but machci.yaml has no `nixpkgs: {index: FILE}` or"
             " `nixpkgs: {path: DIR}`, so no package can come from nixpkgs"
