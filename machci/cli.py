@@ -125,12 +125,21 @@ def _project_command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="machci", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="machci",
+        description="machci: requirements in, a reproducible Nix Python environment out.",
+    )
     parser.add_argument("--version", action="version", version=f"machci {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lock_parser = _project_command(commands, "lock", "resolve and print the lock")
     lock_parser.add_argument("--json", action="store_true", help="print the lock as JSON")
-    lock_parser.add_argument("-o", "--output", type=Path, help="write the JSON lock to this file")
+    lock_parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write the lock to this file: PEP 751 when it is named pylock.toml or"
+        " pylock.NAME.toml, else machci's JSON",
+    )
     lock_parser.add_argument(
         "--check-collisions",
         action="store_true",

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from machci.atomic import atomic_write
 from machci.config.layers import load_project, source_options
 from machci.inputs.spec import build_spec
+from machci.lock import pylock
 from machci.lock.model import Lock
+from machci.lock.pylock import is_pylock_path
 from machci.resolve.locking import lock
 
 
@@ -23,13 +25,16 @@ def _summary(result: Lock) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-
     config, base = load_project(args)
     spec = build_spec(config, base)
     result = lock(spec, source_options(args))
     text = result.dumps()
     if args.output:
-        atomic_write(args.output, text.encode())
+        written = text
+        if is_pylock_path(args.output):
+            environments = {target.system: target.environment for target in spec.targets}
+            written = pylock.dumps(result, environments)
+        atomic_write(args.output, written.encode())
     if args.json:
         sys.stdout.write(text)
     elif not args.output:
