@@ -274,28 +274,56 @@ name = "six"
 version = "1.16.0"
 """
 LOCK_MESSAGE = (
-    "it is a lock file; machci does not read lock files as requirement files (give the"
-    " requirements or the pyproject.toml it was made from)"
+    "it is a lock file; machci reads pylock.toml, pylock.NAME.toml, uv.lock and poetry.lock as"
+    " inputs by those names, not other lock files or other names (give the lock under its own"
+    " name, or the requirements it was made from)"
 )
 
 
 @pytest.mark.parametrize(
     ("name", "text"),
     [
-        ("uv.lock", UV_LOCK),
-        ("poetry.lock", POETRY_LOCK),
         ("pdm.lock", POETRY_LOCK),
         ("Pipfile.lock", '{"_meta": {}, "default": {}}'),
-        ("pylock.toml", PYLOCK),
-        ("pylock.dev.toml", PYLOCK),
         ("locked.toml", PYLOCK),  # by content: a pylock under another name
         ("requirements.lock", UV_LOCK),  # by content
     ],
 )
-def test_a_lock_file_as_requirements_is_refused(tmp_path: Path, name: str, text: str) -> None:
+def test_a_lock_machci_does_not_read_is_refused(tmp_path: Path, name: str, text: str) -> None:
     (tmp_path / name).write_text(text)
     code, err = machci_in(tmp_path, "lock", "-r", name, "--index-url", "http://127.0.0.1:9/simple")
     assert (code, err) == (2, f"machci: error: {name}: {LOCK_MESSAGE}\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("uv.lock", UV_LOCK, 4),
+        ("poetry.lock", POETRY_LOCK, 3),
+    ],
+)
+def test_a_lock_without_hashes_is_refused_naming_the_entry(
+    tmp_path: Path, name: str, text: str, line: int
+) -> None:
+    """Every pin keeps its files' hashes: an entry without any is an error on its line."""
+    (tmp_path / name).write_text(text)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\ndependencies = ["six"]\n')
+    code, err = machci_in(tmp_path, "lock", "-r", name, "--index-url", "http://127.0.0.1:9/simple")
+    assert (code, err) == (
+        2,
+        f"machci: error: {name}:{line}: six 1.16.0: the lock lists no file with a sha256 hash\n",
+    )
+
+
+@pytest.mark.parametrize("name", ["pylock.toml", "pylock.dev.toml"])
+def test_a_pylock_entry_without_files_is_refused_on_its_line(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text(PYLOCK)
+    code, err = machci_in(tmp_path, "lock", "-r", name, "--index-url", "http://127.0.0.1:9/simple")
+    assert (code, err) == (
+        2,
+        f"machci: error: {name}:4: not a valid pylock.toml: Exactly one of vcs, directory,"
+        " archive must be set if sdist and wheels are not set in 'packages[0]'\n",
+    )
 
 
 def test_a_lock_file_included_by_a_requirements_file_is_refused(tmp_path: Path) -> None:
@@ -304,8 +332,9 @@ def test_a_lock_file_included_by_a_requirements_file_is_refused(tmp_path: Path) 
     path.write_text("six\n-r uv.lock\n")
     with pytest.raises(InputError) as caught:
         read_requirements_file(path)
-    assert str(caught.value) == f"{path}:2: {tmp_path / 'uv.lock'} is a lock file; machci" + (
-        LOCK_MESSAGE.removeprefix("it is a lock file; machci")
+    assert str(caught.value) == (
+        f"{path}:2: {tmp_path / 'uv.lock'} is a lock file; machci reads it as an input of its"
+        " own (-r, or requirements: in machci.yaml), not included from a requirements file"
     )
 
 

@@ -17,10 +17,10 @@ from machci.errors import InputError, Location
 from machci.inputs.requirements import (
     RequirementLine,
     RequirementSet,
-    read_inputs,
     read_pyproject,
     read_requirements_file,
 )
+from machci.inputs.spec import read_inputs
 
 SHA_A = "a" * 64
 SHA_B = "0123456789abcdef" * 4

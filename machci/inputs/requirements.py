@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -362,9 +362,17 @@ def _refuse_lock_file(path: Path, included_from: Location | None, *, by_name: bo
     if by_name and path.name not in _LOCK_FILE_NAMES and not _PYLOCK.fullmatch(path.name):
         return
     subject = str(path) if included_from else "it"
+    readable = path.name in ("uv.lock", "poetry.lock") or _PYLOCK.fullmatch(path.name)
+    if readable and included_from is not None:
+        raise InputError(
+            f"{subject} is a lock file; machci reads it as an input of its own (-r, or"
+            " requirements: in machci.yaml), not included from a requirements file",
+            included_from,
+        )
     raise InputError(
-        f"{subject} is a lock file; machci does not read lock files as requirement files (give"
-        " the requirements or the pyproject.toml it was made from)",
+        f"{subject} is a lock file; machci reads pylock.toml, pylock.NAME.toml, uv.lock and"
+        " poetry.lock as inputs by those names, not other lock files or other names (give the"
+        " lock under its own name, or the requirements it was made from)",
         included_from or Location.of(path),
     )
 
@@ -398,7 +406,7 @@ def _toml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def _load_toml(path: Path) -> tuple[str, dict[str, object]]:
+def load_toml(path: Path) -> tuple[str, dict[str, Any]]:
     """The text and the data of a TOML input, every failure an InputError naming the file."""
     try:
         text = read_text(path)
@@ -433,7 +441,7 @@ def read_pyproject(
 ) -> RequirementSet:
     """[project].dependencies, the selected optional-dependencies and PEP 735 groups."""
     _refuse_lock_file(path, None)
-    text, data = _load_toml(path)
+    text, data = load_toml(path)
     positions = _toml_lines(text)
 
     def lines(strings: object, table: str) -> list[RequirementLine]:
@@ -522,19 +530,6 @@ def _dependency_group(
                 f"[dependency-groups].{group}: unsupported entry {entry!r}", Location.of(path)
             )
     return found
-
-
-def read_inputs(
-    paths: Sequence[Path], extras: Sequence[str] = (), groups: Sequence[str] = ()
-) -> RequirementSet:
-    """Read every input; .toml files are pyproject.toml, anything else a requirements file."""
-    result = RequirementSet()
-    for path in paths:
-        if path.suffix == ".toml":
-            result = result.merged(read_pyproject(path, extras, groups))
-        else:
-            result = result.merged(read_requirements_file(path))
-    return result
 
 
 def check_build_constraint(text: str, where: Location, prefix: str = "") -> str:

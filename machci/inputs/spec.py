@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,13 +23,15 @@ from machci.config.model import (
     RPackages,
 )
 from machci.errors import InputError
+from machci.inputs.locks import is_lock_input, read_lock
 from machci.inputs.requirements import (
     RequirementLine,
     RequirementSet,
     check_build_constraint,
     check_counts,
     read_build_constraints,
-    read_inputs,
+    read_pyproject,
+    read_requirements_file,
 )
 from machci.inputs.rlang import RPY2
 from machci.inputs.targets import Target
@@ -87,6 +90,22 @@ def _relative(where: str, base: Path) -> str:
         return Path(os.path.relpath(Path(where).resolve(), base.resolve())).as_posix()
     except ValueError:
         return Path(where).as_posix()
+
+
+def read_inputs(
+    paths: Sequence[Path], extras: Sequence[str] = (), groups: Sequence[str] = ()
+) -> RequirementSet:
+    """Read every input: a lock by its name (inputs/locks.py), other .toml files as
+    pyproject.toml, anything else as a requirements file."""
+    result = RequirementSet()
+    for path in paths:
+        if is_lock_input(path):
+            result = result.merged(read_lock(path, extras, groups))
+        elif path.suffix == ".toml":
+            result = result.merged(read_pyproject(path, extras, groups))
+        else:
+            result = result.merged(read_requirements_file(path))
+    return result
 
 
 def build_spec(config: Config, base: Path) -> Spec:
