@@ -420,7 +420,8 @@ def test_a_selection_without_a_pyproject_is_an_error(tmp_path: Path, option: str
     assert (code, err) == (
         2,
         f"machci: error: {option.partition('=')[0]} selects optional dependencies or groups of"
-        " a pyproject.toml, and no input is one (inputs: requirements.txt)\n",
+        " a pyproject.toml, a uv.lock or a poetry.lock, and no input is one (inputs:"
+        " requirements.txt)\n",
     )
 
 
@@ -428,7 +429,8 @@ def test_a_selection_of_a_requirements_file_in_machci_yaml_is_an_error(tmp_path:
     path = tmp_path / "machci.yaml"
     path.write_text("requirements:\n  - path: requirements.txt\n    extras: [server]\n")
     assert error_of(path) == (
-        f"{path}:3: requirements: extras select parts of a pyproject.toml; 'requirements.txt'"
+        f"{path}:3: requirements: extras select parts of a pyproject.toml, a uv.lock or a"
+        " poetry.lock; 'requirements.txt'"
         " is a requirements file"
     )
 

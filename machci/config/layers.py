@@ -18,6 +18,7 @@ from machci.config.model import (
     RequirementInput,
     parse_providers,
     parse_snapshot,
+    selects,
 )
 from machci.config.options import SourceOptions
 from machci.errors import InputError, Location
@@ -105,14 +106,14 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _check_selections(inputs: Sequence[RequirementInput], args: argparse.Namespace) -> None:
-    """--extra and --group select parts of a pyproject.toml: without one among the inputs they
-    would select nothing, silently."""
-    if not any(entry.path.suffix == ".toml" for entry in inputs):
+    """--extra and --group select parts of a pyproject.toml, a uv.lock or a poetry.lock:
+    without one among the inputs they would select nothing, silently."""
+    if not any(selects(entry.path) for entry in inputs):
         option = "--extra" if args.extras else "--group"
         names = ", ".join(entry.path.as_posix() for entry in inputs) or "none"
         raise InputError(
-            f"{option} selects optional dependencies or groups of a pyproject.toml, and no"
-            f" input is one (inputs: {names})"
+            f"{option} selects optional dependencies or groups of a pyproject.toml, a uv.lock"
+            f" or a poetry.lock, and no input is one (inputs: {names})"
         )
 
 

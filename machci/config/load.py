@@ -30,6 +30,7 @@ from machci.config.model import (
     RPackages,
     parse_providers,
     parse_snapshot,
+    selects,
 )
 from machci.config.schema import label, line_of, problems
 from machci.errors import InputError, Location
@@ -295,10 +296,10 @@ class _Loader:
                 continue
             at: tuple[str | int, ...] = ("requirements", index) if listed else ("requirements",)
             selection = next((key for key in ("extras", "groups") if key in item), None)
-            if selection and not str(item["path"]).endswith(".toml"):
+            if selection and not selects(Path(str(item["path"]))):
                 raise InputError(
-                    f"requirements: {selection} select parts of a pyproject.toml;"
-                    f" {str(item['path'])!r} is a requirements file",
+                    f"requirements: {selection} select parts of a pyproject.toml, a uv.lock or a"
+                    f" poetry.lock; {str(item['path'])!r} is a requirements file",
                     self.at(*at, selection),
                 )
             found.append(

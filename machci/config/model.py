@@ -285,3 +285,9 @@ def parse_providers(value: str, where: Location | None = None) -> tuple[str, ...
     if len(set(names)) != len(names):
         raise InputError(f"provider list {value!r} names a provider twice", where)
     return names
+
+
+def selects(path: Path) -> bool:
+    """Whether extras and groups can be selected from an input: a pyproject.toml (or another
+    .toml file), a uv.lock or a poetry.lock."""
+    return path.suffix == ".toml" or path.name in ("uv.lock", "poetry.lock")

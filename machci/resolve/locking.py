@@ -17,6 +17,7 @@ from machci.lock.graph import check_build_cycles
 from machci.lock.model import Lock, LockedSource, SystemLock
 from machci.notices import warn
 from machci.resolve.advice import build_needs_warnings, unused_name_warnings
+from machci.resolve.lockpins import check_lock_pins
 from machci.resolve.provider import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
@@ -87,6 +88,9 @@ def _lock(
     systems: list[SystemLock] = []
     failures: dict[str, list[str]] = {}  # explanation -> targets, so equal failures print once
     try:
+        check_lock_pins(
+            spec.root_lines, spec.requirements.constraints, spec.targets, spec.providers, source
+        )
         extra = _extra_sources(spec, source, http, options, pins)
         roots = [RequirementLine(e.root(), e.extra.where) for e in extra]
         resolutions = [

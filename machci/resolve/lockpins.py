@@ -1,0 +1,74 @@
+"""The pins of a lock input, checked against the index before resolving: each must exist there
+at the snapshot with a file the lock lists, and a pylock.toml's must give every system it
+covers a file that system can install. Either failure is the lock's, named at its entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from machci.config.model import Providers
+from machci.dists import DistFile
+from machci.errors import InputError
+from machci.inputs.locks import is_lock_input
+from machci.inputs.requirements import RequirementLine
+from machci.inputs.targets import Target
+from machci.resolve.resolution import Finder
+
+
+def lock_pins(lines: Iterable[RequirementLine]) -> list[RequirementLine]:
+    """The lines a lock input pinned (a version and the hashes of its files)."""
+    return [line for line in lines if line.hashes and is_lock_input(Path(line.location.where))]
+
+
+def check_lock_pins(
+    roots: Sequence[RequirementLine],
+    constraints: Sequence[RequirementLine],
+    targets: Sequence[Target],
+    providers: Providers,
+    finder: Finder,
+) -> None:
+    for line in lock_pins([*roots, *constraints]):
+        files = _pinned_files(line, finder)
+        if line in constraints:
+            continue  # a uv.lock or poetry.lock pin: used where the roots need it
+        for target in targets:
+            marker = line.requirement.marker
+            if marker is not None and not marker.evaluate(dict(target.environment)):
+                continue
+            if not any(_usable(file, target, providers) for file in files):
+                listed = ", ".join(sorted(f.filename for f in files))
+                raise InputError(
+                    f"{line.name} {_version(line)}: the lock lists no file {target.system} can"
+                    f" install (it lists {listed})",
+                    line.location,
+                )
+
+
+def _version(line: RequirementLine) -> str:
+    return next(iter(line.requirement.specifier)).version
+
+
+def _pinned_files(line: RequirementLine, finder: Finder) -> list[DistFile]:
+    version = _version(line)
+    files = [
+        file
+        for file in finder.every_file(canonicalize_name(line.name)).files
+        if file.version == Version(version) and file.sha256 in line.hashes
+    ]
+    if not files:
+        raise InputError(
+            f"{line.name} {version}: the index has no file of this version with a hash the lock"
+            " lists (as of the snapshot)",
+            line.location,
+        )
+    return files
+
+
+def _usable(file: DistFile, target: Target, providers: Providers) -> bool:
+    if file.kind == "sdist":
+        return "sdist" in providers.for_package(canonicalize_name(file.name))
+    return target.wheel_rank(file.tags) is not None
