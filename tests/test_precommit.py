@@ -9,6 +9,8 @@ pre-commit home (`pre-commit try-repo` would install it again on every run).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +21,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT
+from tests.helpers import SNAPSHOT, run
 
 ROOT = Path(__file__).resolve().parents[1]
 IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@e", "-c", "commit.gpgsign=false")
@@ -106,6 +108,21 @@ def pre_commit(
     )
 
 
+def commit(
+    project: Path, env: dict[str, str], *args: str, skip: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`git commit` of what is staged, through the installed hooks (`skip`: SKIP=, a hook id)."""
+    return subprocess.run(
+        ["git", *IDENTITY, "commit", "-m", "edit", *args],
+        cwd=project,
+        env={**env, "SKIP": skip},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+
+
 def test_hooks_under_pre_commit(
     index: Index, tmp_path: Path, hook_env: dict[str, str], hook_repo: HookRepo
 ) -> None:
@@ -138,3 +155,143 @@ def test_hooks_under_pre_commit(
     stale = hook("machci-check")
     assert stale.returncode == 1
     assert "requirements.txt changed since default.nix was generated" in stale.stdout
+
+
+# A project with an input of every kind default.nix's header records, and flake.nix. Besides
+# requirements.txt and machci.yaml, none is named in a way a file pattern of the hooks could know.
+CONFIG = """\
+requirements: [requirements.txt]
+systems: [x86_64-linux]
+data: {{index: {index}, snapshot: '{snapshot}'}}
+providers: {{dep: 'nixpkgs,wheel'}}
+nixpkgs: {{index: nixpkgs-python.json}}
+packagesExtra: [{{path: lib}}]
+buildConstraints: [{{path: build-tools.txt}}]
+overrides:
+  app: {{patches: "[ ./patches/app.patch ]"}}
+overridesPost: [nix/post.nix]
+flake: true
+"""
+
+# A tree whose metadata setup.cfg declares, built by a backend of its own.
+LIB_PYPROJECT = """\
+[build-system]
+requires = []
+build-backend = "backend"
+backend-path = ["_backend"]
+"""
+LIB_BACKEND = """\
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+"""
+
+LIB_SETUP_CFG = """\
+[metadata]
+name = lib
+version = 1.0
+
+[options]
+install_requires =
+    dep
+"""
+
+
+def write_project(project: Path, index: Index) -> None:
+    files = {
+        "requirements.txt": "-r common.txt\n",
+        "common.txt": "app\n",
+        "machci.yaml": CONFIG.format(index=index.url, snapshot=SNAPSHOT),
+        "nixpkgs-python.json": json.dumps({"dep": [{"attr": "dep", "version": "1.0"}]}) + "\n",
+        "lib/pyproject.toml": LIB_PYPROJECT,
+        "lib/_backend/backend.py": LIB_BACKEND,
+        "lib/setup.cfg": LIB_SETUP_CFG,
+        "build-tools.txt": "setuptools<99\n",
+        "patches/app.patch": "--- a/app.py\n+++ b/app.py\n",
+        "nix/post.nix": "final: prev: { }\n",
+    }
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+class Edit(NamedTuple):
+    """An edit of one input, what `machci check` says of it, and what `machci sync` rewrites."""
+
+    path: str
+    old: str
+    new: str
+    problem: str
+    locked: str = ""  # in the new default.nix, not in the old: what the resolver made of it
+    rewritten: tuple[str, ...] = ("default.nix", "flake.nix")
+
+
+STALE = "changed since default.nix was generated"
+EDITS = [
+    Edit("patches/app.patch", "+++ b/app.py\n", "+++ b/app.py\n@@ -0,0 +1 @@\n+x\n", STALE),
+    Edit("nix/post.nix", "{ }", "{ app = prev.app; }", STALE),
+    Edit("nixpkgs-python.json", '"attr": "dep"', '"attr": "dep_1"', STALE, 'attr = "dep_1";'),
+    Edit("lib/setup.cfg", "    dep\n", "    dep\n    other\n", STALE, "other = {"),
+    Edit("common.txt", "app\n", "app\nmore\n", STALE, "more = {"),
+    Edit("build-tools.txt", "<99", "<98", STALE),
+    Edit(
+        "flake.nix", "nixos-unstable", "nixos-25.11", "was edited by hand", rewritten=("flake.nix",)
+    ),
+]
+
+
+def synced_project(index: Index, project: Path, hooks: HookRepo) -> None:
+    """The project of `write_project`, synced, in a git repository using both hooks."""
+    index.publish("app", "1.0", requires_dist=("dep",))
+    for name in ("dep", "other", "more"):
+        index.publish(name, "1.0")
+    write_project(project, index)
+    with contextlib.chdir(project):
+        assert run("sync").code == 1
+    init_repo(project, hooks)
+
+
+def test_a_commit_of_any_one_input_runs_the_hooks(
+    index: Index, tmp_path: Path, hook_env: dict[str, str], hook_repo: HookRepo
+) -> None:
+    """A commit that changes only one input of default.nix, of any kind the header records,
+    is blocked by machci-check and regenerated by machci-sync."""
+    project = tmp_path / "project"
+    synced_project(index, project, hook_repo)
+    installed = pre_commit(project, hook_env, "install")
+    assert installed.returncode == 0, installed.stdout
+    first = commit(project, hook_env)
+    assert first.returncode == 0, first.stdout
+    assert first.stdout.count("Passed") == 2, first.stdout
+
+    for change in EDITS:
+        head = git(project, "rev-parse", "HEAD")
+        edit(project / change.path, change.old, change.new)
+        before = {name: (project / name).read_bytes() for name in ("default.nix", "flake.nix")}
+        git(project, "add", change.path)
+
+        blocked = commit(project, hook_env, skip="machci-sync")
+        assert blocked.returncode == 1, (change.path, blocked.stdout)
+        assert "machci check" in blocked.stdout and "Failed" in blocked.stdout
+        assert f"machci: {change.path} {change.problem}" in blocked.stdout, blocked.stdout
+        assert git(project, "rev-parse", "HEAD") == head
+
+        regenerated = commit(project, hook_env, skip="machci-check")
+        assert regenerated.returncode == 1, (change.path, regenerated.stdout)
+        assert "files were modified by this hook" in regenerated.stdout
+        assert git(project, "rev-parse", "HEAD") == head
+        changed = tuple(n for n, data in before.items() if (project / n).read_bytes() != data)
+        assert changed == change.rewritten, (change.path, regenerated.stdout)
+        if change.locked:
+            assert change.locked not in before["default.nix"].decode()
+            assert change.locked in (project / "default.nix").read_text()
+
+        git(project, "add", "-A")
+        done = commit(project, hook_env, "--allow-empty")  # flake.nix is back as it was
+        assert done.returncode == 0, (change.path, done.stdout)
+        assert done.stdout.count("Passed") == 2
