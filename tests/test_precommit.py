@@ -295,3 +295,81 @@ def test_a_commit_of_any_one_input_runs_the_hooks(
         done = commit(project, hook_env, "--allow-empty")  # flake.nix is back as it was
         assert done.returncode == 0, (change.path, done.stdout)
         assert done.stdout.count("Passed") == 2
+
+
+def network_namespace() -> list[str]:
+    """The command prefix that runs a command in a new network namespace: no interfaces but a
+    loopback that is down, so no connection can be made, not even to the test index."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed: no network namespace to run the hook in")
+    prefix = ["unshare", "--net"]
+    if os.geteuid() != 0:
+        prefix.append("--map-root-user")  # an unprivileged user namespace grants the netns
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"the kernel refuses a network namespace: {probe.stderr.strip()}")
+    return prefix
+
+
+# `machci check` with every socket refused: an attempt to use the network would be named.
+CHECK_WITHOUT_SOCKETS = """\
+import sys
+
+def refuse(event, args):
+    if event.startswith(("socket.", "urllib.")):
+        sys.stderr.write("network attempt: " + event + "\\n")
+        raise OSError("no network for machci check")
+
+sys.addaudithook(refuse)
+from machci.cli import main
+raise SystemExit(main(["check"]))
+"""
+
+
+def test_the_check_hook_needs_no_network(
+    index: Index, tmp_path: Path, hook_env: dict[str, str], hook_repo: HookRepo
+) -> None:
+    """As pre-commit.ci runs it (hook environment installed beforehand, no network when the
+    hooks run): machci-check gives the answers it gives with network, and tries no socket."""
+    prefix = network_namespace()
+    project = tmp_path / "project"
+    synced_project(index, project, hook_repo)
+    reach = f"import urllib.request; urllib.request.urlopen({index.url!r}, timeout=5)"
+    assert subprocess.run([sys.executable, "-c", reach], check=False).returncode == 0
+    unreachable = subprocess.run(
+        [*prefix, sys.executable, "-c", reach], capture_output=True, text=True, check=False
+    )
+    assert unreachable.returncode != 0 and "unreachable" in unreachable.stderr
+
+    states = [
+        ("in sync", None, "", "", 0),
+        ("an input", "patches/app.patch", "+++ b/app.py\n", "+++ b/app.py\n+\n", 1),
+        ("machci.yaml", "machci.yaml", "flake: true\n", "flake: true  # edited\n", 1),
+        ("by hand", "default.nix", "binary = false;", "binary = true;", 1),
+    ]
+    for state, name, old, new, code in states:
+        original = (project / name).read_bytes() if name else b""
+        if name:
+            edit(project / name, old, new)
+        with contextlib.chdir(project):
+            outside = run("check")
+        assert outside.code == code, (state, outside.err)
+
+        audited = subprocess.run(
+            [*prefix, sys.executable, "-c", CHECK_WITHOUT_SOCKETS],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (audited.returncode, audited.stderr) == (code, outside.err), state
+
+        hook = ("run", "machci-check", "--all-files")
+        online = pre_commit(project, hook_env, *hook)
+        offline = pre_commit(project, hook_env, *hook, prefix=tuple(prefix))
+        assert online.returncode == offline.returncode == code, (state, offline.stdout)
+        for line in outside.err.splitlines():
+            assert line in offline.stdout, (state, offline.stdout)
+        if name:
+            (project / name).write_bytes(original)
