@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from machci import __version__
+from machci import release
 from machci.atomic import atomic_write
 from machci.config.defaults import CONFIG_NAME, parse_python
 from machci.config.layers import index_url
@@ -23,10 +23,10 @@ from machci.config.yamledit import RoundTrip
 from machci.errors import InputError, Location
 from machci.redaction import strip_credentials
 
-HOOKS_REPO = "https://github.com/machci/action"
+HOOKS_REPO = release.REPOSITORY_URL
 # The JSON Schema of machci.yaml as released with this version: editors with the YAML language
 # server complete and check the file from it (the package ships the same file).
-SCHEMA_URL = f"https://raw.githubusercontent.com/machci/action/v{__version__}/machci/config/machci.schema.json"
+SCHEMA_URL = release.schema_url()
 HOOK_IDS = ("machci-sync", "machci-check")
 PRE_COMMIT = ".pre-commit-config.yaml"
 WORKFLOW = Path(".github") / "workflows" / "machci.yml"
@@ -82,7 +82,7 @@ def write_config(
 def _hooks_entry() -> CommentedMap:
     entry = CommentedMap()
     entry["repo"] = HOOKS_REPO
-    entry["rev"] = f"v{__version__}"
+    entry["rev"] = release.tag()  # immutable, as pre-commit wants
     entry["hooks"] = CommentedSeq([CommentedMap(id=hook) for hook in HOOK_IDS])
     return entry
 
