@@ -87,6 +87,25 @@ def _hooks_entry() -> CommentedMap:
     return entry
 
 
+def _hook_ids(entry: object) -> set[str]:
+    hooks = entry.get("hooks") if isinstance(entry, dict) else None
+    if not isinstance(hooks, list):
+        return set()
+    return {h["id"] for h in hooks if isinstance(h, dict) and isinstance(h.get("id"), str)}
+
+
+def machci_block(repos: list[object]) -> dict[str, object] | None:
+    """The repos entry that holds machci's hooks, whatever its URL (machci's repository, a fork,
+    a mirror, a local path): recognised by the hook ids, else by machci's URL."""
+    for entry in repos:
+        if isinstance(entry, dict) and _hook_ids(entry) & set(HOOK_IDS):
+            return entry
+    for entry in repos:
+        if isinstance(entry, dict) and entry.get("repo") == HOOKS_REPO:
+            return entry
+    return None
+
+
 def add_hooks(root: Path) -> Step:
     """Add both hooks to .pre-commit-config.yaml (creating it), leaving everything else as is."""
     path = root / PRE_COMMIT
@@ -94,12 +113,14 @@ def add_hooks(root: Path) -> Step:
     edit = RoundTrip(text, Location.of(path))
     document = edit.document
     repos = document.setdefault("repos", CommentedSeq())
-    ours = next((r for r in repos if isinstance(r, dict) and r.get("repo") == HOOKS_REPO), None)
+    ours = machci_block(repos)
+    present = set().union(*(_hook_ids(entry) for entry in repos))
     if ours is None:
         repos.append(_hooks_entry())
-    else:
-        hooks = ours.setdefault("hooks", CommentedSeq())
-        present = {h.get("id") for h in hooks if isinstance(h, dict)}
+    elif ours.get("repo") not in ("local", "meta"):  # hooks of a repository are added by id
+        hooks = ours.get("hooks")
+        if not isinstance(hooks, list):
+            hooks = ours["hooks"] = CommentedSeq()
         for hook in HOOK_IDS:
             if hook not in present:
                 hooks.append(CommentedMap(id=hook))
