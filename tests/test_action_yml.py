@@ -204,6 +204,8 @@ def test_bump_through_the_composite_action(
         "pull-request-number": "1",
         "pull-request-url": f"{github.url}/acme/app/pull/1",
         "image": "",
+        "systems": "",
+        "image-systems": "",
     }
     assert "| app | x86_64-linux | 1.0 → 2.0 | upgraded |" in result.summary
     assert github.token not in result.log + result.summary
