@@ -301,18 +301,19 @@ def test_image_names_are_lowercased_by_the_action(
     ]
 
 
-def test_image_names_are_lowercased_by_the_workflow_template(tmp_path: Path) -> None:
-    workflow = load(TEMPLATE)
-    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
-    naming = [step for step in steps if "github.repository" in json.dumps(step)]
-    assert len(naming) == 2  # in the build and the manifest job, nowhere else
-    output = tmp_path / "output"
-    for step in naming:
-        assert step["env"] == {"REPOSITORY": "${{ github.repository }}"}
-        output.write_text("")
-        env = {"PATH": os.environ["PATH"], "REPOSITORY": "Acme/App", "GITHUB_OUTPUT": str(output)}
-        subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, check=True)
-        assert output.read_text() == "name=ghcr.io/acme/app\n"
+def test_manifest_names_are_lowercased_by_the_action(
+    runner: Runner, workspace: Workspace, build_job: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "docker.log"
+    docker = Path(build_job["PATH"].split(":")[0]) / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    inputs = {"command": "manifest", "image-name": "ghcr.io/Acme/App", "systems": "x86_64-linux"}
+    result = runner.action(inputs, workspace.path, build_job)
+    assert result.code == 0, result.log
+    assert result.outputs["image"] == "ghcr.io/acme/app:latest"
+    assert log.read_text() == (
+        "buildx imagetools create --tag ghcr.io/acme/app:latest ghcr.io/acme/app:latest-amd64\n"
+    )
 
 
 PINNED = re.compile(r"uses: (?:[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d[\w.]*|machci/action@v[\d.]+)$")

@@ -48,7 +48,7 @@ def test_init_in_an_empty_repository_gives_a_working_setup(index: Index, tmp_pat
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
     workflow = YAML(typ="safe").load((tmp_path / ".github/workflows/machci.yml").read_text())
-    assert set(workflow["jobs"]) == {"check", "build", "manifest", "bump"}
+    assert set(workflow["jobs"]) == {"check", "build", "macos", "manifest", "bump"}
     assert workflow["jobs"]["bump"]["permissions"] == {
         "contents": "write",
         "pull-requests": "write",
