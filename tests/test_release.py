@@ -83,7 +83,9 @@ def test_the_readme_names_the_release_tags() -> None:
     assert uses[0] == release.tag()
     assert set(uses) <= {release.tag(), release.major_tag()}
     assert release.action_reference().replace(release.tag(), release.major_tag()) in text
-    assert set(re.findall(r"^\s*rev: (\S+)", text, re.MULTILINE)) == {release.tag()}
+    hooks = re.findall(rf"repo: {re.escape(release.REPOSITORY_URL)}\n\s*rev: (\S+)", text)
+    assert hooks
+    assert set(hooks) == {release.tag()}
     schemas = re.findall(r"https://raw\.githubusercontent\.com/machci/action/\S+\.json", text)
     assert schemas
     assert set(schemas) == {release.schema_url()}
