@@ -1,1 +1,1 @@
-"""GitHub Action front-end: `check`, `build` and `bump`, driven by the composite action.yml."""
+"""GitHub Action front-end: `check`, `build`, `manifest` and `bump`, run by action.yml."""

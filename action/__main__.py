@@ -1,7 +1,8 @@
 """`python -m machci.action`: the composite action's entry point.
 
-Without arguments it runs the `command` input (check, build, or bump's resolving step); with
-`publish` it runs bump's second step, the only one action.yml gives the token.
+Without arguments it runs the `command` input (check, build, manifest, or bump's resolving
+step); with `cache` the build's choice of binary cache, with `publish` bump's second step, the
+only one action.yml gives the token.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from collections.abc import Sequence
 
 from machci.errors import MachciError
 
-from . import build, bump, check, publish
+from . import build, bump, cache, check, manifest, publish
 from .workflow import Inputs, error, workspace_path
 
-COMMANDS = {"check": check.run, "build": build.run, "bump": bump.run}
-STEPS = {"publish": publish.run}
+COMMANDS = {
+    "check": check.run,
+    "build": build.run,
+    "manifest": manifest.run,
+    "bump": bump.run,
+}
+STEPS = {"cache": cache.run, "publish": publish.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,12 @@ class Inputs:
     api_url: str
     server_url: str
     bump_result: str  # what the bump's resolving step handed to `publish` (result.py)
+    cachix: str
+    attic: str
+    actions_cache: bool
+    cache_token_given: bool  # whether the workflow passed cache-token; the token itself is not here
+    event_name: str
+    event_path: str
 
     @classmethod
     def from_environment(cls) -> Inputs:
@@ -75,6 +81,12 @@ class Inputs:
             api_url=_env("GITHUB_API_URL") or "https://api.github.com",
             server_url=_env("GITHUB_SERVER_URL") or "https://github.com",
             bump_result=_env("MACHCI_BUMP"),
+            cachix=_env("MACHCI_CACHIX"),
+            attic=_env("MACHCI_ATTIC"),
+            actions_cache=_env("MACHCI_ACTIONS_CACHE", "true").lower() in ("1", "true", "yes"),
+            cache_token_given=_env("MACHCI_CACHE_TOKEN_GIVEN").lower() == "true",
+            event_name=_env("GITHUB_EVENT_NAME"),
+            event_path=_env("GITHUB_EVENT_PATH"),
         )
 
     def project(self) -> tuple[Config, Path]:

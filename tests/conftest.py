@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import machci
 from tests.fixtures.depsdb import Tarballs
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
 from tests.fixtures.repos import Workspace, make_workspace
 from tests.fixtures.wheelhouse import build_wheelhouse
+
+
+def _this_checkouts_action() -> None:
+    """machci.action is this checkout's action/, as `machci` is this checkout's machci/.
+
+    The install maps machci.action to action/ through the build backend's package mapping; an
+    editable install made from another checkout maps it to that checkout's action/ (and its
+    workflow template), which would leave `machci init` writing the other checkout's file.
+    """
+    directory = Path(__file__).resolve().parents[1] / "action"
+    spec = importlib.util.spec_from_file_location(
+        "machci.action", directory / "__init__.py", submodule_search_locations=[str(directory)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["machci.action"] = module
+    spec.loader.exec_module(module)
+    machci.action = module  # type: ignore[attr-defined]
+
+
+_this_checkouts_action()
 
 
 @pytest.fixture

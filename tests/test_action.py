@@ -369,12 +369,13 @@ def test_bad_token(workspace: Workspace, github: GitHubEmulator, action: object)
 
 
 def test_check_command_annotates_the_stale_input(workspace: Workspace, action: object) -> None:
+    systems = {"systems": '["x86_64-linux"]', "image-systems": '["x86_64-linux"]'}
     in_sync = action("check")  # type: ignore[operator]
-    assert in_sync.code == 0 and in_sync.outputs == {"changed": "false"}
+    assert in_sync.code == 0 and in_sync.outputs == {"changed": "false", **systems}
     assert "in sync" in in_sync.summary
     (workspace.path / "requirements.txt").write_text("app\nother\n")
     stale = action("check")  # type: ignore[operator]
-    assert stale.code == 1 and stale.outputs == {"changed": "true"}
+    assert stale.code == 1 and stale.outputs == {"changed": "true", **systems}
     assert (
         "::error file=requirements.txt::requirements.txt changed since default.nix was generated;"
         " run `machci sync`" in stale.stdout

@@ -53,9 +53,14 @@ TOKENS = (
 
 def test_inputs_never_reach_scripts_by_interpolation() -> None:
     for step in ACTION["runs"]["steps"]:
+        if "uses" in step:
+            continue
         assert "${{" not in step["run"], step["name"]
         for value in step.get("env", {}).values():
-            assert re.fullmatch(r"\$\{\{ (inputs|steps\.run\.outputs)\.[a-z-]+ \}\}", value), value
+            assert re.fullmatch(
+                r"\$\{\{ ((inputs|steps\.run\.outputs)\.[a-z-]+|inputs\.cache-token != '') \}\}",
+                value,
+            ), value
     for block in re.findall(r"run: \|\n((?:\s{10}.*\n)+)|run: (.*)", TEMPLATE.read_text()):
         assert "${{" not in "".join(block)
 
@@ -76,11 +81,16 @@ def expression(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str
     if "||" in text:
         values = (expression(part, inputs, steps) for part in text.split("||"))
         return next((value for value in values if value), "")
-    if "==" in text:
-        left, _, right = text.partition("==")
-        literal = re.fullmatch(r"\s*'([^']*)'\s*", right)
-        assert literal is not None, text
-        return "true" if expression(left, inputs, steps) == literal.group(1) else ""
+    if "&&" in text:
+        terms = [expression(part, inputs, steps) for part in text.split("&&")]
+        return terms[-1] if all(terms) else ""
+    for operator in ("==", "!="):
+        if operator in text:
+            left, _, right = text.partition(operator)
+            literal = re.fullmatch(r"\s*'([^']*)'\s*", right)
+            assert literal is not None, text
+            equal = expression(left, inputs, steps) == literal.group(1)
+            return "true" if equal == (operator == "==") else ""
     if text.startswith("inputs."):
         name = text.removeprefix("inputs.")
         return inputs.get(name, str(ACTION["inputs"][name].get("default", "")))
@@ -99,6 +109,7 @@ class ActionRun:
     log: str  # every step's stdout and stderr
     outputs: dict[str, str]  # the action's outputs
     summary: str  # every step's summary
+    used: dict[str, dict[str, str]]  # the `uses:` steps that ran, by name: their `with:`
 
 
 class Runner:
@@ -151,9 +162,14 @@ class Runner:
     def action(self, inputs: dict[str, str], cwd: Path, job: dict[str, str]) -> ActionRun:
         """Every step after the install, as the runner runs a composite action."""
         steps: dict[str, dict[str, str]] = {}
+        used: dict[str, dict[str, str]] = {}
         log, summaries, code = "", "", 0
         for step in ACTION["runs"]["steps"][1:]:
             if "if" in step and not expression(step["if"], inputs, steps):
+                continue
+            if "uses" in step:  # another action: recorded with its inputs, not run
+                given = step.get("with", {}).items()
+                used[step["name"]] = {k: evaluate(str(v), inputs, steps) for k, v in given}
                 continue
             result, steps[step["id"]], summary = self.step(step, inputs, cwd, job, steps)
             log += result.stdout + result.stderr
@@ -164,7 +180,7 @@ class Runner:
         outputs = {
             name: evaluate(spec["value"], inputs, steps) for name, spec in ACTION["outputs"].items()
         }
-        return ActionRun(code, log, outputs, summaries)
+        return ActionRun(code, log, outputs, summaries, used)
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +220,8 @@ def test_bump_through_the_composite_action(
         "pull-request-number": "1",
         "pull-request-url": f"{github.url}/acme/app/pull/1",
         "image": "",
+        "systems": "",
+        "image-systems": "",
     }
     assert "| app | x86_64-linux | 1.0 → 2.0 | upgraded |" in result.summary
     assert github.token not in result.log + result.summary
@@ -283,15 +301,199 @@ def test_image_names_are_lowercased_by_the_action(
     ]
 
 
-def test_image_names_are_lowercased_by_the_workflow_template(tmp_path: Path) -> None:
-    workflow = load(TEMPLATE)
-    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
-    naming = [step for step in steps if "github.repository" in json.dumps(step)]
-    assert len(naming) == 2  # in the build and the manifest job, nowhere else
-    output = tmp_path / "output"
-    for step in naming:
-        assert step["env"] == {"REPOSITORY": "${{ github.repository }}"}
-        output.write_text("")
-        env = {"PATH": os.environ["PATH"], "REPOSITORY": "Acme/App", "GITHUB_OUTPUT": str(output)}
-        subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, check=True)
-        assert output.read_text() == "name=ghcr.io/acme/app\n"
+def test_manifest_names_are_lowercased_by_the_action(
+    runner: Runner, workspace: Workspace, build_job: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "docker.log"
+    docker = Path(build_job["PATH"].split(":")[0]) / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    inputs = {"command": "manifest", "image-name": "ghcr.io/Acme/App", "systems": "x86_64-linux"}
+    result = runner.action(inputs, workspace.path, build_job)
+    assert result.code == 0, result.log
+    assert result.outputs["image"] == "ghcr.io/acme/app:latest"
+    assert log.read_text() == (
+        "buildx imagetools create --tag ghcr.io/acme/app:latest ghcr.io/acme/app:latest-amd64\n"
+    )
+
+
+PINNED = re.compile(r"uses: (?:[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d[\w.]*|machci/action@v[\d.]+)$")
+
+
+def test_every_other_action_is_pinned_to_a_commit() -> None:
+    for path in (ROOT / "action.yml", TEMPLATE):
+        uses = [line.strip().removeprefix("- ") for line in path.read_text().splitlines()]
+        uses = [line for line in uses if line.startswith("uses:")]
+        assert uses
+        for line in uses:
+            assert PINNED.fullmatch(line), (path.name, line)
+
+
+def test_the_cache_token_reaches_only_the_writing_steps() -> None:
+    given = []
+    for step in ACTION["runs"]["steps"]:
+        if "inputs.cache-token" not in json.dumps(step):
+            continue
+        if "uses" in step:
+            assert [k for k, v in step["with"].items() if "cache-token" in v] in (
+                ["authToken"],
+                ["token"],
+            )
+            assert step["if"].endswith("&& steps.cache.outputs.push == 'true'")
+            given.append(step["name"])
+        else:  # the choosing step learns whether there is a token, not the token
+            assert step["id"] == "cache"
+            assert step["env"]["MACHCI_CACHE_TOKEN_GIVEN"] == "${{ inputs.cache-token != '' }}"
+            assert [v for v in step["env"].values() if "cache-token" in v] == [
+                "${{ inputs.cache-token != '' }}"
+            ]
+    assert given == ["Cachix, reading and writing", "Attic, reading and writing"]
+
+
+FAKE_TOOLS = {
+    "nix-build": (
+        '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && ln -sfn /dev/null "$2"; shift; done\n'
+    ),
+    "docker": "#!/bin/sh\nexit 0\n",
+}
+
+
+@pytest.fixture
+def build_job(tmp_path: Path) -> dict[str, str]:
+    """A job's environment whose nix-build and docker are stand-ins that succeed."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name, script in FAKE_TOOLS.items():
+        (tools / name).write_text(script)
+        (tools / name).chmod(0o755)
+    return {"PATH": f"{tools}:{os.environ['PATH']}"}
+
+
+def event(tmp_path: Path, name: str, fork: bool) -> dict[str, str]:
+    """GITHUB_EVENT_NAME and the event's payload, as the runner gives them to every step."""
+    path = tmp_path / f"event-{uuid.uuid4().hex}.json"
+    path.write_text(json.dumps({"repository": {"full_name": "acme/app", "fork": fork}}))
+    return {"GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(path)}
+
+
+TOKEN = "cachix-secret-3f9a"  # a stand-in for the secret
+
+
+@pytest.mark.parametrize(
+    ("name", "fork", "token", "writes"),
+    [
+        ("push", False, TOKEN, True),  # a push to the repository itself
+        ("push", True, TOKEN, False),  # a push to a fork, which has set the secret too
+        ("push", False, "", False),  # no token: nothing to write with
+        ("pull_request", False, TOKEN, False),  # a pull request, even from the repository
+        ("pull_request_target", False, TOKEN, False),
+        ("schedule", False, TOKEN, False),
+        ("workflow_dispatch", False, TOKEN, False),
+    ],
+)
+def test_cachix_is_written_only_by_the_repositorys_pushes(
+    runner: Runner,
+    workspace: Workspace,
+    build_job: dict[str, str],
+    tmp_path: Path,
+    name: str,
+    fork: bool,
+    token: str,
+    writes: bool,
+) -> None:
+    inputs = {"command": "build", "systems": "x86_64-linux", "cachix": "acme", "cache-token": token}
+    job = {**build_job, **event(tmp_path, name, fork)}
+    result = runner.action(inputs, workspace.path, job)
+    assert result.code == 0, result.log
+    if writes:
+        assert result.used == {"Cachix, reading and writing": {"name": "acme", "authToken": TOKEN}}
+    else:
+        assert result.used == {"Cachix, reading": {"name": "acme", "skipPush": "true"}}
+    assert TOKEN not in result.log + result.summary + json.dumps(result.outputs)
+    assert "cachix `acme`: this run " + ("reads and writes" if writes else "only reads") in (
+        result.summary
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint", "cache"),
+    [
+        ("https://attic.example.com/acme", "https://attic.example.com/", "acme"),
+        ("https://example.com/attic/acme-ci/", "https://example.com/attic/", "acme-ci"),
+    ],
+)
+def test_attic_takes_the_caches_url(
+    runner: Runner,
+    workspace: Workspace,
+    build_job: dict[str, str],
+    tmp_path: Path,
+    url: str,
+    endpoint: str,
+    cache: str,
+) -> None:
+    inputs = {"command": "build", "systems": "x86_64-linux", "attic": url, "cache-token": TOKEN}
+    pushed = runner.action(inputs, workspace.path, {**build_job, **event(tmp_path, "push", False)})
+    assert pushed.code == 0, pushed.log
+    given = {"endpoint": endpoint, "cache": cache}
+    assert pushed.used == {"Attic, reading and writing": {**given, "token": TOKEN}}
+    pulled = runner.action(
+        inputs, workspace.path, {**build_job, **event(tmp_path, "pull_request", False)}
+    )
+    assert pulled.used == {"Attic, reading": {**given, "skip-push": "true"}}
+    assert TOKEN not in pushed.log + pulled.log + pushed.summary + pulled.summary
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"cachix": "acme", "attic": "https://attic.example.com/acme"}, "not both"),
+        ({"attic": "https://user:hunter2@attic.example.com/acme"}, "carries no credentials"),
+        ({"attic": "attic.example.com/acme"}, "is not an Attic cache's URL"),
+        ({"cachix": "acme cache"}, "is not a Cachix cache name"),
+    ],
+)
+def test_a_wrong_cache_stops_the_build(
+    runner: Runner,
+    workspace: Workspace,
+    build_job: dict[str, str],
+    tmp_path: Path,
+    inputs: dict[str, str],
+    message: str,
+) -> None:
+    job = {**build_job, **event(tmp_path, "push", False)}
+    result = runner.action({"command": "build", **inputs}, workspace.path, job)
+    assert result.code == 2
+    assert message in result.log
+    assert "hunter2" not in result.log
+    assert result.used == {}
+
+
+def test_without_an_account_the_store_goes_to_the_actions_cache(
+    runner: Runner, workspace: Workspace, build_job: dict[str, str], tmp_path: Path
+) -> None:
+    inputs = {"command": "build", "systems": "x86_64-linux"}
+    runs = {
+        name: runner.action(inputs, workspace.path, {**build_job, **event(tmp_path, name, False)})
+        for name in ("push", "pull_request")
+    }
+    push, pull = (runs[name].used["Nix store from GitHub's Actions cache"] for name in runs)
+    assert push["save"] == "true" and pull["save"] == "false"
+    # The same default.nix, the same key: a second run restores what the first saved; a new
+    # default.nix restores the newest store saved for the system, by the prefix.
+    assert push["primary-key"] == pull["primary-key"]
+    assert re.fullmatch(r"machci-nix-x86_64-linux-[0-9a-f]{16}", push["primary-key"])
+    assert push["restore-prefixes-first-match"] == "machci-nix-x86_64-linux-"
+    (workspace.path / "default.nix").write_text("{ }: { }\n")
+    changed = runner.action(
+        inputs, workspace.path, {**build_job, **event(tmp_path, "push", False)}
+    ).used["Nix store from GitHub's Actions cache"]
+    assert changed["primary-key"] != push["primary-key"]
+    assert changed["primary-key"].startswith(changed["restore-prefixes-first-match"])
+    off = runner.action({**inputs, "actions-cache": "false"}, workspace.path, build_job)
+    assert off.code == 0, off.log
+    assert off.used == {}
+
+
+def test_only_builds_use_a_cache(runner: Runner, workspace: Workspace) -> None:
+    result = runner.action({"command": "check", "cachix": "acme"}, workspace.path, {})
+    assert result.code == 0, result.log
+    assert result.used == {}

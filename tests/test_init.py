@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
+from machci.commands.init import PRE_COMMIT
 from tests.fixtures.index import Index
 from tests.helpers import SNAPSHOT, Run, run
 
@@ -46,7 +48,7 @@ def test_init_in_an_empty_repository_gives_a_working_setup(index: Index, tmp_pat
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
     workflow = YAML(typ="safe").load((tmp_path / ".github/workflows/machci.yml").read_text())
-    assert set(workflow["jobs"]) == {"check", "build", "manifest", "bump"}
+    assert set(workflow["jobs"]) == {"check", "build", "macos", "manifest", "bump"}
     assert workflow["jobs"]["bump"]["permissions"] == {
         "contents": "write",
         "pull-requests": "write",
@@ -91,6 +93,58 @@ def test_init_is_idempotent_and_keeps_edits(tmp_path: Path) -> None:
     assert again.code == 0
     assert [line.split()[0] for line in again.out.splitlines()[:3]] == ["kept"] * 3
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "https://github.com/someone/machci-action",  # a fork
+        "https://git.example.com/mirrors/machci.git",  # a mirror
+        "../machci",  # a local clone
+    ],
+)
+def test_init_recognises_machci_hooks_under_another_url(tmp_path: Path, repo: str) -> None:
+    (tmp_path / "requirements.txt").write_text("app\n")
+    original = (
+        "repos:\n"
+        f"- repo: {repo}\n"
+        "  rev: v0.0.9\n"
+        "  hooks:\n"
+        "  - id: machci-check\n"
+        "    args: [--config, sub/machci.yaml]\n"
+    )
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(original)
+    assert machci(tmp_path, "init", "--snapshot", SNAPSHOT).code == 0
+    # The block is completed where it is, never doubled under machci's own URL.
+    assert config.read_text() == (original + "  - id: machci-sync\nci:\n  skip:\n  - machci-sync\n")
+    before = config.read_bytes()
+    again = machci(tmp_path, "init", "--snapshot", SNAPSHOT)
+    assert again.code == 0
+    assert f"    kept {PRE_COMMIT}" in again.out.splitlines()
+    assert config.read_bytes() == before
+
+
+def test_init_leaves_machci_hooks_defined_locally(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("app\n")
+    original = (
+        "repos:\n"
+        "- repo: local\n"
+        "  hooks:\n"
+        "  - id: machci-sync\n"
+        "    name: machci sync\n"
+        "    entry: machci sync\n"
+        "    language: system\n"
+        "    pass_filenames: false\n"
+        "ci:\n"
+        "  skip: [machci-sync]\n"
+    )
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(original)
+    result = machci(tmp_path, "init", "--snapshot", SNAPSHOT)
+    assert result.code == 0
+    assert f"    kept {PRE_COMMIT}" in result.out.splitlines()
+    assert config.read_text() == original
 
 
 def test_init_without_requirements(tmp_path: Path) -> None:

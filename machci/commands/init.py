@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from machci import __version__
+from machci import release
 from machci.atomic import atomic_write
 from machci.config.defaults import CONFIG_NAME, parse_python
 from machci.config.layers import index_url
@@ -23,10 +23,10 @@ from machci.config.yamledit import RoundTrip
 from machci.errors import InputError, Location
 from machci.redaction import strip_credentials
 
-HOOKS_REPO = "https://github.com/machci/action"
+HOOKS_REPO = release.REPOSITORY_URL
 # The JSON Schema of machci.yaml as released with this version: editors with the YAML language
 # server complete and check the file from it (the package ships the same file).
-SCHEMA_URL = f"https://raw.githubusercontent.com/machci/action/v{__version__}/machci/config/machci.schema.json"
+SCHEMA_URL = release.schema_url()
 HOOK_IDS = ("machci-sync", "machci-check")
 PRE_COMMIT = ".pre-commit-config.yaml"
 WORKFLOW = Path(".github") / "workflows" / "machci.yml"
@@ -82,9 +82,28 @@ def write_config(
 def _hooks_entry() -> CommentedMap:
     entry = CommentedMap()
     entry["repo"] = HOOKS_REPO
-    entry["rev"] = f"v{__version__}"
+    entry["rev"] = release.tag()  # immutable, as pre-commit wants
     entry["hooks"] = CommentedSeq([CommentedMap(id=hook) for hook in HOOK_IDS])
     return entry
+
+
+def _hook_ids(entry: object) -> set[str]:
+    hooks = entry.get("hooks") if isinstance(entry, dict) else None
+    if not isinstance(hooks, list):
+        return set()
+    return {h["id"] for h in hooks if isinstance(h, dict) and isinstance(h.get("id"), str)}
+
+
+def machci_block(repos: list[object]) -> dict[str, object] | None:
+    """The repos entry that holds machci's hooks, whatever its URL (machci's repository, a fork,
+    a mirror, a local path): recognised by the hook ids, else by machci's URL."""
+    for entry in repos:
+        if isinstance(entry, dict) and _hook_ids(entry) & set(HOOK_IDS):
+            return entry
+    for entry in repos:
+        if isinstance(entry, dict) and entry.get("repo") == HOOKS_REPO:
+            return entry
+    return None
 
 
 def add_hooks(root: Path) -> Step:
@@ -94,12 +113,14 @@ def add_hooks(root: Path) -> Step:
     edit = RoundTrip(text, Location.of(path))
     document = edit.document
     repos = document.setdefault("repos", CommentedSeq())
-    ours = next((r for r in repos if isinstance(r, dict) and r.get("repo") == HOOKS_REPO), None)
+    ours = machci_block(repos)
+    present = set().union(*(_hook_ids(entry) for entry in repos))
     if ours is None:
         repos.append(_hooks_entry())
-    else:
-        hooks = ours.setdefault("hooks", CommentedSeq())
-        present = {h.get("id") for h in hooks if isinstance(h, dict)}
+    elif ours.get("repo") not in ("local", "meta"):  # hooks of a repository are added by id
+        hooks = ours.get("hooks")
+        if not isinstance(hooks, list):
+            hooks = ours["hooks"] = CommentedSeq()
         for hook in HOOK_IDS:
             if hook not in present:
                 hooks.append(CommentedMap(id=hook))
