@@ -187,18 +187,31 @@ def test_killed_sync_leaves_the_old_file(index: Index, project: Path) -> None:
     assert machci(project, "check").code == 1
 
 
-def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(project: Path) -> None:
+@pytest.mark.parametrize("command", ["check", "sync"])
+def test_check_and_no_op_sync_import_neither_yaml_nor_the_resolver(
+    project: Path, command: str
+) -> None:
+    """Both run on every commit: with machci.yaml's bytes recorded in the header, neither loads
+    YAML, the schema, the resolver or the network stack."""
     assert machci(project, "sync").code == 1
     code = (
-        "import sys; from machci.cli import main; code = main(['check']);"
-        " heavy = ('resolvelib', 'urllib3', 'machci.resolve.provider', 'ruamel.yaml');"
+        f"import sys; from machci.cli import main; code = main(['{command}']);"
+        " heavy = ('resolvelib', 'urllib3', 'machci.resolve.provider', 'ruamel.yaml',"
+        " 'jsonschema', 'machci.config.model');"
         " heavy = sorted(m for m in heavy if m in sys.modules);"
         " print(code, heavy)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == "0 []"
+    if command == "sync":
+        assert result.stderr == "machci: default.nix is up to date\n"
 
 
 # Runs `machci check` in a fresh interpreter; prints its exit code, then the modules it loaded

@@ -91,6 +91,11 @@ def _output_guess(config_bytes: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def quick_output(config_path: Path) -> Path:
+    """Where quick_inspect looked for the generated file (which its header confirmed)."""
+    return config_path.parent / _output_guess(read_regular(config_path))
+
+
 def quick_inspect(config_path: Path) -> Finding | None:
     """`inspect` without reading machci.yaml as YAML, when its bytes vouch for the settings.
 
@@ -202,9 +207,14 @@ PROJECT_OVERRIDES = (
 )
 
 
+def without_overrides(args: argparse.Namespace) -> bool:
+    """No command-line option changes what machci.yaml says (the quick paths' condition)."""
+    return all(getattr(args, name) in (None, False, []) for name in PROJECT_OVERRIDES)
+
+
 def run(args: argparse.Namespace) -> int:
     finding = None
-    if all(getattr(args, name) in (None, False, []) for name in PROJECT_OVERRIDES):
+    if without_overrides(args):
         finding = quick_inspect(args.config or Path(CONFIG_NAME))
     if finding is None:
         # Only now: loading machci.yaml (YAML, the schema) is what the quick path avoids.

@@ -18,22 +18,21 @@ from machci import __version__
 from machci.atomic import atomic_write, remove_leftovers
 from machci.commands import check
 from machci.commands.check import inspect, inspect_flake, read_generated
-from machci.config.defaults import FLAKE_NAME
-from machci.config.layers import load_project, source_options
-from machci.config.model import Config
-from machci.config.options import SourceOptions
+from machci.config.defaults import CONFIG_NAME, FLAKE_NAME
 from machci.errors import InputError, Location
 from machci.files import read_regular, relative_input
 from machci.nix.header import Header, Input, compose, digest
-from machci.nix.settings import settings_digest
 
 if TYPE_CHECKING:
+    from machci.config.model import Config
+    from machci.config.options import SourceOptions
     from machci.inputs.spec import Spec
     from machci.lock.model import Lock, LockedSource
     from machci.nix.usercode import WrittenCode
 
-# The resolver, the network stack and the renderer are imported only when the fast path does not
-# apply: an up-to-date file costs a pre-commit run about what `machci check` costs.
+# machci.yaml's loader (YAML, the schema), the resolver, the network stack and the renderer are
+# imported only when the quick path does not apply: an up-to-date file costs a pre-commit run
+# about what `machci check` costs.
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def _header(
     return Header(
         __version__,
         result.revision,
-        settings_digest(config, config.output),
+        _settings(config),
         inputs,
         "",
         overridden=config.overridden,
@@ -206,7 +205,7 @@ def generate(config: Config, base: Path, options: SourceOptions) -> dict[Path, s
 def sync(config: Config, base: Path, options: SourceOptions, *, force: bool = False) -> SyncResult:
     for path in config.written:
         remove_leftovers(path)  # of a run that was killed while writing
-    settings = settings_digest(config, config.output)
+    settings = _settings(config)
     if not force and _up_to_date(config, settings):
         removed = remove_old_flake(config)
         if removed is not None:
@@ -258,9 +257,41 @@ def remove_old_flake(config: Config) -> Path | None:
     return flake
 
 
+def _settings(config: Config) -> str:
+    from machci.nix.settings import settings_digest
+
+    return settings_digest(config, config.output)
+
+
+def quickly_up_to_date(args: argparse.Namespace) -> Path | None:
+    """The generated file, when machci.yaml's bytes vouch that it and its flake.nix are up to
+    date and from this machci (check.quick_inspect), so that nothing is loaded or written; else
+    None, and sync takes its full path."""
+    if args.force or not check.without_overrides(args):
+        return None
+    config_path = args.config or Path(CONFIG_NAME)
+    finding = check.quick_inspect(config_path)
+    if finding is None or finding.problems or finding.header is None:
+        return None
+    if finding.header.version != __version__:
+        return None
+    output = check.quick_output(config_path)
+    if finding.header.flake is None and (output.parent / FLAKE_NAME).exists():
+        return None  # a flake.nix machci wrote earlier may be due for removal
+    for path in (output, output.parent / FLAKE_NAME):
+        remove_leftovers(path)  # of a run that was killed while writing
+    return output
+
+
 def run(args: argparse.Namespace) -> int:
     if args.check:
         return check.run(args)
+    output = quickly_up_to_date(args)
+    if output is not None:
+        sys.stderr.write(f"machci: {output} is up to date\n")
+        return 0
+    from machci.config.layers import load_project, source_options
+
     config, base = load_project(args)
     result = sync(config, base, source_options(args), force=args.force)
     sys.stderr.write(f"machci: {result.message}\n")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from machci.config.model import BuildConstraint, Config, DataRevision, ExtraSource
 from machci.hashes import parse_sha256, to_sri
-from machci.inputs.requirements import check_build_constraint
 from machci.nix.header import digest
 
 
@@ -134,5 +133,7 @@ def _data_settings(data: DataRevision, rel: Callable[[Path], str]) -> dict[str, 
 def _constraint(entry: BuildConstraint) -> str:
     """A build constraint line as it is resolved (`setuptools <70` is `setuptools<70`): the
     same constraint, however written, makes the same file."""
+    from machci.inputs.requirements import check_build_constraint  # packaging: only when needed
+
     assert entry.line is not None
     return check_build_constraint(entry.line, entry.where, "buildConstraints: ")
