@@ -60,6 +60,22 @@ def uv(project: Path, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def uv_pylock(index: Index, project: Path) -> None:
+    """pylock.toml for x86_64 Linux from requirements.in, as `uv pip compile` writes it."""
+    uv(
+        project,
+        "pip",
+        "compile",
+        "requirements.in",
+        "-o",
+        "pylock.toml",
+        "--index-url",
+        index.url,
+        "--python-platform",
+        "x86_64-manylinux_2_28",
+    )
+
+
 def machci_lock(
     index: Index, project: Path, lock: str, *args: str, systems: tuple[str, ...]
 ) -> Run:
@@ -81,18 +97,7 @@ def locked_files(result: Run, system: str) -> dict[str, tuple[str, str]]:
 def test_a_pylock_from_uv_is_kept_pin_for_pin(index: Index, tmp_path: Path) -> None:
     publish(index)
     (tmp_path / "requirements.in").write_text("pure==1.0\nfromsource\n")
-    uv(
-        tmp_path,
-        "pip",
-        "compile",
-        "requirements.in",
-        "-o",
-        "pylock.toml",
-        "--index-url",
-        index.url,
-        "--python-platform",
-        "x86_64-manylinux_2_28",
-    )
+    uv_pylock(index, tmp_path)
     lock = tomllib.loads((tmp_path / "pylock.toml").read_text())
     expected = {
         p["name"]: (
@@ -117,18 +122,7 @@ def test_a_pylock_from_uv_is_kept_pin_for_pin(index: Index, tmp_path: Path) -> N
 def test_a_system_the_pylock_has_no_file_for_is_named(index: Index, tmp_path: Path) -> None:
     publish(index)
     (tmp_path / "requirements.in").write_text("pure\n")
-    uv(
-        tmp_path,
-        "pip",
-        "compile",
-        "requirements.in",
-        "-o",
-        "pylock.toml",
-        "--index-url",
-        index.url,
-        "--python-platform",
-        "x86_64-manylinux_2_28",
-    )
+    uv_pylock(index, tmp_path)
     result = machci_lock(index, tmp_path, "pylock.toml", systems=("aarch64-linux",))
     lines = (tmp_path / "pylock.toml").read_text().splitlines()
     line = lines.index('name = "native"')  # its [[packages]] header is the line above
@@ -244,18 +238,7 @@ def test_a_poetry_lock_takes_its_roots_from_pyproject(index: Index, tmp_path: Pa
 def test_a_pin_the_index_does_not_have_is_named(index: Index, tmp_path: Path) -> None:
     publish(index)
     (tmp_path / "requirements.in").write_text("pure==1.0\n")
-    uv(
-        tmp_path,
-        "pip",
-        "compile",
-        "requirements.in",
-        "-o",
-        "pylock.toml",
-        "--index-url",
-        index.url,
-        "--python-platform",
-        "x86_64-manylinux_2_28",
-    )
+    uv_pylock(index, tmp_path)
     path = tmp_path / "pylock.toml"
     path.write_text(
         path.read_text().replace('name = "pure"\nversion = "1.0"', 'name = "pure"\nversion = "1.5"')

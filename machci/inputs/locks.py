@@ -137,9 +137,18 @@ def _read_pylock(path: Path, extras: Sequence[str], groups: Sequence[str]) -> Re
 # uv.lock -------------------------------------------------------------------------------------
 
 
-def _hash_of(value: object) -> str | None:
-    match = _HASH.fullmatch(value) if isinstance(value, str) else None
-    return match.group(1).lower() if match else None
+def _hashes(package: Mapping[str, Any], files: Iterable[object], where: Location) -> list[str]:
+    """The sha256 of each file table (uv.lock's and poetry.lock's `hash = "sha256:…"`)."""
+    found = []
+    for file in files:
+        value = file.get("hash") if isinstance(file, dict) else None
+        match = _HASH.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise InputError(
+                f"{package['name']} {package.get('version')}: a file without a sha256 hash", where
+            )
+        found.append(match.group(1).lower())
+    return found
 
 
 class _UvLock:
@@ -193,16 +202,7 @@ class _UvLock:
 
     def _pin(self, package: Mapping[str, Any], where: Location) -> RequirementLine:
         files = [package.get("sdist")] if package.get("sdist") else []
-        files += list(package.get("wheels", []))
-        hashes = []
-        for file in files:
-            sha256 = _hash_of(file.get("hash")) if isinstance(file, dict) else None
-            if sha256 is None:
-                raise InputError(
-                    f"{package['name']} {package.get('version')}: a file without a sha256 hash",
-                    where,
-                )
-            hashes.append(sha256)
+        hashes = _hashes(package, [*files, *package.get("wheels", [])], where)
         forks = package.get("resolution-markers", [])
         marker = " or ".join(f"({m})" for m in forks) if forks else None
         return _pin(self.path, where, package["name"], package.get("version"), hashes, marker)
@@ -271,15 +271,7 @@ class _PoetryLock:
                     " packagesExtra",
                     where,
                 )
-            hashes = []
-            for file in package.get("files", []):
-                sha256 = _hash_of(file.get("hash")) if isinstance(file, dict) else None
-                if sha256 is None:
-                    raise InputError(
-                        f"{package['name']} {package.get('version')}: a file without a sha256 hash",
-                        where,
-                    )
-                hashes.append(sha256)
+            hashes = _hashes(package, package.get("files", []), where)
             marker = package.get("markers") if isinstance(package.get("markers"), str) else None
             constraints.append(
                 _pin(self.path, where, package["name"], package.get("version"), hashes, marker)
