@@ -246,3 +246,22 @@ def test_a_pin_the_index_does_not_have_is_named(index: Index, tmp_path: Path) ->
     result = machci_lock(index, tmp_path, "pylock.toml", systems=("x86_64-linux",))
     assert result.code == 2, result.err
     assert "pylock.toml:" in result.err
+
+
+def test_a_dependency_the_lock_does_not_pin_is_named(index: Index, tmp_path: Path) -> None:
+    """A lock is a whole environment: machci adds build requirements, not runtime packages."""
+    publish(index)
+    (tmp_path / "requirements.in").write_text("pure==1.0\n")
+    uv_pylock(index, tmp_path)
+    path = tmp_path / "pylock.toml"
+    text = path.read_text()
+    start = text.index('[[packages]]\nname = "native"')
+    end = text.index("[[packages]]", start + 1)
+    path.write_text(text[:start] + text[end:])
+    result = machci_lock(index, tmp_path, "pylock.toml", systems=("x86_64-linux",))
+    line = path.read_text().splitlines().index('name = "pure"')
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: pylock.toml:{line}: pure 1.0 requires native on x86_64-linux, which the"
+        " lock does not pin\n",
+    )

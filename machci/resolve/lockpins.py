@@ -1,6 +1,8 @@
-"""The pins of a lock input, checked against the index before resolving: each must exist there
+"""The pins of a lock input, checked against the index before resolving (each must exist there
 at the snapshot with a file the lock lists, and a pylock.toml's must give every system it
-covers a file that system can install. Either failure is the lock's, named at its entry."""
+covers a file that system can install) and against the resolution after it (what a pinned
+package needs at run time must be pinned too: machci fills in build requirements only).
+Every failure is the lock's, named at its entry."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from machci.errors import InputError
 from machci.inputs.locks import is_lock_input
 from machci.inputs.requirements import RequirementLine
 from machci.inputs.targets import Target
+from machci.lock.model import SystemLock
 from machci.resolve.resolution import Finder
 
 
@@ -72,3 +75,20 @@ def _usable(file: DistFile, target: Target, providers: Providers) -> bool:
     if file.kind == "sdist":
         return "sdist" in providers.for_package(canonicalize_name(file.name))
     return target.wheel_rank(file.tags) is not None
+
+
+def check_lock_closure(system: SystemLock, lines: Sequence[RequirementLine]) -> None:
+    """A runtime dependency of a package the lock pins, that the lock does not pin, means the
+    lock is not the whole environment it claims to be: an error at the dependent's entry."""
+    pins = {line.name: line for line in lock_pins(lines)}
+    for package in system.packages:
+        line = pins.get(package.name)
+        if line is None:
+            continue
+        missing = [name for name in package.dependencies if name not in pins]
+        if missing:
+            raise InputError(
+                f"{package.name} {package.version} requires {', '.join(missing)} on"
+                f" {system.system}, which the lock does not pin",
+                line.location,
+            )
