@@ -21,7 +21,8 @@ def run(inputs: Inputs) -> int:
     with contextlib.chdir(inputs.working_directory):
         config, _base = inputs.project()
         settings = settings_digest(config, config.output)
-        finding = inspect_all(config.output, settings, config.flake is not None)
+        locks = [path.name for path in config.lock_outputs]
+        finding = inspect_all(config.output, settings, config.flake is not None, locks)
         for problem in finding.problems:
             error(f"{problem.message}; run `machci sync`", file=workspace_path(problem.path))
         output = workspace_path(config.output)

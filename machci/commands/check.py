@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,6 +82,10 @@ _OUTPUT_LINE = re.compile(
 )
 
 
+# PEP 751's file names (packaging.pylock says the same, but importing it costs `check` time).
+_PYLOCK_NAME = re.compile(r"pylock(?:\.[^./\\]+)?\.toml")
+
+
 def _output_guess(config_bytes: bytes) -> str:
     """Where machci.yaml's bytes put the generated file, read without YAML: its `output:` line's
     value, else the default. A guess, since YAML spells the key in other ways too."""
@@ -122,35 +127,48 @@ def quick_inspect(config_path: Path) -> Finding | None:
         return None
     if parsed[0].flake not in (None, FLAKE_NAME):
         return None
+    if not all(_PYLOCK_NAME.fullmatch(name) for name in parsed[0].locks):
+        return None  # only pylock files beside it, never a path elsewhere
     finding = inspect(output, settings=None, parsed=parsed)
-    if parsed[0].flake is None:
-        return finding
-    # The flake must have been written with the settings this file was, which are current.
-    flake = inspect_flake(output, parsed[0].settings)
-    return finding._replace(problems=finding.problems + flake.problems)
+    # The files beside it must have been written with the settings this file was, which are
+    # current.
+    beside = [*([parsed[0].flake] if parsed[0].flake else []), *parsed[0].locks]
+    for name in beside:
+        other = inspect_beside(output, name, parsed[0].settings)
+        finding = finding._replace(problems=finding.problems + other.problems)
+    return finding
 
 
-def inspect_all(output: Path, settings: str, flake: bool) -> Finding:
-    """`inspect` of the generated file, and with `flake` of the flake.nix beside it too."""
+def inspect_all(output: Path, settings: str, flake: bool, locks: Sequence[str] = ()) -> Finding:
+    """`inspect` of the generated file, and of the files written beside it: flake.nix with
+    `flake`, and the pylock.toml files `locks` names."""
     finding = inspect(output, settings)
-    if not flake:
-        return finding
-    return finding._replace(problems=finding.problems + inspect_flake(output, settings).problems)
+    beside = [*([FLAKE_NAME] if flake else []), *locks]
+    for name in beside:
+        other = inspect_beside(output, name, settings)
+        finding = finding._replace(problems=finding.problems + other.problems)
+    return finding
 
 
 def inspect_flake(output: Path, settings: str | None) -> Finding:
-    """`inspect` of the flake.nix beside the generated file, which records that file as its one
-    input: so it is out of sync whenever the file it imports changed, as well as when it was
-    edited or the settings changed."""
-    flake = output.parent / FLAKE_NAME
-    finding = inspect(flake, settings)
+    """`inspect` of the flake.nix beside the generated file."""
+    return inspect_beside(output, FLAKE_NAME, settings)
+
+
+def inspect_beside(output: Path, name: str, settings: str | None) -> Finding:
+    """`inspect` of a file written beside the generated file (flake.nix, a pylock.toml), which
+    records that file as its one input: so it is out of sync whenever that file changed, as
+    well as when it was edited or the settings changed."""
+    path = output.parent / name
+    finding = inspect(path, settings)
     header = finding.header
     if header is None or (
-        header.output == FLAKE_NAME and [entry.path for entry in header.inputs] == [output.name]
+        header.output == name and [entry.path for entry in header.inputs] == [output.name]
     ):
         return finding
-    message = f"{flake} is not the flake machci writes for {output.name}"
-    return finding._replace(problems=(*finding.problems, Problem(message, flake)))
+    what = "flake" if name == FLAKE_NAME else "lock"
+    message = f"{path} is not the {what} machci writes for {output.name}"
+    return finding._replace(problems=(*finding.problems, Problem(message, path)))
 
 
 def inspect(
@@ -223,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
 
         config, _base = load_project(args)
         settings = settings_digest(config, config.output)
-        finding = inspect_all(config.output, settings, config.flake is not None)
+        locks = [path.name for path in config.lock_outputs]
+        finding = inspect_all(config.output, settings, config.flake is not None, locks)
     for problem in finding.problems:
         sys.stderr.write(f"machci: {problem}\n")
     if finding.problems:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from machci import __version__
 from machci.atomic import atomic_write, remove_leftovers
 from machci.commands import check
-from machci.commands.check import inspect, inspect_flake, read_generated
+from machci.commands.check import inspect, inspect_beside, inspect_flake, read_generated
 from machci.config.defaults import CONFIG_NAME, FLAKE_NAME
 from machci.errors import InputError, Location
 from machci.files import read_regular, relative_input
@@ -76,11 +76,14 @@ def _read_input(path: Path) -> bytes:
 
 
 def render_files(config: Config, result: Lock, inputs: tuple[Input, ...]) -> dict[Path, str]:
-    """Every file sync writes, whole: the generated file, then flake.nix with `flake:`."""
+    """Every file sync writes, whole: the generated file, then flake.nix with `flake:`, then
+    the pylock.toml files `output:` names."""
     generated = render_file(config, result, inputs)
     files = {config.output: generated}
     if config.flake is not None:
         files[config.flake_output] = render_flake_file(config, result, generated)
+    for path in config.lock_outputs:
+        files[path] = render_lock_file(config, result, generated, path.name)
     return files
 
 
@@ -123,6 +126,7 @@ def render_file(config: Config, result: Lock, inputs: tuple[Input, ...]) -> str:
     )
     flake = FLAKE_NAME if config.flake is not None else None
     header = _header(config, result, inputs, config.output.name, flake, pins_of(result))
+    header = header._replace(locks=tuple(path.name for path in config.lock_outputs))
     return compose(header, render(result, options))
 
 
@@ -189,6 +193,21 @@ def render_flake_file(config: Config, result: Lock, generated: str) -> str:
     return compose(_header(config, result, inputs, FLAKE_NAME), body)
 
 
+def render_lock_file(config: Config, result: Lock, generated: str, name: str) -> str:
+    """A pylock.toml (PEP 751) of the same lock, with the generated file's header as TOML
+    comments. Like flake.nix, its one input is the generated file, so it goes out of sync with
+    every change of that file."""
+    from machci.inputs.targets import Target
+    from machci.lock import pylock
+
+    environments = {
+        s.system: Target(s.system, s.python, config.glibc, config.macos).environment
+        for s in result.systems
+    }
+    inputs = (Input(config.output.name, digest(generated.encode())),)
+    return compose(_header(config, result, inputs, name), pylock.dumps(result, environments))
+
+
 def generate(config: Config, base: Path, options: SourceOptions) -> dict[Path, str]:
     """Resolve and render every file without writing anything."""
     from machci.inputs.spec import build_spec
@@ -232,6 +251,7 @@ def _up_to_date(config: Config, settings: str) -> bool:
     findings = [inspect(config.output, settings)]
     if config.flake is not None:
         findings.append(inspect_flake(config.output, settings))
+    findings += [inspect_beside(config.output, p.name, settings) for p in config.lock_outputs]
     return all(
         not f.problems and f.header is not None and f.header.version == __version__
         for f in findings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from packaging.pylock import is_valid_pylock_path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
@@ -84,8 +85,9 @@ class _Loader:
             changes["data"] = self.data(document["data"], base)
         if "providers" in document:
             changes["providers"] = self.providers(document["providers"])
-        output = base / str(document.get("output", config.output))
+        output, lock_outputs = self.outputs(base, config.output)
         changes["output"] = output
+        changes["lock_outputs"] = lock_outputs
         for key, parse in (("glibc", parse_glibc), ("macos", parse_macos)):
             if key in document:
                 try:
@@ -136,6 +138,37 @@ class _Loader:
                     self.at("flake"),
                 )
         return config.with_changes(**changes)
+
+    def outputs(self, base: Path, default: Path) -> tuple[Path, tuple[Path, ...]]:
+        """The Nix file, and the pylock.toml files beside it: `output` names one file or a
+        list of them."""
+        value = self.document.get("output", str(default))
+        listed = isinstance(value, list)
+        nix: list[Path] = []
+        locks: list[Path] = []
+        for index, name in enumerate(_strings(value)):
+            path = base / name
+            if not is_valid_pylock_path(path):
+                nix.append(path)
+            elif path in locks:
+                at = self.at("output", index) if listed else self.at("output")
+                raise InputError(f"output: {name!r} is named twice", at)
+            else:
+                locks.append(path)
+        if len(nix) > 1:
+            raise InputError(
+                "output: name one Nix file (and any pylock.toml or pylock.NAME.toml files to"
+                f" write beside it), not {len(nix)}",
+                self.at("output"),
+            )
+        output = nix[0] if nix else base / default
+        for path in locks:
+            if path.parent != output.parent:
+                raise InputError(
+                    f"output: {path.name} goes beside {output.name}, in the same directory",
+                    self.at("output"),
+                )
+        return output, tuple(locks)
 
     def r_packages(self) -> RPackages:
         names = _strings(self.document["rPackages"])

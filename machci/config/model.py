@@ -178,6 +178,8 @@ class Config:
     data: DataRevision = DataRevision()
     providers: Providers = Providers()
     output: Path = Path(DEFAULT_OUTPUT)
+    # pylock.toml files (PEP 751) written beside the output, from the same lock.
+    lock_outputs: tuple[Path, ...] = ()
     glibc: tuple[int, int] = DEFAULT_GLIBC
     macos: tuple[int, int] = DEFAULT_MACOS
     image: Image = Image()
@@ -214,7 +216,8 @@ class Config:
     @property
     def written(self) -> tuple[Path, ...]:
         """The files `machci sync` writes."""
-        return (self.output, self.flake_output) if self.flake else (self.output,)
+        flake = (self.flake_output,) if self.flake else ()
+        return (self.output, *flake, *self.lock_outputs)
 
 
 # Snapshots before PyPI's upload times begin cannot select anything; later than a day from now

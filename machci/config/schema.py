@@ -230,8 +230,10 @@ def line_of(document: object, path: Sequence[str | int]) -> int | None:
         if isinstance(node, CommentedMap):
             try:
                 line = node.lc.key(key)[0] + 1
-            except (KeyError, TypeError):
-                return line if line is not None else node.lc.line + 1
+            except (KeyError, TypeError):  # not there, or a mapping ruamel did not read
+                if line is None and node.lc.line is not None:
+                    line = node.lc.line + 1
+                return line
         elif isinstance(node, CommentedSeq) and isinstance(key, int):
             try:
                 line = node.lc.item(key)[0] + 1

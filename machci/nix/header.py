@@ -48,6 +48,8 @@ class Header(NamedTuple):
     # The flake.nix written beside it (`flake:` in machci.yaml), so that `machci check` knows
     # to check that file too without reading machci.yaml; None without one.
     flake: str | None = None
+    # The pylock.toml files written beside it (`output:`), checked alike.
+    locks: tuple[str, ...] = ()
 
     def render(self) -> str:
         """The header lines. They are Nix comments, so a file name that could end one (with a
@@ -55,7 +57,7 @@ class Header(NamedTuple):
         URL was checked where it was read."""
         note = " (command-line options)" if self.overridden else ""
         own = [] if self.output is None else [self.output]
-        for name in [*own, *(entry.path for entry in self.inputs)]:
+        for name in [*own, *self.locks, *(entry.path for entry in self.inputs)]:
             _check_file_name(name)
         lines = [
             f"{MARKER}version: {self.version}",
@@ -63,6 +65,7 @@ class Header(NamedTuple):
             f"{MARKER}settings: {self.settings}{note}",
             *(f"{MARKER}output: {name}" for name in own),
             *([f"{MARKER}flake: {self.flake}"] if self.flake is not None else []),
+            *(f"{MARKER}lock: {name}" for name in self.locks),
             *(f"{MARKER}input: {i.digest} {i.path}" for i in self.inputs),
             *(f"{MARKER}pin: {pin}" for pin in self.pins),
             f"{MARKER}body: {self.body}",
@@ -116,6 +119,7 @@ def split(text: str) -> tuple[Header, str] | None:
             output=fields["output"][0] if "output" in fields else None,
             pins=tuple(fields.get("pin", [])),
             flake=fields["flake"][0] if "flake" in fields else None,
+            locks=tuple(fields.get("lock", [])),
         )
     except (KeyError, IndexError):
         return None

@@ -56,6 +56,7 @@ def settings_digest(config: Config, output: Path) -> str:
         "ignoreCollisions": config.ignore_collisions,
         # Only when off, so that files written before the key existed stay in sync.
         **({} if config.build else {"build": False}),
+        **({"lockOutputs": [p.name for p in config.lock_outputs]} if config.lock_outputs else {}),
         **(
             {"packagesExtra": [_extra_setting(e, rel) for e in config.packages_extra]}
             if config.packages_extra
