@@ -265,3 +265,23 @@ def test_a_dependency_the_lock_does_not_pin_is_named(index: Index, tmp_path: Pat
         f"machci: error: pylock.toml:{line}: pure 1.0 requires native on x86_64-linux, which the"
         " lock does not pin\n",
     )
+
+
+def test_a_changed_lock_makes_default_nix_stale(index: Index, tmp_path: Path) -> None:
+    """A lock is an input of the header like a requirements file: check names it, sync
+    follows it."""
+    publish(index)
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT + "\n[tool.uv]\npackage = false\n")
+    uv(tmp_path, "lock", "--default-index", index.url)
+    (tmp_path / "machci.yaml").write_text(
+        "requirements: [uv.lock]\nsystems: [x86_64-linux]\n"
+        f"python: '{PYTHON}'\ndata: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n"
+    )
+    with contextlib.chdir(tmp_path):
+        assert run("sync", "--cache-dir", ".cache").code == 1
+        assert run("check").code == 0
+        lock = tmp_path / "uv.lock"
+        lock.write_text(lock.read_text().replace('version = "2.0"', 'version = "1.0"'))
+        stale = run("check")
+        assert stale.code == 1
+        assert "uv.lock changed since default.nix was generated" in stale.err
