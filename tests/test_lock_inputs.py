@@ -285,3 +285,52 @@ def test_a_changed_lock_makes_default_nix_stale(index: Index, tmp_path: Path) ->
         stale = run("check")
         assert stale.code == 1
         assert "uv.lock changed since default.nix was generated" in stale.err
+
+
+def test_a_system_the_uv_lock_has_no_file_for_is_named(index: Index, tmp_path: Path) -> None:
+    publish(index)
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT + "\n[tool.uv]\npackage = false\n")
+    uv(tmp_path, "lock", "--default-index", index.url)
+    lock = tmp_path / "uv.lock"
+    lines = lock.read_text().splitlines(keepends=True)
+    lock.write_text("".join(line for line in lines if "native-1.0" not in line or "x86_64" in line))
+    result = machci_lock(index, tmp_path, "uv.lock", systems=("aarch64-linux",))
+    line = [text.rstrip("\n") for text in lines].index('name = "native"')
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: uv.lock:{line}: native 1.0: the lock lists no file aarch64-linux can"
+        f" install (it lists native-1.0-{X86}.whl)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "uv.lock",
+            "version = 9\n",
+            "uv.lock: unsupported uv.lock version 9 (machci reads version 1)",
+        ),
+        (
+            "poetry.lock",
+            '[metadata]\nlock-version = "9.9"\n',
+            "poetry.lock: unsupported poetry.lock lock-version '9.9' (machci reads 1.1, 2.0, 2.1)",
+        ),
+        (
+            "pylock.toml",
+            'lock-version = "2.0"\ncreated-by = "x"\npackages = []\n',
+            "pylock.toml: unsupported lock-version: ",
+        ),
+        ("uv.lock", "version = 1\n[[package]\n", "uv.lock: invalid TOML: "),
+    ],
+)
+def test_a_lock_of_an_unknown_version_or_bad_toml_is_refused(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    with contextlib.chdir(tmp_path):
+        result = run("lock", "-r", name, "--index-url", "http://127.0.0.1:9/simple")
+    assert result.code == 2
+    assert result.err.startswith(f"machci: error: {message}"), result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "pyproject.toml"])

@@ -17,7 +17,7 @@ from machci.lock.graph import check_build_cycles
 from machci.lock.model import Lock, LockedSource, SystemLock
 from machci.notices import warn
 from machci.resolve.advice import build_needs_warnings, unused_name_warnings
-from machci.resolve.lockpins import check_lock_closure, check_lock_pins
+from machci.resolve.lockpins import check_lock_closure, check_lock_pins, explain_lock_failure
 from machci.resolve.provider import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
@@ -120,6 +120,13 @@ def _lock(
                 check_build_cycles(system)
                 systems.append(system)
             except ResolutionError as exc:
+                explain_lock_failure(
+                    exc.message,
+                    spec.requirements.constraints,
+                    resolution.target,
+                    spec.providers,
+                    source,
+                )
                 failures.setdefault(exc.message, []).append(target_label(resolution.target))
     finally:
         source.close()

@@ -6,6 +6,7 @@ Every failure is the lock's, named at its entry."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -39,16 +40,38 @@ def check_lock_pins(
         if line in constraints:
             continue  # a uv.lock or poetry.lock pin: used where the roots need it
         for target in targets:
-            marker = line.requirement.marker
-            if marker is not None and not marker.evaluate(dict(target.environment)):
-                continue
-            if not any(_usable(file, target, providers) for file in files):
-                listed = ", ".join(sorted(f.filename for f in files))
-                raise InputError(
-                    f"{line.name} {_version(line)}: the lock lists no file {target.system} can"
-                    f" install (it lists {listed})",
-                    line.location,
-                )
+            _check_usable(line, files, target, providers)
+
+
+def explain_lock_failure(
+    failure: str,
+    constraints: Sequence[RequirementLine],
+    target: Target,
+    providers: Providers,
+    finder: Finder,
+) -> None:
+    """After resolving failed for `target`: a uv.lock or poetry.lock pin that the failure names
+    and that has no file the target can install is the cause, and is said as the lock's error
+    (a pin the roots do not need on this target may well have none)."""
+    named = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", failure))
+    for line in lock_pins(constraints):
+        if line.requirement.name in named or line.name in named:
+            _check_usable(line, _pinned_files(line, finder), target, providers)
+
+
+def _check_usable(
+    line: RequirementLine, files: Sequence[DistFile], target: Target, providers: Providers
+) -> None:
+    marker = line.requirement.marker
+    if marker is not None and not marker.evaluate(dict(target.environment)):
+        return
+    if not any(_usable(file, target, providers) for file in files):
+        listed = ", ".join(sorted(f.filename for f in files))
+        raise InputError(
+            f"{line.name} {_version(line)}: the lock lists no file {target.system} can"
+            f" install (it lists {listed})",
+            line.location,
+        )
 
 
 def _version(line: RequirementLine) -> str:
