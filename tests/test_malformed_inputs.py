@@ -641,3 +641,49 @@ def test_the_project_s_deeply_nested_pyproject_is_one_message(tmp_path: Path) ->
         f"machci: error: machci.yaml:1: packagesExtra: {tmp_path}: source.tar.gz: invalid"
         " pyproject.toml (maximum recursion depth exceeded)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "pyproject", "message"),
+    [
+        (
+            "uv.lock",
+            'version = 1\n[[package]]\nname = "app"\nversion = "0.1"\nsource = { virtual = "." }\n'
+            'dependencies = [{ name = "x" }, { name = 3 }]\n',
+            "",
+            "uv.lock:2: not a uv.lock machci can read: package.0.dependencies.1.name: 3 is not of"
+            " type 'string'",
+        ),
+        (
+            "uv.lock",
+            'version = 1\n[[package]]\nname = "app"\nsource = { virtual = "." }\n'
+            'dependencies = "nope"\n',
+            "",
+            "uv.lock:2: not a uv.lock machci can read: package.0.dependencies: 'nope' is not of"
+            " type 'array'",
+        ),
+        (
+            "poetry.lock",
+            '[metadata]\nlock-version = "2.0"\n[[package]]\nname = "x"\nversion = "1"\n'
+            'source = "weird"\n',
+            "",
+            "poetry.lock:3: not a poetry.lock machci can read: package.0.source: 'weird' is not"
+            " of type 'object'",
+        ),
+        (
+            "poetry.lock",
+            '[metadata]\nlock-version = "2.0"\n',
+            "[tool.poetry.dependencies]\nx = 5\n",
+            "pyproject.toml: not a pyproject.toml machci can read: tool.poetry.dependencies.x: 5"
+            " is not valid under any of the given schemas",
+        ),
+    ],
+)
+def test_a_lock_of_the_wrong_shape_is_one_error_at_its_entry(
+    tmp_path: Path, name: str, text: str, pyproject: str, message: str
+) -> None:
+    """Locks are input like any other: wrong types are the file's error, never a traceback."""
+    (tmp_path / name).write_text(text)
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    code, err = machci_in(tmp_path, "lock", "-r", name, "--index-url", "http://127.0.0.1:9/simple")
+    assert (code, err) == (2, f"machci: error: {message}\n")

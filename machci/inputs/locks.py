@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from packaging.pylock import (
     PackageSdist,
     PackageWheel,
@@ -48,6 +50,134 @@ def read_lock(path: Path, extras: Sequence[str] = (), groups: Sequence[str] = ()
     return _read_pylock(path, extras, groups)
 
 
+# The parts of uv.lock, poetry.lock and a Poetry pyproject.toml that machci reads, and their
+# types: checked with jsonschema before anything is read, so a hostile or broken file is one
+# error at its entry, never a traceback.
+_DEPENDENCIES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "marker": {"type": "string"},
+            "extra": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+_UV_LOCK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "package": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "source": {"type": "object"},
+                    "dependencies": _DEPENDENCIES,
+                    "optional-dependencies": {
+                        "type": "object",
+                        "additionalProperties": _DEPENDENCIES,
+                    },
+                    "dev-dependencies": {"type": "object", "additionalProperties": _DEPENDENCIES},
+                    "sdist": {"type": "object"},
+                    "wheels": {"type": "array", "items": {"type": "object"}},
+                    "resolution-markers": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+_POETRY_LOCK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "metadata": {"type": "object"},
+        "package": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "files": {"type": "array", "items": {"type": "object"}},
+                    "source": {"type": "object"},
+                    "markers": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_POETRY_DEPENDENCIES = {
+    "type": "object",
+    "additionalProperties": {
+        "anyOf": [
+            {"type": ["string", "array"]},
+            {
+                "type": "object",
+                "properties": {
+                    "extras": {"type": "array", "items": {"type": "string"}},
+                    "markers": {"type": "string"},
+                    "optional": {"type": "boolean"},
+                },
+            },
+        ]
+    },
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_POETRY_PYPROJECT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "project": {
+            "type": "object",
+            "properties": {
+                "dependencies": _STRINGS,
+                "optional-dependencies": {"type": "object", "additionalProperties": _STRINGS},
+            },
+        },
+        "tool": {
+            "type": "object",
+            "properties": {
+                "poetry": {
+                    "type": "object",
+                    "properties": {
+                        "dependencies": _POETRY_DEPENDENCIES,
+                        "extras": {"type": "object", "additionalProperties": _STRINGS},
+                        "group": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "object",
+                                "properties": {"dependencies": _POETRY_DEPENDENCIES},
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+def _check_shape(
+    data: Mapping[str, Any], schema: Mapping[str, Any], path: Path, entries: _Entries | None
+) -> None:
+    """The file's error, at the entry it is in (`package[3]…`), when `data` breaks `schema`."""
+    error = best_match(Draft202012Validator(schema).iter_errors(data))
+    if error is None:
+        return
+    where = list(error.absolute_path)
+    line = (
+        entries.line(where[1]) if entries and len(where) > 1 and isinstance(where[1], int) else None
+    )
+    shown = ".".join(str(part) for part in where) or "the file"
+    raise InputError(
+        f"not a {path.name} machci can read: {shown}: {error.message}", Location.of(path, line)
+    )
+
+
 class _Entries:
     """The lines of a lock's `[[package]]` (or `[[packages]]`) tables, to name an entry's line:
     tomllib keeps no positions, and the tables come in file order."""
@@ -79,6 +209,16 @@ def _pin(
     if not found:
         raise InputError(f"{name} {version}: the lock lists no file with a sha256 hash", where)
     return RequirementLine(requirement, where, found, origin=path.name)
+
+
+def _requirement(text: object, where: Location) -> Requirement:
+    """A root as the lock or pyproject.toml states it; anything else is the file's error."""
+    if not isinstance(text, str):
+        raise InputError(f"not a requirement: {text!r}", where)
+    try:
+        return Requirement(text)
+    except ValueError as exc:
+        raise InputError(f"{text!r} is not a requirement ({exc})", where) from None
 
 
 # pylock.toml ---------------------------------------------------------------------------------
@@ -158,6 +298,7 @@ class _UvLock:
         self.entries = _Entries(self.text, "package")
 
     def read(self, extras: Sequence[str], groups: Sequence[str]) -> RequirementSet:
+        _check_shape(self.data, _UV_LOCK_SCHEMA, self.path, self.entries)
         version = self.data.get("version")
         if version not in UV_LOCK_VERSIONS:
             raise InputError(
@@ -234,7 +375,7 @@ class _UvLock:
                 )
             named = entry["name"] + (f"[{','.join(entry['extra'])}]" if entry.get("extra") else "")
             text = named + (f" ; {entry['marker']}" if entry.get("marker") else "")
-            roots.append(RequirementLine(Requirement(text), where, origin=self.path.name))
+            roots.append(RequirementLine(_requirement(text, where), where, origin=self.path.name))
         return roots
 
 
@@ -251,6 +392,7 @@ class _PoetryLock:
         self.entries = _Entries(self.text, "package")
 
     def read(self, extras: Sequence[str], groups: Sequence[str]) -> RequirementSet:
+        _check_shape(self.data, _POETRY_LOCK_SCHEMA, self.path, self.entries)
         metadata = self.data.get("metadata", {})
         version = metadata.get("lock-version") if isinstance(metadata, dict) else None
         if version not in POETRY_LOCK_VERSIONS:
@@ -286,13 +428,14 @@ class _PoetryLock:
     def _roots(self, extras: Sequence[str], groups: Sequence[str]) -> list[RequirementLine]:
         pyproject = self.path.with_name("pyproject.toml")
         _text, data = load_toml(pyproject)
+        _check_shape(data, _POETRY_PYPROJECT_SCHEMA, pyproject, None)
         where = Location.of(pyproject)
         poetry = data.get("tool", {}).get("poetry", {})
         project = data.get("project", {})
         lines: list[RequirementLine] = []
         if "dependencies" in project:
             for text in project["dependencies"]:
-                lines.append(RequirementLine(Requirement(text), where, origin=POETRY_LOCK))
+                lines.append(RequirementLine(_requirement(text, where), where, origin=POETRY_LOCK))
         else:
             lines += self._table(poetry.get("dependencies", {}), where, extras)
         optional = {
@@ -303,7 +446,7 @@ class _PoetryLock:
             key = canonicalize_name(extra)
             if key in optional:
                 lines += [
-                    RequirementLine(Requirement(t), where, origin=POETRY_LOCK)
+                    RequirementLine(_requirement(t, where), where, origin=POETRY_LOCK)
                     for t in optional[key]
                 ]
             elif key not in poetry_extras:
@@ -337,7 +480,7 @@ class _PoetryLock:
             text = name + (f"[{','.join(options['extras'])}]" if options.get("extras") else "")
             if options.get("markers"):
                 text += f" ; {options['markers']}"
-            lines.append(RequirementLine(Requirement(text), where, origin=POETRY_LOCK))
+            lines.append(RequirementLine(_requirement(text, where), where, origin=POETRY_LOCK))
         return lines
 
     def _poetry_extras(self) -> dict[str, set[str]]:
