@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from packaging.markers import Marker
@@ -136,20 +137,19 @@ def _upload_time(file: LockedFile) -> datetime | None:
 
 
 def _wheel(file: LockedFile) -> PackageWheel:
-    return PackageWheel(
-        name=file.filename,
-        url=file.url,
-        size=file.size,
-        upload_time=_upload_time(file),
-        hashes={"sha256": file.sha256},
-    )
+    return PackageWheel(**_file_fields(file))
 
 
 def _sdist(file: LockedFile) -> PackageSdist:
-    return PackageSdist(
-        name=file.filename,
-        url=file.url,
-        size=file.size,
-        upload_time=_upload_time(file),
-        hashes={"sha256": file.sha256},
-    )
+    return PackageSdist(**_file_fields(file))
+
+
+def _file_fields(file: LockedFile) -> dict[str, Any]:
+    """What PEP 751 records of a wheel or an sdist: name, url, size, upload-time, sha256."""
+    return {
+        "name": file.filename,
+        "url": file.url,
+        "size": file.size,
+        "upload_time": _upload_time(file),
+        "hashes": {"sha256": file.sha256},
+    }
