@@ -25,7 +25,9 @@ from machci.errors import EXIT_INPUT, InputError, MachciError
 # resolver or the network stack, so each command imports what it needs when it runs.
 
 
-def _add_project_options(parser: argparse.ArgumentParser) -> None:
+def _add_project_options(parser: argparse.ArgumentParser, systems: bool = True) -> None:
+    """The options that override machci.yaml; without `systems`, the command gives --system a
+    meaning of its own and the configured systems stay."""
     group = parser.add_argument_group("project (override machci.yaml)")
     group.add_argument(
         "--config", type=Path, help=f"config file (default: ./{CONFIG_NAME} if present)"
@@ -54,13 +56,16 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
         help="PEP 735 dependency group to include (repeatable)",
     )
     group.add_argument("--python", help="target CPython X.Y (default 3.12)")
-    group.add_argument(
-        "--system",
-        dest="systems",
-        action="append",
-        choices=SYSTEMS,
-        help="target Nix system (repeatable)",
-    )
+    if systems:
+        group.add_argument(
+            "--system",
+            dest="systems",
+            action="append",
+            choices=SYSTEMS,
+            help="target Nix system (repeatable)",
+        )
+    else:
+        parser.set_defaults(systems=None)
     group.add_argument("--index-url", help="simple index URL of the data revision")
     group.add_argument(
         "--extra-index-url",
@@ -116,11 +121,14 @@ def _add_project_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _project_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    systems: bool = True,
 ) -> argparse.ArgumentParser:
     """A subcommand that reads a project (machci.yaml plus the overriding options)."""
     parser = commands.add_parser(name, help=help)
-    _add_project_options(parser)
+    _add_project_options(parser, systems)
     return parser
 
 
@@ -172,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     init_parser.add_argument("--index-url", help="simple index of the data (default: PyPI)")
     why_parser = _project_command(commands, "why", "show which requirements pulled a package in")
     why_parser.add_argument("package")
+    graph_parser = _project_command(
+        commands, "graph", "print one system's locked dependency graph", systems=False
+    )
+    graph_parser.add_argument(
+        "--system", choices=SYSTEMS, help="the system to draw (default: the first configured)"
+    )
+    graph_parser.add_argument(
+        "--format", choices=("text", "dot", "mermaid"), default="text", help="default: text"
+    )
+    graph_parser.add_argument(
+        "--why", metavar="NAME", help="only the paths from the requirements to NAME"
+    )
     index_parser = commands.add_parser(
         "nixpkgs-index", help="write the versions a nixpkgs tree's Python package set offers"
     )
@@ -209,6 +229,7 @@ def _check_data_access(args: argparse.Namespace) -> None:
 COMMANDS = {
     "lock": "machci.commands.lock",
     "why": "machci.commands.why",
+    "graph": "machci.commands.graph",
     "sync": "machci.commands.sync",
     "check": "machci.commands.check",
     "bump": "machci.commands.bump",
