@@ -187,3 +187,4 @@ def test_shared_and_cyclic_dependencies_are_shown_once() -> None:
         "(*) its dependencies are shown above\n"
     )
     assert draw(system, "text", "tool").endswith("not required at run time:\n  tool 1\n")
+    assert draw(system, "mermaid", "absent") == "flowchart TD\n"

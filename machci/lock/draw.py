@@ -63,7 +63,7 @@ def towards(graph: Graph, roots: Iterable[str], name: str) -> Graph:
             reverse[target].append(source)
     reached = graph.reaching(roots)
     leading = Graph(graph.labels, {n: tuple(v) for n, v in reverse.items()}).reaching([name])
-    kept = (reached & leading) | {name}
+    kept = (reached & leading) | ({name} & graph.labels.keys())
     return Graph(
         {n: label for n, label in graph.labels.items() if n in kept},
         {n: tuple(d for d in graph.edges[n] if d in kept) for n in kept},
