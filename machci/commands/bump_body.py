@@ -17,7 +17,7 @@ MARKER = "<!-- machci-bump:"
 MAX_NODES = 50  # of the mermaid graph: a large bump still gives a readable body
 SECURITY = "[security] "
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&\"'])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -51,8 +51,8 @@ def markdown_body(result: BumpResult) -> str:
     details = result.details
     parts = [
         "machci moved the pinned dependency data forward and re-resolved the requirements.\n",
-        f"**Data revision:** {escape(details.index)} snapshot `{escape(result.old_revision)}` →"
-        f" `{escape(result.new_revision)}`\n",
+        f"**Data revision:** {escape(details.index)} snapshot {escape(result.old_revision)} →"
+        f" {escape(result.new_revision)}\n",
         change_table(result.changes),
     ]
     if result.changes:
