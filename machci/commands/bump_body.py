@@ -17,7 +17,9 @@ MARKER = "<!-- machci-bump:"
 MAX_NODES = 50  # of the mermaid graph: a large bump still gives a readable body
 SECURITY = "[security] "
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+# Inline only (every escaped string follows a prefix on its line), so list and heading markers
+# at a line start need no escape; `@` and `#` would ping users and link issues on GitHub.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#@|~&])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
