@@ -19,7 +19,7 @@ from .workflow import Inputs, add_summary, set_output
 def run(inputs: Inputs) -> int:
     with contextlib.chdir(inputs.working_directory):
         config, project = inputs.project()
-        result = bump(config, project, SourceOptions())
+        result = bump(config, project, SourceOptions(), details=True, advisories=inputs.advisories)
     set_output("bump", encode(result))
     if result.changed:
         add_summary("### machci: data revision bump\n\n" + result.report())

@@ -8,36 +8,17 @@ or the default branch, nor over a branch whose history it did not write.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 
 from github.PullRequest import PullRequest
 
-from machci.commands.bump import BumpResult, change_table
-from machci.redaction import strip_credentials
+from machci.commands.bump_body import MARKER, changes_digest, markdown_body, title
 
 from .git import Author, GitError, Repository
 from .pull_request import PullRequests, ref
 from .result import decode
 from .workflow import Inputs, add_summary, set_output
 
-MARKER = "<!-- machci-bump:"
-
-
-def changes_digest(result: BumpResult) -> str:
-    """Identifies the set of changes, so an identical re-run leaves the pull request alone."""
-    text = "\n".join(f"{c.name} {c.old} {c.new} {','.join(c.systems)}" for c in result.changes)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def pull_request_body(result: BumpResult, index: str) -> str:
-    return (
-        "machci moved the pinned dependency data forward and re-resolved the requirements.\n\n"
-        f"**Data revision:** `{index}` snapshot `{result.old_revision}` →"
-        f" `{result.new_revision}`\n\n"
-        + change_table(result.changes)
-        + "\nMerge to take the new pins; the next scheduled run keeps this pull request current."
-        + f"\n\n{MARKER} {changes_digest(result)} -->\n"
-    )
+__all__ = ["MARKER", "changes_digest", "refuse_shared_branch", "run"]
 
 
 def refuse_shared_branch(branch: str, base: str, default: str) -> None:
@@ -71,8 +52,7 @@ def run(inputs: Inputs) -> int:
                 )
                 add_summary(f"### machci: closed #{existing.number}, the bump is no longer needed")
             return 0
-        index = strip_credentials(config.data.index) if config.data.index else "the index"
-        body = pull_request_body(result, index)
+        body = markdown_body(result)
         if existing is not None and f"{MARKER} {changes_digest(result)} -->" in (
             existing.body or ""
         ):
@@ -86,7 +66,8 @@ def run(inputs: Inputs) -> int:
         written = [*config.written, *([config.path] if config.path else [])]
         repository.commit(inputs.branch, written, message, author, result.new_revision)
         repository.push(inputs.branch, remote_sha)
-        pull = github.open_or_update(existing, inputs.branch, base, inputs.title, body)
+        pull_title = title(inputs.title, result)
+        pull = github.open_or_update(existing, inputs.branch, base, pull_title, body)
         github.decorate(pull, inputs.labels, inputs.reviewers)
         _outputs(changed=True, pull=pull)
     return 0

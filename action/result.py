@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from machci.commands.bump import BumpResult, Change
+from machci.commands.bump_report import Advisory, BumpResult, Change, Details, ReleaseNotes
 from machci.errors import InputError
 
 
@@ -21,6 +21,7 @@ def encode(result: BumpResult) -> str:
             "new": result.new_revision,
             "written": result.written,
             "changes": [[c.name, c.old, c.new, list(c.systems)] for c in result.changes],
+            "details": _encode_details(result.details),
         },
         sort_keys=True,
     )
@@ -37,7 +38,8 @@ def decode(text: str) -> BumpResult:
         written = data["written"]
         if not isinstance(written, bool):
             raise TypeError(written)
-        return BumpResult(changes, _text(data["old"]), _text(data["new"]), written)
+        details = _decode_details(data["details"])
+        return BumpResult(changes, _text(data["old"]), _text(data["new"]), written, details)
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(
             "the bump step left no readable result; publish runs only after `command: bump`"
@@ -53,3 +55,30 @@ def _text(value: object) -> str:
 
 def _optional(value: object) -> str | None:
     return None if value is None else _text(value)
+
+
+def _encode_details(details: Details) -> dict[str, Any]:
+    def advisories(found: tuple[Advisory, ...]) -> list[list[str | None]]:
+        return [[a.id, a.summary, a.link] for a in found]
+
+    return {
+        "index": details.index,
+        "notes": {
+            name: [note.link, advisories(note.fixed), advisories(note.introduced)]
+            for name, note in details.notes.items()
+        },
+        "edges": [list(edge) for edge in details.edges],
+        "advisories": details.advisories,
+    }
+
+
+def _decode_details(data: Any) -> Details:
+    def advisories(found: Any) -> tuple[Advisory, ...]:
+        return tuple(Advisory(_text(i), _text(s), _optional(u)) for i, s, u in found)
+
+    notes = {
+        _text(name): ReleaseNotes(_optional(url), advisories(fixed), advisories(introduced))
+        for name, (url, fixed, introduced) in data["notes"].items()
+    }
+    edges = tuple((_text(a), _text(b)) for a, b in data["edges"])
+    return Details(_text(data["index"]), notes, edges, _optional(data["advisories"]))

@@ -43,6 +43,7 @@ class Inputs:
     labels: tuple[str, ...]
     reviewers: tuple[str, ...]
     title: str
+    advisories: bool  # bump: ask the index for known vulnerabilities
     author: str
     image_name: str
     push: bool
@@ -72,6 +73,7 @@ class Inputs:
             labels=_items(_env("MACHCI_LABELS")),
             reviewers=_items(_env("MACHCI_REVIEWERS")),
             title=_env("MACHCI_TITLE") or "machci: bump the dependency data",
+            advisories=_env("MACHCI_ADVISORIES", "true").lower() in ("1", "true", "yes", ""),
             author=_env("MACHCI_AUTHOR") or DEFAULT_AUTHOR,
             image_name=_env("MACHCI_IMAGE_NAME"),
             push=_env("MACHCI_PUSH").lower() in ("1", "true", "yes"),

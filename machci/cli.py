@@ -168,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     bump_parser.add_argument(
         "--dry-run", action="store_true", help="print the table, write nothing"
     )
+    bump_parser.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="markdown: the pull request body the Action opens (release notes, advisories)",
+    )
+    bump_parser.add_argument(
+        "--no-advisories",
+        dest="advisories",
+        action="store_false",
+        help="with --format markdown: do not ask the index for known vulnerabilities",
+    )
     init_parser = commands.add_parser(
         "init", help="write machci.yaml, add the pre-commit hooks and the CI workflow"
     )

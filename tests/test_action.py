@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -460,3 +461,45 @@ def test_annotations_never_show_index_credentials(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "hunter2" not in out and "abc" not in out
     assert out.startswith("::error::cannot reach https://")
+
+
+def test_the_pull_request_body_is_what_bump_format_markdown_prints(
+    workspace: Workspace, github: GitHubEmulator, action: object, tmp_path: Path
+) -> None:
+    workspace.index.set_release_info(
+        "app", "2.0", project_urls={"Changelog": "https://example.org/app/changes"}
+    )
+    workspace.index.set_release_info(
+        "app",
+        "1.0",
+        vulnerabilities=[{"id": "PYSEC-0001", "summary": "bad", "link": "https://osv.dev/x"}],
+    )
+    copy = tmp_path / "before"
+    shutil.copytree(workspace.path, copy, ignore=shutil.ignore_patterns(".git"))
+    publish_v2(workspace.index)
+    result = action()  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    pull = github.pulls[1]
+    assert pull["title"] == "[security] machci: bump the dependency data"
+    head = workspace.remote_branch()
+    assert head is not None
+    trailer = git(workspace.remote, "log", "-1", "--format=%(trailers:key=Machci-Bump)", head)
+    snapshot = trailer.split(": ", 1)[1].strip()
+    with contextlib.chdir(copy):
+        printed = run("bump", "--dry-run", "--format", "markdown", "--to", snapshot)
+    assert printed.code == 0, printed.err
+    assert printed.out == pull["body"]
+    assert "[app 2.0](<https://example.org/app/changes>)" in pull["body"]
+    assert "PYSEC-0001" in pull["body"]
+
+
+def test_advisories_false_asks_the_index_for_none(
+    workspace: Workspace, github: GitHubEmulator, action: object
+) -> None:
+    publish_v2(workspace.index)
+    result = action(advisories="false")  # type: ignore[operator]
+    assert result.code == 0, result.stdout
+    assert not any(path.startswith("/pypi/") for _, path in workspace.index.requests)
+    pull = github.pulls[1]
+    assert pull["title"] == "machci: bump the dependency data"
+    assert "Known vulnerabilities: not asked for" in pull["body"]

@@ -8,106 +8,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
-
 from machci.atomic import atomic_write
+from machci.commands.bump_body import markdown_body
+from machci.commands.bump_notes import collect
+from machci.commands.bump_report import BumpResult, Change, change_table, diff_locks
 from machci.commands.sync import input_digests, previous_pins, render_files
 from machci.config.layers import load_project, source_options
-from machci.config.model import Config, format_snapshot, parse_snapshot
+from machci.config.model import DEFAULT_INDEX, Config, format_snapshot, parse_snapshot
 from machci.config.options import SourceOptions
 from machci.config.yamledit import set_depsdb_pin, set_snapshot
 from machci.errors import InputError, Location
 from machci.hashes import same_spelling
 from machci.inputs.spec import build_spec
-from machci.lock.model import Lock, LockedPackage
 from machci.resolve.locking import connect, lock
 from machci.sources.depsdb.github import newest_commit
 from machci.sources.depsdb.tarballs import new_tree
-
-
-@dataclass(frozen=True, order=True)
-class Change:
-    """One package whose pin differs, on the systems where it differs in the same way."""
-
-    name: str
-    old: str | None  # None: added
-    new: str | None  # None: removed
-    systems: tuple[str, ...]
-
-    @property
-    def kind(self) -> str:
-        if self.old is None:
-            return "added"
-        if self.new is None:
-            return "removed"
-        try:
-            return "upgraded" if Version(self.new) > Version(self.old) else "downgraded"
-        except InvalidVersion:
-            return "changed"
-
-
-def diff_locks(old: Lock, new: Lock) -> list[Change]:
-    """Package-level differences, grouping the systems that changed identically."""
-    grouped: dict[tuple[str, str | None, str | None], list[str]] = defaultdict(list)
-    systems = sorted({s.system for s in (*old.systems, *new.systems)})
-    for system in systems:
-        before, after = _versions(old, system), _versions(new, system)
-        for name in sorted(before.keys() | after.keys()):
-            if before.get(name) != after.get(name):
-                grouped[(name, before.get(name), after.get(name))].append(system)
-    return sorted(Change(n, o, v, tuple(s)) for (n, o, v), s in grouped.items())
-
-
-def _versions(result: Lock, system: str) -> dict[str, str]:
-    """Each package's version, and for an archive or git source what pins it: a new commit of
-    the same version is a change too."""
-    locked = result.system(system)
-    return {p.name: _pinned_version(p) for p in locked.packages} if locked else {}
-
-
-def _pinned_version(package: LockedPackage) -> str:
-    source = package.source
-    if source is not None and source.rev is not None:
-        return f"{package.version} ({source.rev[:12]})"
-    if source is not None and source.sha256 is not None:
-        return f"{package.version} (sha256 {source.sha256[:12]})"
-    return package.version
-
-
-def change_table(changes: list[Change]) -> str:
-    """A Markdown table: package | system(s) | old → new | change."""
-    lines = ["| package | system(s) | old → new | change |", "|---|---|---|---|"]
-    for change in changes:
-        lines.append(
-            f"| {change.name} | {', '.join(change.systems)} |"
-            f" {change.old or '—'} → {change.new or '—'} | {change.kind} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class BumpResult:
-    changes: list[Change]
-    old_revision: str
-    new_revision: str
-    written: bool
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
-
-    def report(self) -> str:
-        if not self.changes:
-            return f"Data revision {self.old_revision} is current: nothing changes.\n"
-        return f"Data revision: {self.old_revision} → {self.new_revision}\n\n" + change_table(
-            self.changes
-        )
 
 
 def now() -> datetime:
@@ -129,7 +49,11 @@ def bump(
     *,
     to: datetime | None = None,
     dry_run: bool = False,
+    details: bool = False,
+    advisories: bool = True,
 ) -> BumpResult:
+    """`details`: also read release notes links and (with `advisories`) known vulnerabilities
+    from the index, for the pull request body."""
     if config.path is None:
         raise InputError("machci bump needs a machci.yaml to move the pin in (see machci init)")
     where = Location.of(config.path)
@@ -153,6 +77,10 @@ def bump(
         _revision(move.config),
         written=False,
     )
+    if details and result.changed:
+        index = spec.indexes[0] if spec.indexes else DEFAULT_INDEX
+        http = connect(options, spec.indexes) if advisories else None
+        result = replace(result, details=collect(result.changes, new_lock, index, http))
     if dry_run or not result.changed:
         return result
     yaml_bytes = move.edit(config.path.read_text(encoding="utf-8")).encode("utf-8")
@@ -209,9 +137,21 @@ def _revision(config: Config) -> str:
 def run(args: argparse.Namespace) -> int:
     config, base = load_project(args)
     to = parse_snapshot(args.to) if args.to is not None else None
-    result = bump(config, base, source_options(args), to=to, dry_run=args.dry_run)
-    sys.stdout.write(result.report())
+    markdown = args.format == "markdown"
+    result = bump(
+        config,
+        base,
+        source_options(args),
+        to=to,
+        dry_run=args.dry_run,
+        details=markdown,
+        advisories=args.advisories,
+    )
+    sys.stdout.write(markdown_body(result) if markdown else result.report())
     if result.written:
         *rest, last = [str(path) for path in (config.path, *config.written)]
         sys.stderr.write(f"machci: wrote {', '.join(rest)} and {last}\n")
     return 0
+
+
+__all__ = ["BumpResult", "Change", "bump", "change_table", "diff_locks", "run"]
