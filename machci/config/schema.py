@@ -97,7 +97,9 @@ def label(path: Sequence[str | int]) -> str:
 
 def shown(value: object) -> str:
     """A value as a message quotes it: repr, credentials in URLs hidden, cut short."""
-    text = redact_unparsed(repr(value)) if "@" in repr(value) else repr(value)
+    text = repr(value)
+    if "@" in text:
+        text = redact_unparsed(text)
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 

@@ -10,7 +10,7 @@ a poetry.lock. What the lock does not say, an sdist's build system, is resolved 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -432,16 +432,21 @@ class _PoetryLock:
         where = Location.of(pyproject)
         poetry = data.get("tool", {}).get("poetry", {})
         project = data.get("project", {})
+        poetry_extras = {
+            canonicalize_name(k): {canonicalize_name(n) for n in v}
+            for k, v in poetry.get("extras", {}).items()
+        }
+        # The optional dependencies the selected extras turn on ([tool.poetry.extras]).
+        enabled = set().union(*(poetry_extras.get(canonicalize_name(e), set()) for e in extras))
         lines: list[RequirementLine] = []
         if "dependencies" in project:
             for text in project["dependencies"]:
                 lines.append(RequirementLine(_requirement(text, where), where, origin=POETRY_LOCK))
         else:
-            lines += self._table(poetry.get("dependencies", {}), where, extras)
+            lines += self._table(poetry.get("dependencies", {}), where, enabled)
         optional = {
             canonicalize_name(k): v for k, v in project.get("optional-dependencies", {}).items()
         }
-        poetry_extras = {canonicalize_name(k): v for k, v in poetry.get("extras", {}).items()}
         for extra in extras:
             key = canonicalize_name(extra)
             if key in optional:
@@ -458,32 +463,24 @@ class _PoetryLock:
             if key not in available:
                 known = ", ".join(sorted(available)) or "none"
                 raise InputError(f"no Poetry group {group!r} (available: {known})", where)
-            lines += self._table(available[key].get("dependencies", {}), where, extras)
+            lines += self._table(available[key].get("dependencies", {}), where, enabled)
         return lines
 
     def _table(
-        self, table: Mapping[str, Any], where: Location, extras: Sequence[str]
+        self, table: Mapping[str, Any], where: Location, enabled: Set[str]
     ) -> list[RequirementLine]:
         """[tool.poetry.dependencies]-style entries as roots: their names, extras and markers
-        (the lock's pins say the versions). Optional ones only when a selected extra names them."""
-        selected = {canonicalize_name(e) for e in extras}
-        poetry_extras = self._poetry_extras()
+        (the lock's pins say the versions). Optional ones only when a selected extra turned
+        them on (`enabled`, canonical names)."""
         lines = []
         for name, spec in table.items():
             if canonicalize_name(name) == "python":
                 continue
             options = spec if isinstance(spec, dict) else {}
-            if options.get("optional") and not any(
-                canonicalize_name(name) in poetry_extras.get(e, ()) for e in selected
-            ):
+            if options.get("optional") and canonicalize_name(name) not in enabled:
                 continue
             text = name + (f"[{','.join(options['extras'])}]" if options.get("extras") else "")
             if options.get("markers"):
                 text += f" ; {options['markers']}"
             lines.append(RequirementLine(_requirement(text, where), where, origin=POETRY_LOCK))
         return lines
-
-    def _poetry_extras(self) -> dict[str, set[str]]:
-        _text, data = load_toml(self.path.with_name("pyproject.toml"))
-        table = data.get("tool", {}).get("poetry", {}).get("extras", {})
-        return {canonicalize_name(k): {canonicalize_name(n) for n in v} for k, v in table.items()}
