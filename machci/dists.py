@@ -191,6 +191,8 @@ class DistMetadata:
     dynamic: frozenset[str] = frozenset()
     build_requires: tuple[Requirement, ...] = ()
     build_needs: tuple[str, ...] = ()  # of an sdist: what nixpkgs' plain builder lacks, sorted
+    # (label, url) pairs as written: a bump links each change's release notes from them.
+    project_urls: tuple[tuple[str, str], ...] = ()
 
     @functools.cached_property
     def _base_requirements(self) -> tuple[Requirement, ...]:
@@ -231,8 +233,9 @@ _FIELDS = {
     "requires-python": "requires_python",
     "provides-extra": "provides_extra",
     "dynamic": "dynamic",
+    "project-url": "project_urls",
 }
-_MULTIPLE = {"requires_dist", "provides_extra", "dynamic"}
+_MULTIPLE = {"requires_dist", "provides_extra", "dynamic", "project_urls"}
 
 
 def _simple_headers(data: bytes | str) -> dict[str, Any] | None:
@@ -277,8 +280,26 @@ def _raw_metadata(data: bytes | str) -> dict[str, Any]:
     simple = _simple_headers(headers)
     if simple is not None:
         return simple
-    raw, _unparsed = parse_email(headers)
-    return dict(raw)
+    raw, unparsed = parse_email(headers)
+    found: dict[str, Any] = dict(raw)
+    if "project-url" in unparsed:  # a repeated label: packaging gives up on the whole field
+        found["project_urls"] = [" ".join(str(line).split()) for line in unparsed["project-url"]]
+    return found
+
+
+def _project_urls(value: object) -> tuple[tuple[str, str], ...]:
+    """`Label, URL` lines (or parse_email's label → URL mapping), the first of each label kept."""
+    if isinstance(value, dict):
+        pairs = [(str(label), str(url)) for label, url in value.items()]
+    else:
+        pairs = []
+        for line in value if isinstance(value, list) else []:
+            label, _, url = (part.strip() for part in str(line).partition(","))
+            pairs.append((label, url))
+    first: dict[str, str] = {}
+    for label, url in pairs:
+        first.setdefault(label, url)
+    return tuple(first.items())
 
 
 def parse_metadata(data: bytes | str) -> DistMetadata:
@@ -298,6 +319,7 @@ def parse_metadata(data: bytes | str) -> DistMetadata:
         requires_python=parse_requires_python(raw.get("requires_python")),
         provides_extra=frozenset(canonicalize_name(e) for e in raw.get("provides_extra", [])),
         dynamic=frozenset(d.lower() for d in raw.get("dynamic", [])),
+        project_urls=_project_urls(raw.get("project_urls")),
     )
 
 

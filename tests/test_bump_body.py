@@ -83,12 +83,30 @@ def test_release_notes_link_is_picked_by_label(index: Index, project: Path) -> N
     assert "- [lib 2.0](<https://example.org/notes>)" in result.out
 
 
+def test_release_notes_link_comes_from_the_core_metadata(index: Index, project: Path) -> None:
+    index.publish(
+        "lib",
+        "2.1",
+        upload_time="2025-06-02T00:00:00Z",
+        project_urls=(("Source", "https://example.org/src"), ("Changelog", "https://ex.org/c")),
+    )
+    index.set_release_info("lib", "2.1", project_urls={"Changelog": "https://api.example/c"})
+    for flags in ((), ("--no-advisories",)):  # the metadata's link needs no JSON API
+        result = machci(project, "bump", "--dry-run", "--format", "markdown", *flags, *TO)
+        assert result.code == 0, result.err
+        assert "- [lib 2.1](<https://ex.org/c>)" in result.out
+        assert "api.example" not in result.out
+
+
 def test_without_a_label_the_index_page_is_linked() -> None:
     assert notes_link({"Homepage": "https://example.org/"}) is None
     assert notes_link({"CHANGE-LOG": "https://x.org/c", "News": "https://x.org/n"}) == (
         "https://x.org/c"
     )
     assert normalise_label("What's New") == "whatsnew"
+    assert notes_link((("Changes", "https://x.org/c"), ("Home", "https://x.org/"))) == (
+        "https://x.org/c"
+    )
     assert project_page("https://pypi.org/simple", "lib", "2.0") == (
         "https://pypi.org/project/lib/2.0/"
     )

@@ -54,6 +54,18 @@ def test_unusual_files_go_through_packaging(data: bytes) -> None:
     assert parse_metadata(data).name == canonicalize_name(expected["name"])
 
 
+@pytest.mark.parametrize("fold", ["", "\n "])  # the fast reader, and packaging's for a fold
+def test_project_urls_keep_the_first_of_each_label(fold: str) -> None:
+    data = (
+        f"Name: demo\nVersion: 1\nProject-URL: Changelog,{fold} https://x.org/c\n"
+        "Project-URL: Home, https://x.org/\nProject-URL: Changelog, https://x.org/again\n"
+        "Project-URL: no comma\n"
+    )
+    urls = dict(parse_metadata(data).project_urls)
+    assert urls["Changelog"] == "https://x.org/c" and urls["Home"] == "https://x.org/"
+    assert parse_metadata(b"Name: demo\nVersion: 1\n").project_urls == ()
+
+
 def test_broken_requirement_is_reported_only_when_needed() -> None:
     data = b"Name: demo\nVersion: 1\nRequires-Dist: ok\nRequires-Dist: bad >>> 1 ; extra == 'x'\n"
     metadata = parse_metadata(data)

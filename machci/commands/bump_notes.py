@@ -1,7 +1,9 @@
-"""Release notes links and known vulnerabilities for a bump's changes, from the index's JSON API.
+"""Release notes links and known vulnerabilities for a bump's changes.
 
-PyPI serves `/pypi/<name>/<version>/json` with the release's `Project-URL`s (core metadata) and
-its `vulnerabilities` (OSV entries). Everything in it is hostile text: it is parsed defensively
+The link comes from the new version's core metadata (`Project-URL`, carried in the new Lock), or
+else from the release document of the index's JSON API, or else is the project's index page.
+PyPI serves `/pypi/<name>/<version>/json` with the release's `Project-URL`s and its
+`vulnerabilities` (OSV entries). Everything in either is hostile text: it is parsed defensively
 here and escaped where it is rendered (bump_body). Requests go through machci's Http (timeout,
 size limit, page cache); when the API cannot be read the bump still succeeds and the body says so.
 """
@@ -34,11 +36,18 @@ def normalise_label(label: str) -> str:
 
 
 def notes_link(project_urls: object) -> str | None:
-    """The first http(s) Project-URL whose label names release notes, in NOTES_LABELS order."""
-    if not isinstance(project_urls, dict):
+    """The first http(s) Project-URL whose label names release notes, in NOTES_LABELS order.
+
+    `project_urls`: the metadata's (label, url) pairs, or the JSON API's label → url mapping.
+    """
+    if isinstance(project_urls, dict):
+        pairs = list(project_urls.items())
+    elif isinstance(project_urls, tuple):
+        pairs = list(project_urls)
+    else:
         return None
     found: dict[str, str] = {}
-    for label, url in sorted(project_urls.items(), key=lambda item: str(item[0])):
+    for label, url in sorted(pairs, key=lambda item: str(item[0])):
         if isinstance(label, str) and isinstance(url, str) and url_problem(url) is None:
             found.setdefault(normalise_label(label), url)
     return next((found[label] for label in NOTES_LABELS if label in found), None)
@@ -119,6 +128,7 @@ def _plain(version: str | None) -> str | None:
 def collect(changes: Iterable[Change], new_lock: Lock, index: str, http: Http | None) -> Details:
     """Links and advisories for each change; `http` None: no advisories asked for."""
     api = ReleaseApi(http, index) if http is not None else None
+    written = _metadata_urls(new_lock)
     notes: dict[str, ReleaseNotes] = {}
     for change in changes:
         if change.name in notes:
@@ -126,8 +136,8 @@ def collect(changes: Iterable[Change], new_lock: Lock, index: str, http: Http | 
         old, new = _plain(change.old), _plain(change.new)
         old_doc = api.release(change.name, old) if api and old else None
         new_doc = api.release(change.name, new) if api and new else None
-        link = None
-        if new_doc is not None:
+        link = notes_link(written.get((change.name, new))) if new else None
+        if link is None and new_doc is not None:
             info = new_doc.get("info")
             link = notes_link(info.get("project_urls") if isinstance(info, dict) else None)
         if link is None and new is not None:
@@ -151,6 +161,16 @@ def collect(changes: Iterable[Change], new_lock: Lock, index: str, http: Http | 
         dependents(new_lock, set(notes)),
         unavailable,
     )
+
+
+def _metadata_urls(lock: Lock) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+    """Each locked (name, version)'s Project-URLs, from whichever system locked it."""
+    return {
+        (package.name, package.version): package.project_urls
+        for system in lock.systems
+        for package in system.packages
+        if package.project_urls
+    }
 
 
 def dependents(lock: Lock, changed: set[str]) -> tuple[tuple[str, str], ...]:

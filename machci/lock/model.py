@@ -7,7 +7,7 @@ identically. Nothing downstream of the Lock reads an index; nothing upstream kno
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from machci.redaction import strip_credentials
@@ -108,6 +108,9 @@ class LockedPackage:
     attr: str | None = None  # the python3XXPackages attribute, for "nixpkgs"
     source: LockedSource | None = None  # for "path", "url" and "git"
     scripts: bool = False  # the project itself: default.nix's `app` exposes its scripts
+    # The metadata's Project-URLs, for a bump's release notes links: not part of what is locked
+    # (not rendered, not compared; a lock read back from default.nix has none).
+    project_urls: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -41,6 +41,7 @@ def system_lock(
         file = candidate.file
         assert file.sha256 is not None
         nixpkgs = candidate.nixpkgs
+        metadata = provider.finder.metadata(file)
         packages.append(
             LockedPackage(
                 name=name,
@@ -62,9 +63,10 @@ def system_lock(
                 dependencies=tuple(sorted(runtime[name] & by_name.keys())),
                 build_requires=tuple(sorted(build[name] & by_name.keys())),
                 extras=tuple(sorted(extras[name])),
-                build_needs=tuple(sorted(provider.finder.metadata(file).build_needs))
+                build_needs=tuple(sorted(metadata.build_needs))
                 if candidate.provider in BUILT_FROM_SOURCE
                 else (),
+                project_urls=metadata.project_urls,
             )
         )
     return SystemLock(target.system, target.python, tuple(packages), root_entries(roots))
