@@ -16,14 +16,13 @@ from machci.lock.model import Lock, SystemLock
 from machci.resolve.locking import lock
 
 
-def chosen(result: Lock, system: str | None) -> SystemLock:
-    """The system asked for, or the first the lock lists (they are sorted)."""
-    if system is None:
-        return result.systems[0]
-    found = result.system(system)
+def chosen(result: Lock, system: str | None, configured: tuple[str, ...]) -> SystemLock:
+    """The system asked for, or the first in machci.yaml's `systems` (the lock sorts them)."""
+    wanted = system if system is not None else next(iter(configured), None)
+    found = result.system(wanted) if wanted is not None else result.systems[0]
     if found is None:
-        configured = ", ".join(s.system for s in result.systems)
-        raise InputError(f"--system {system} is not one of the configured systems ({configured})")
+        known = ", ".join(s.system for s in result.systems)
+        raise InputError(f"--system {system} is not one of the configured systems ({known})")
     return found
 
 
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     config, base = load_project(args)
     spec = build_spec(config, base)
     result = synced_lock(spec, config) or lock(spec, source_options(args))
-    system = chosen(result, args.system)
+    system = chosen(result, args.system, config.systems)
     name = canonicalize_name(args.why) if args.why is not None else None
     if name is not None and system.package(name) is None:
         sys.stderr.write(f"machci: {name} is not in the lock of {system.system}\n")
