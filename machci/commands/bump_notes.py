@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -28,6 +29,7 @@ NOTES_LABELS = ("changelog", "changes", "releasenotes", "history", "whatsnew", "
 MAX_ADVISORIES = 20  # per release: a hostile API cannot make the body unbounded
 MAX_TEXT = 200  # characters of an advisory id or summary kept
 PYPI_HOSTS = ("pypi.org", "test.pypi.org")
+API_READERS = 8  # release documents read at once
 
 
 def normalise_label(label: str) -> str:
@@ -119,6 +121,27 @@ class ReleaseApi:
             return None
         return doc if isinstance(doc, dict) else None
 
+    def releases(
+        self, wanted: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Several release documents, a few at a time: a bump of hundreds of packages should
+        not wait for each round trip in turn."""
+        wanted = list(wanted)
+        with ThreadPoolExecutor(API_READERS, thread_name_prefix="machci-api") as pool:
+            found = pool.map(lambda release: self.release(*release), wanted)
+            return dict(zip(wanted, found, strict=True))
+
+
+def _releases(changes: Iterable[Change]) -> list[tuple[str, str]]:
+    """The (name, version) of each release a change starts or ends at, each once, in order."""
+    wanted = [
+        (change.name, version)
+        for change in changes
+        for version in (_plain(change.old), _plain(change.new))
+        if version is not None
+    ]
+    return list(dict.fromkeys(wanted))
+
 
 def _plain(version: str | None) -> str | None:
     """A version the API knows: not an archive's or git source's pinned spelling."""
@@ -127,15 +150,17 @@ def _plain(version: str | None) -> str | None:
 
 def collect(changes: Iterable[Change], new_lock: Lock, index: str, http: Http | None) -> Details:
     """Links and advisories for each change; `http` None: no advisories asked for."""
+    changes = list(changes)
     api = ReleaseApi(http, index) if http is not None else None
+    documents = api.releases(_releases(changes)) if api is not None else {}
     written = _metadata_urls(new_lock)
     notes: dict[str, ReleaseNotes] = {}
     for change in changes:
         if change.name in notes:
             continue
         old, new = _plain(change.old), _plain(change.new)
-        old_doc = api.release(change.name, old) if api and old else None
-        new_doc = api.release(change.name, new) if api and new else None
+        old_doc = documents.get((change.name, old)) if old else None
+        new_doc = documents.get((change.name, new)) if new else None
         link = notes_link(written.get((change.name, new))) if new else None
         if link is None and new_doc is not None:
             info = new_doc.get("info")
