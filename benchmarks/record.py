@@ -53,6 +53,7 @@ from tools import (
     FOUR_SYSTEMS,
     ONE_SYSTEM,
     SETS,
+    THREE_SYSTEMS,
     UNIVERSAL,
     UV_PLATFORMS,
     RootSet,
@@ -70,7 +71,7 @@ from tools import (
 from upstream import Upstream
 
 # The controls' runs (timed sets only), named as run.py names them.
-CONTROL_MACHCI = {"machci-1": ONE_SYSTEM, "machci-4": FOUR_SYSTEMS}
+CONTROL_MACHCI = {"machci-1": ONE_SYSTEM, "machci-3": THREE_SYSTEMS, "machci-4": FOUR_SYSTEMS}
 CONTROL_UV = "uv-universal"
 MAX_ROUNDS = 8
 TIMEOUT = 1800.0  # a recording run fetches from PyPI, and may build sdists

@@ -67,7 +67,7 @@ from tools import (
 
 DEFAULT_PAIRS = 5
 DEFAULT_TIMEOUT = 600.0
-TIMED_SETS = ("forty", "issue")
+TIMED_SETS = ("forty", "issue", "airflow")
 SYNC_CHECK_SET = "forty"
 # The targets of the performance issue.
 TARGET_WARM = 3.0  # machci warm two-system lock / uv warm one-system compile
@@ -81,6 +81,7 @@ TORCH_TARGETS = (("torch", "torch, 2 systems"), ("torch-ranges", "torch, 2 syste
 RATIOS = (
     ("machci", "uv", "headline: 2 systems against 1"),
     ("machci-1", "uv", "control: 1 system against 1, the same platform"),
+    ("machci-3", "uv", "control: 3 systems (those nixpkgs supports) against 1"),
     ("machci-4", CONTROL_UV, "control: 4 systems against 1 universal resolution"),
 )
 

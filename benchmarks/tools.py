@@ -37,6 +37,7 @@ MACHCI_SYSTEMS = ("x86_64-linux", "aarch64-linux")
 # The controls: machci for one system against uv for the same platform; machci for four
 # systems against one universal resolution of uv's.
 ONE_SYSTEM = ("x86_64-linux",)
+THREE_SYSTEMS = ("x86_64-linux", "aarch64-linux", "aarch64-darwin")  # what nixpkgs supports
 FOUR_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 UNIVERSAL = "universal"  # uv pip compile --universal, in place of a --python-platform
 DARWIN_PLATFORMS = ("x86_64-apple-darwin", "aarch64-apple-darwin")
@@ -84,6 +85,12 @@ SETS = {
     for s in (
         RootSet("forty", HERE / "requirements.txt", True, "40 roots of web and data projects"),
         RootSet("issue", HERE / "requirements-issue.txt", True, "25 roots, the issue's shape"),
+        RootSet(
+            "airflow",
+            HERE / "requirements-airflow.txt",
+            True,
+            "apache-airflow with eight providers' extras, an application's size",
+        ),
         RootSet("torch", HERE / "requirements-torch.txt", False, "torch, bytes only"),
         RootSet(
             "torch-ranges",
@@ -94,7 +101,7 @@ SETS = {
         ),
     )
 }
-DEFAULT_SETS = ("forty", "issue", "torch", "torch-ranges")
+DEFAULT_SETS = ("forty", "issue", "airflow", "torch", "torch-ranges")
 
 
 # -- one timed run -----------------------------------------------------------------------------
