@@ -28,7 +28,6 @@ from resolvelib import (
     BaseReporter,
     ResolutionImpossible,
     ResolutionTooDeep,
-    Resolver,
 )
 from resolvelib.resolvers import RequirementInformation
 from resolvelib.structs import Matches
@@ -52,6 +51,7 @@ from machci.lock.model import LockedSource, SystemLock
 from machci.resolve.assembly import system_lock
 from machci.resolve.conflicts import explain_conflict
 from machci.resolve.resolution import Candidate, Choice, Edges, Finder, Req
+from machci.resolve.rounds import RoundsResolver
 from machci.sources.nixpkgs.index import NixpkgsPackage
 
 MAX_ROUNDS = 20000
@@ -531,13 +531,18 @@ class TargetResolution:
         lookahead(r.name for r in self.roots)
 
     def run(self) -> SystemLock:
-        resolver: Resolver[Req, Candidate, str] = Resolver(self.provider, BaseReporter())
+        resolver: RoundsResolver[Req, Candidate, str]
+        resolver = RoundsResolver(self.provider, BaseReporter())
         try:
             result = resolver.resolve(self.roots, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
             raise ResolutionError(explain_conflict(self.provider, exc.causes, self.roots)) from None
         except ResolutionTooDeep as exc:
             raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
+        finally:
+            # The prefetcher holds the provider: without the cycle, reference counting frees
+            # the provider's choices and candidates as soon as the lock is assembled.
+            self.provider.lookahead = _ignore
         return system_lock(
             self.target, self.provider, result.mapping, self.roots, self.sources, self.scripts
         )

@@ -112,6 +112,10 @@ class PyPISource:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.build_environments.close()
+        # The futures' callbacks hold this source: without the tables, reference counting frees
+        # every page and file now, instead of a cycle collection over them all later.
+        self.pages.clear()
+        self.metadata_futures.clear()
 
     # Project pages -----------------------------------------------------------------------
 
