@@ -7,7 +7,7 @@ prints, for each pair of consecutive sizes, the growth exponent log(t2/t1) / log
 near 1 is linear, clearly above 1 is a cost that will dominate at scale::
 
     python benchmarks/growth.py
-    python benchmarks/growth.py --sizes 100,300,1000,3000 --runs 3 --systems 3
+    python benchmarks/growth.py --sizes 100,300,1000,3000 --runs 1 --systems 3
     python benchmarks/growth.py --json growth.json
 
 Each size is a layered DAG: 15 % of the packages are roots (the requirements file), every
@@ -58,7 +58,9 @@ from tools import (  # noqa: E402
 from tests.fixtures.builders import Dist  # noqa: E402
 from tests.fixtures.index import Index  # noqa: E402
 
-DEFAULT_SIZES = (100, 300, 1000, 3000)
+# 3000 packages is in reach (--sizes 100,300,1000,3000) but takes minutes per lock, since
+# resolvelib checks every criterion against every pin each round; the default stays near 2 min.
+DEFAULT_SIZES = (100, 300, 1000)
 DEFAULT_RUNS = 3
 DEFAULT_TIMEOUT = 600.0
 SEED = 691
