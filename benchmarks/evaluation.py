@@ -39,7 +39,14 @@ if str(REPO) not in sys.path:
 
 from machci import __version__  # noqa: E402
 from machci.lock.graph import check_build_cycles  # noqa: E402
-from machci.lock.model import Lock, LockedFile, LockedPackage, Root, SystemLock  # noqa: E402
+from machci.lock.model import (  # noqa: E402
+    Lock,
+    LockedFile,
+    LockedPackage,
+    LockedSource,
+    Root,
+    SystemLock,
+)
 from machci.nix.escape import string  # noqa: E402
 from machci.nix.header import Header, compose  # noqa: E402
 from machci.nix.render import RenderOptions, is_binary_wheel, render  # noqa: E402
@@ -345,6 +352,122 @@ def describe(lock: Lock) -> dict[str, Any]:
     names = {p.name for s in lock.systems for p in s.packages}
     cycles = [list(c) for c in CYCLES if set(c) <= names]
     return {"systems": per_system, "distinct files": len(files), "cycles": cycles}
+
+
+# -- a real lock --------------------------------------------------------------------------------
+
+
+class LockFormatError(Exception):
+    """The JSON is not what `machci lock --json` prints."""
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise LockFormatError(f"{where}: expected an object")
+    return value
+
+
+def _text(value: object, where: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise LockFormatError(f"{where}: expected a string")
+    return value
+
+
+def _texts(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LockFormatError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def _locked_file(value: object, where: str) -> LockedFile | None:
+    if value is None:
+        return None
+    data = _object(value, where)
+    size = data.get("size")
+    if size is not None and not isinstance(size, int):
+        raise LockFormatError(f"{where}.size: expected an integer")
+    return LockedFile(
+        str(_text(data.get("filename"), f"{where}.filename")),
+        str(_text(data.get("url"), f"{where}.url")),
+        str(_text(data.get("sha256"), f"{where}.sha256")),
+        size,
+        _text(data.get("upload_time"), f"{where}.upload_time", optional=True),
+    )
+
+
+def _locked_package(name: str, value: object, where: str) -> LockedPackage:
+    data = _object(value, where)
+    source = None
+    if data.get("source") is not None:
+        source = LockedSource.from_json(data["source"])
+        if source is None:
+            raise LockFormatError(f"{where}.source: not a source")
+    return LockedPackage(
+        name=name,
+        version=str(_text(data.get("version"), f"{where}.version")),
+        provider=str(_text(data.get("provider"), f"{where}.provider")),
+        file=_locked_file(data.get("file"), f"{where}.file"),
+        dependencies=_texts(data.get("dependencies"), f"{where}.dependencies"),
+        build_requires=_texts(data.get("build_requires"), f"{where}.build_requires"),
+        extras=_texts(data.get("extras"), f"{where}.extras"),
+        build_needs=_texts(data.get("build_needs"), f"{where}.build_needs"),
+        attr=_text(data.get("attr"), f"{where}.attr", optional=True),
+        source=source,
+        scripts=data.get("app") is True,
+    )
+
+
+def lock_from_json(value: object) -> Lock:
+    """The inverse of ``Lock.to_json`` (what `machci lock --json` prints); machci itself has no
+    reader of it. Project-URLs are not in the JSON, and not rendered either."""
+    top = _object(value, "lock")
+    data = _object(top.get("data"), "data")
+    source = str(_text(data.get("source"), "data.source"))
+    if source == "pypi":
+        index = str(_text(data.get("index"), "data.index"))
+        snapshot = _text(data.get("snapshot"), "data.snapshot", optional=True)
+    elif "path" in data:
+        index, snapshot = str(_text(data.get("path"), "data.path")), None
+    else:
+        index = str(_text(data.get("repository"), "data.repository"))
+        snapshot = _text(data.get("rev"), "data.rev")
+    systems = []
+    for system, entry in sorted(_object(top.get("systems"), "systems").items()):
+        where = f"systems.{system}"
+        fields = _object(entry, where)
+        roots = []
+        for i, root in enumerate(fields.get("roots") or []):
+            r = _object(root, f"{where}.roots[{i}]")
+            roots.append(
+                Root(
+                    *(str(_text(r.get(k), f"{where}.roots[{i}].{k}")) for k in Root.__annotations__)
+                )
+            )
+        packages = _object(fields.get("packages"), f"{where}.packages")
+        locked = tuple(
+            _locked_package(name, packages[name], f"{where}.packages.{name}")
+            for name in sorted(packages)
+        )
+        python = str(_text(fields.get("python"), f"{where}.python"))
+        systems.append(SystemLock(system, python, locked, tuple(roots)))
+    if not systems:
+        raise LockFormatError("systems: none")
+    return Lock(tuple(systems), index, snapshot, source)
+
+
+def read_lock(path: Path) -> Lock:
+    """A lock as `machci lock --json` printed it, checked to write back the same JSON."""
+    value = json.loads(path.read_text(encoding="utf-8"))
+    lock = lock_from_json(value)
+    if lock.dumps() != json.dumps(value, indent=2, sort_keys=True) + "\n":
+        raise LockFormatError(
+            "it does not read back to the same JSON (a field this reader misses?)"
+        )
+    return lock
 
 
 # -- timing ------------------------------------------------------------------------------------
