@@ -8,6 +8,14 @@ system, 3 systems), renders it with ``machci.nix.render.render`` into a temporar
     python benchmarks/evaluation.py
     python benchmarks/evaluation.py --roots 40 --packages 225 --systems 3 --runs 7
     python benchmarks/evaluation.py --json evaluation.json
+    python benchmarks/evaluation.py --lock airflow-lock.json --sizes
+
+``--lock FILE`` times a real lock instead, as ``machci lock ... --json`` prints it, on each of its
+systems. ``--sizes`` adds how the file's size grows (``--sizes-only``: that alone, without Nix):
+over the lock's first 1, 2, ... systems, each system alone, and more packages on the same
+systems (the synthetic lock at ``--sweep`` packages per system, or a real lock's first N
+packages in dependency order), with the bytes of the shared ``files`` set, of each system's
+entries and of the packages' derivation links, and the growth exponent between rows.
 
 Exit status: 0 when the target is met (PASS), 1 when it is not (MISS), 2 when Nix fails.
 It uses only the public render API and the stand-in file, so it keeps working while either
