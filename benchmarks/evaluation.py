@@ -946,8 +946,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lock: {args.lock or f'synthetic, seed {args.seed}'}, systems {', '.join(systems)}")
         print_sizes(sweeps)
         if args.json:
-            report = {"sizes": {k: [r.to_json() for r in v] for k, v in sweeps.items()}}
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
+            sizes = {k: [r.to_json() for r in v] for k, v in sweeps.items()}
+            args.json.write_text(json.dumps({"sizes": sizes}, indent=2) + "\n")
         return 0
 
     for tool in ("nix-instantiate", "nix-store"):
