@@ -519,6 +519,7 @@ class Size:
     systems: int
     packages: int  # distinct package names
     entries: int  # packages x systems: the sum of every system's package count
+    edges: int  # the names in every entry's dependencies and build-system lists
     files: int  # distinct files
     total: int
     files_bytes: int
@@ -543,6 +544,7 @@ class Size:
             "systems": self.systems,
             "packages": self.packages,
             "entries": self.entries,
+            "edges": self.edges,
             "files": self.files,
             "bytes": self.total,
             "files bytes": self.files_bytes,
@@ -604,6 +606,9 @@ def measure(label: str, lock: Lock) -> tuple[Size, str]:
         systems=len(lock.systems),
         packages=len({p.name for s in lock.systems for p in s.packages}),
         entries=sum(len(s.packages) for s in lock.systems),
+        edges=sum(
+            len(p.dependencies) + len(p.build_requires) for s in lock.systems for p in s.packages
+        ),
         files=len({p.file.filename for s in lock.systems for p in s.packages if p.file}),
         total=len(text.encode()),
         files_bytes=files_bytes,
@@ -696,13 +701,14 @@ def print_sizes(sweeps: Mapping[str, Sequence[Size]]) -> None:
         " the rest (header, builder code, outputs); links = the packages' libraries-from and"
         " inputs-from, part of systems; exp = log(b2/b1)/log(n2/n1) from the row"
         " before, n = entries (1 is linear), exp var = the same of files + systems, exp links"
-        " of links"
+        " of links; edges = the names in the entries' dependencies and build-system lists, exp"
+        " e+d = exp var over entries + edges (a package's entry lists its dependencies)"
     )
     head = (
-        f"  {'':<46} {'sys':>3} {'pkgs':>5} {'entries':>7} {'files':>5} {'bytes':>10}"
+        f"  {'':<46} {'sys':>3} {'pkgs':>5} {'entries':>7} {'edges':>6} {'files':>5} {'bytes':>10}"
         f" {'fixed':>7} {'files B':>9} {'systems B':>10} {'links B':>8} {'B/entry':>7}"
         f" {'B/file':>6}"
-        f" {'exp':>5} {'exp var':>7} {'exp links':>9}"
+        f" {'exp':>5} {'exp var':>7} {'exp links':>9} {'exp e+d':>7}"
     )
     for key, rows in sweeps.items():
         if not rows:
@@ -711,7 +717,7 @@ def print_sizes(sweeps: Mapping[str, Sequence[Size]]) -> None:
         print(head)
         previous: Size | None = None
         for row in rows:
-            growth = growth_var = growth_links = "-"
+            growth = growth_var = growth_links = growth_graph = "-"
             if previous is not None:
                 e = exponent(previous.total, row.total, previous.entries, row.entries)
                 v = exponent(previous.variable, row.variable, previous.entries, row.entries)
@@ -719,13 +725,21 @@ def print_sizes(sweeps: Mapping[str, Sequence[Size]]) -> None:
                 growth_var = f"{v:.3f}" if v is not None else "-"
                 k = exponent(previous.links_bytes, row.links_bytes, previous.entries, row.entries)
                 growth_links = f"{k:.3f}" if k is not None else "-"
+                g = exponent(
+                    previous.variable,
+                    row.variable,
+                    previous.entries + previous.edges,
+                    row.entries + row.edges,
+                )
+                growth_graph = f"{g:.3f}" if g is not None else "-"
             per_file = row.files_bytes / row.files if row.files else 0
             print(
                 f"  {row.label[:46]:<46} {row.systems:>3} {row.packages:>5} {row.entries:>7}"
+                f" {row.edges:>6}"
                 f" {row.files:>5} {row.total:>10,} {row.fixed:>7,} {row.files_bytes:>9,}"
                 f" {row.systems_bytes:>10,} {row.links_bytes:>8,} {row.total / row.entries:>7.0f}"
                 f" {per_file:>6.0f}"
-                f" {growth:>5} {growth_var:>7} {growth_links:>9}"
+                f" {growth:>5} {growth_var:>7} {growth_links:>9} {growth_graph:>7}"
             )
             previous = row if key != "each system" else None
 
