@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urldefrag, urlsplit
 
 from packaging.metadata import parse_email
@@ -56,6 +57,10 @@ class MetadataFailure(InvalidMetadata):
         self.build_requires = build_requires
 
 
+_Owner = TypeVar("_Owner")
+_Value = TypeVar("_Value")
+
+
 @dataclass(frozen=True)
 class DistFile:
     """One file an index offers for a project."""
@@ -78,6 +83,36 @@ class DistFile:
     upload_time: str | None = dataclasses.field(default=None, compare=False)  # RFC 3339, UTC
 
 
+class computed_once(Generic[_Owner, _Value]):
+    """functools.cached_property without its lock.
+
+    On Python 3.11 cached_property holds one lock per attribute for every instance of the class,
+    so threads reading different pages' or metadata's values wait on each other. Computing a
+    value twice in a race is harmless here (the same answer), so no lock is taken.
+    """
+
+    def __init__(self, compute: Callable[[_Owner], _Value]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[_Owner]) -> computed_once[_Owner, _Value]: ...
+    @overload
+    def __get__(self, instance: _Owner, owner: type[_Owner]) -> _Value: ...
+    def __get__(
+        self, instance: _Owner | None, owner: type[_Owner]
+    ) -> _Value | computed_once[_Owner, _Value]:
+        if instance is None:
+            return self
+        cache = instance.__dict__
+        try:
+            return cache[self.name]  # type: ignore[no-any-return]
+        except KeyError:
+            value = cache[self.name] = self.compute(instance)
+            return value
+
+
 @dataclass(frozen=True)
 class ProjectFiles:
     """A project's files as of the snapshot, plus what the snapshot hid (for diagnostics)."""
@@ -87,6 +122,27 @@ class ProjectFiles:
     files: tuple[DistFile, ...]
     newer_than_snapshot: int = 0
     without_upload_time: int = 0
+
+    @computed_once
+    def releases(self) -> dict[str, tuple[tuple[Version, tuple[DistFile, ...]], ...]]:
+        """Per kind, each version's files, newest version first.
+
+        Worked out once per project, not once per target: grouping and ordering thousands of
+        files (botocore's page keeps about 4,000) was most of what each target spent on a page.
+        """
+        return self._group()
+
+    def _group(self) -> dict[str, tuple[tuple[Version, tuple[DistFile, ...]], ...]]:
+        grouped: dict[tuple[str, Version], list[DistFile]] = {}
+        for file in self.files:
+            grouped.setdefault((file.kind, file.version), []).append(file)
+        by_kind: dict[str, list[tuple[Version, tuple[DistFile, ...]]]] = {}
+        for (kind, version), files in grouped.items():
+            by_kind.setdefault(kind, []).append((version, tuple(files)))
+        return {
+            kind: tuple(sorted(found, key=lambda release: release[0], reverse=True))
+            for kind, found in by_kind.items()
+        }
 
 
 def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag]] | None:
@@ -194,11 +250,11 @@ class DistMetadata:
     # (label, url) pairs as written: a bump links each change's release notes from them.
     project_urls: tuple[tuple[str, str], ...] = ()
 
-    @functools.cached_property
+    @computed_once
     def _base_requirements(self) -> tuple[Requirement, ...]:
         return parse_requirement_strings([t for t in self.requires_dist if not _only_for_extras(t)])
 
-    @functools.cached_property
+    @computed_once
     def _all_requirements(self) -> tuple[Requirement, ...]:
         return parse_requirement_strings(list(self.requires_dist))
 

@@ -188,6 +188,22 @@ def test_the_sdist_comes_right_after_the_wheel_that_was_moved_up(
     assert (package["version"], package["provider"]) == ("2.0", "sdist")
 
 
+def test_a_version_rejected_for_its_dependencies_is_not_built_from_its_sdist(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("dep", "1.0")
+    index.publish("lib", "1.0", kind="sdist")  # static metadata: read, not built
+    index.publish("lib", "2.0", requires_dist=("dep>=5",))  # no such dep: rejected
+    index.publish("lib", "2.0", kind="sdist", dynamic=("Requires-Dist",))  # would need a build
+    result = lock(index, tmp_path, "lib\n")
+    assert result.code == 0, result.err
+    assert (result.packages()["lib"]["version"], result.packages()["lib"]["provider"]) == (
+        "1.0",
+        "sdist",
+    )
+    assert not any(path.endswith("lib-2.0.tar.gz") for _, path in index.requests)
+
+
 def test_backtracks_to_a_compatible_version(index: Index, tmp_path: Path) -> None:
     index.publish("shared", "1.0")
     index.publish("shared", "2.0")

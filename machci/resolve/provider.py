@@ -15,7 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -83,6 +83,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
         self.lookahead: Callable[[Iterable[str]], None] = _ignore  # names it will ask about
+        self.last_rejected: Candidate | None = None  # the Rejections reporter says
         self.lock = threading.Lock()
         # Per-file answers recur for every file and both kinds of question: asked once each.
         self._python_ok: dict[SpecifierSet, bool] = {}
@@ -127,39 +128,33 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if cached is not None:
             return cached
         project = self.finder.project(name)
-        by_kind: dict[tuple[str, Version], list[DistFile]] = defaultdict(list)
-        for file in project.files:
-            if self.file_usable(file):
-                by_kind[(file.kind, file.version)].append(file)
         result: list[Choice] = []
         # A package of packagesExtra is what it is, whatever the providers say.
         local = next((f.kind for f in project.files if f.kind in SOURCE_KINDS), None)
         for provider in (local,) if local else self.providers.for_package(name):
             if provider == "nixpkgs":
-                result.extend(self._nixpkgs_choices(name, project.files, by_kind))
+                result.extend(self._nixpkgs_choices(name, project))
                 continue
-            versions = sorted((v for k, v in by_kind if k == provider), reverse=True)
-            for version in versions:
-                files = tuple(sorted(by_kind[(provider, version)], key=self._rank))
-                result.append(Choice(provider, version, files))
+            for version, every in project.releases.get(provider, ()):
+                files = [f for f in every if self.file_usable(f)]
+                if len(files) > 1:
+                    files.sort(key=self._rank)
+                if files:
+                    result.append(Choice(provider, version, tuple(files)))
         with self.lock:
             self.choices[name] = result
         return result
 
-    def _nixpkgs_choices(
-        self,
-        name: str,
-        every: Iterable[DistFile],
-        usable: Mapping[tuple[str, Version], list[DistFile]],
-    ) -> list[Choice]:
+    def _nixpkgs_choices(self, name: str, project: ProjectFiles) -> list[Choice]:
         """nixpkgs' attributes for `name` (newest first, ties by attribute), each with the index
         file whose metadata says what that version depends on (as in mach-nix)."""
         choices = []
         for package in self.nixpkgs.get(name, ()):
             version = Version(package.version)
-            same = [f for f in every if f.version == version]
-            ranked = sorted(usable.get(("wheel", version), []), key=self._rank)
-            ranked += sorted(usable.get(("sdist", version), []), key=self._rank)
+            same = [f for f in project.files if f.version == version]
+            usable = [f for f in same if f.kind in ("wheel", "sdist") and self.file_usable(f)]
+            ranked = sorted((f for f in usable if f.kind == "wheel"), key=self._rank)
+            ranked += sorted((f for f in usable if f.kind == "sdist"), key=self._rank)
             ranked += sorted((f for f in same if f not in ranked), key=lambda f: f.filename)
             if not ranked:
                 self.invalid[name].append(
@@ -270,14 +265,38 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         choices = self.choices_for(name)
         finals = False  # whether any final release fits: then pre-releases are not offered
         moved_up: set[Version] = set()  # wheels already offered just before their sdist
+        rejected: set[Version] = set()  # versions whose dependencies clashed, in this attempt
         for position, choice in self._fitting(choices, reqs):
             if not prerelease_ok and choice.version.is_prerelease:
                 continue
             finals = True
-            yield from self._offer(name, extras, choices, position, reqs, bad, moved_up)
+            if choice.version in rejected:
+                continue
+            yield from self._noting_rejections(
+                self._offer(name, extras, choices, position, reqs, bad, moved_up), rejected
+            )
         if not prerelease_ok and not finals:
-            for position, _choice in self._fitting(choices, reqs):
-                yield from self._offer(name, extras, choices, position, reqs, bad, moved_up)
+            for position, choice in self._fitting(choices, reqs):
+                if choice.version in rejected:
+                    continue
+                yield from self._noting_rejections(
+                    self._offer(name, extras, choices, position, reqs, bad, moved_up), rejected
+                )
+
+    def _noting_rejections(
+        self, candidates: Iterator[Candidate], rejected: set[Version]
+    ) -> Iterator[Candidate]:
+        """The candidates, noting in `rejected` the versions resolvelib rejected for their
+        dependencies. A later choice of such a version (its sdist after its wheel, say) is then
+        not offered in this same attempt: a version's files declare the same dependencies (pip
+        and uv treat a version as one candidate), so it would clash again, after a build that
+        runs the project's own code and can take seconds. (The wheel offered just before its own
+        sdist is the exception: that sdist was the choice, and stays one.)"""
+        for candidate in candidates:
+            yield candidate
+            # Resumed: resolvelib went on to the next candidate, after reporting this one.
+            if self.last_rejected is candidate:
+                rejected.add(candidate.version)
 
     @staticmethod
     def _fitting(choices: Sequence[Choice], reqs: Sequence[Req]) -> Iterator[tuple[int, Choice]]:
@@ -485,6 +504,16 @@ def root_requirements(
     return reqs
 
 
+class Rejections(BaseReporter[Req, Candidate, str]):
+    """Tells the provider which candidate resolvelib rejected last for its dependencies."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
+        self.provider.last_rejected = candidate
+
+
 class _SourceFn(Protocol):
     def __call__(self, line: RequirementLine) -> str: ...
 
@@ -532,7 +561,7 @@ class TargetResolution:
 
     def run(self) -> SystemLock:
         resolver: RoundsResolver[Req, Candidate, str]
-        resolver = RoundsResolver(self.provider, BaseReporter())
+        resolver = RoundsResolver(self.provider, Rejections(self.provider))
         try:
             result = resolver.resolve(self.roots, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
