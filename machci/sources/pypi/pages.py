@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import parse_tag
@@ -50,6 +50,20 @@ class Entry(NamedTuple):
     upload_time: object
     core_metadata: object  # PEP 691 `core-metadata` (bool or hashes) or an HTML attribute
     size: object = None  # PEP 700's size, in bytes (JSON pages only)
+
+    def complete(self) -> Entry:
+        return self
+
+
+class Peeked(Protocol):
+    """A page's file entry as far as deciding whether to keep it needs: its name and upload
+    time. `complete()` reads (and checks) the rest, only for the entries kept."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def upload_time(self) -> object: ...
+    def complete(self) -> Entry: ...
 
 
 class Listed(NamedTuple):
@@ -193,8 +207,9 @@ def _metadata_hash(value: object) -> tuple[bool, str | None]:
     raise BadEntry(f"core-metadata {value!r} is neither a boolean nor an object")
 
 
-def _kept(entry: Entry) -> Listed | None:
-    """The entry checked completely, if it is a distribution file; None otherwise."""
+def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
+    """The entry checked completely, if it is a distribution file; None otherwise. `moment`:
+    its upload time if already read."""
     parsed = classify(entry.filename)
     if parsed is None:
         return None
@@ -204,7 +219,8 @@ def _kept(entry: Entry) -> Listed | None:
         raise BadEntry(f"URL {entry.url!r} is not usable: {problem}")
     name, version, kind, _tags = parsed
     has_metadata, metadata_sha256 = _metadata_hash(entry.core_metadata)
-    moment = _upload_time(entry.upload_time)
+    if moment is None:
+        moment = _upload_time(entry.upload_time)
     return Listed(
         entry.filename,
         entry.url,
@@ -240,10 +256,11 @@ def _wheel_version(filename: str) -> str:
     return filename.split("-", 2)[1] if filename.count("-") >= 4 else ""
 
 
-def _foreign(filename: str, project: str) -> bool:
+def _foreign(filename: str, project: str, canonical: dict[str, str]) -> bool:
     """Whether a distribution file is named for another project than the page's, as packaging
     reads the name (a wheel's first part, an sdist's stem before its last `-`). pip and uv
-    skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl` must not make it a 9.0."""
+    skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl` must not make it a 9.0.
+    `canonical`: names already normalized (a page spells its project the same way throughout)."""
     if filename.endswith(".whl"):
         name, dash, _rest = filename.partition("-")
     elif filename.endswith((".tar.gz", ".zip")):
@@ -251,11 +268,16 @@ def _foreign(filename: str, project: str) -> bool:
         name, dash, _rest = stem.rpartition("-")
     else:
         return False  # not a distribution: never kept anyway
-    return bool(dash) and canonicalize_name(name) != project
+    if not dash:
+        return False
+    normal = canonical.get(name)
+    if normal is None:
+        normal = canonical[name] = canonicalize_name(name)
+    return normal != project
 
 
 def reduce(
-    entries: Iterable[Entry],
+    entries: Iterable[Peeked],
     wheels: WheelFilter | None,
     snapshot: datetime | None,
     project: str,
@@ -269,10 +291,13 @@ def reduce(
     kept: list[Listed] = []
     newer = untimed = 0
     versions: set[str] = set()
-    stand_ins: dict[str, Entry] = {}
+    stand_ins: dict[str, tuple[Peeked, datetime | None]] = {}
     foreign: list[str] = []
+    canonical: dict[str, str] = {}
     for entry in entries:
+        filename = entry.filename
         try:
+            moment = None
             if snapshot is not None:
                 moment = _upload_time(entry.upload_time)
                 if moment is None:
@@ -281,25 +306,25 @@ def reduce(
                 if moment > snapshot:
                     newer += 1
                     continue
-            if _foreign(entry.filename, project):
-                foreign.append(entry.filename)
+            if _foreign(filename, project, canonical):
+                foreign.append(filename)
                 continue
-            if entry.filename.endswith(".whl") and wheels is not None:
-                if entry.filename.count("-") < 4:
+            if filename.endswith(".whl") and wheels is not None:
+                if filename.count("-") < 4:
                     continue
-                if not wheels.wanted(_tag_triple(entry.filename)):
-                    stand_ins.setdefault(_wheel_version(entry.filename), entry)
+                if not wheels.wanted(_tag_triple(filename)):
+                    stand_ins.setdefault(_wheel_version(filename), (entry, moment))
                     continue
-            listed = _kept(entry)
+            listed = _kept(entry.complete(), moment)
         except BadEntry as exc:
-            raise BadEntry(f"file {entry.filename!r}: {exc}") from exc
+            raise BadEntry(f"file {filename!r}: {exc}") from exc
         if listed is not None:
             kept.append(listed)
-            versions.update((listed.version, _wheel_version(entry.filename)))
-    for version, entry in stand_ins.items():
+            versions.update((listed.version, _wheel_version(filename)))
+    for version, (entry, moment) in stand_ins.items():
         if version not in versions:
             try:
-                listed = _kept(entry)
+                listed = _kept(entry.complete(), moment)
             except BadEntry:
                 continue  # only a stand-in: a broken one is no loss
             if listed is not None:
@@ -328,11 +353,19 @@ def _json_string(entry: Mapping[str, object], key: str) -> str:
     return value
 
 
-def _json_entry(entry: object, base: str) -> Entry:
-    if not isinstance(entry, dict):
-        raise BadEntry(f"a file entry is {_json_kind(entry)}, not an object")
-    filename = _json_string(entry, "filename")
-    try:
+class _JsonEntry:
+    """A JSON page's file entry: its name and upload time now, the rest when kept."""
+
+    __slots__ = ("_base", "_item", "filename", "upload_time")
+
+    def __init__(self, item: dict[str, object], filename: str, base: str) -> None:
+        self.filename = filename
+        self.upload_time = item.get("upload-time")
+        self._item = item
+        self._base = base
+
+    def complete(self) -> Entry:
+        entry = self._item
         url = _json_string(entry, "url")
         hashes = entry.get("hashes") or {}
         if not isinstance(hashes, dict):
@@ -344,21 +377,26 @@ def _json_entry(entry: object, base: str) -> Entry:
         if requires_python is not None and not isinstance(requires_python, str):
             raise BadEntry(f"'requires-python' is {_json_kind(requires_python)}, not a string")
         return Entry(
-            filename,
-            _absolute(base, url),
+            self.filename,
+            _absolute(self._base, url),
             hashes.get("sha256"),
             requires_python,
             # Any string means yanked, as in pip (PEP 691 asks for a non-empty reason).
             yanked if isinstance(yanked, str) else ("" if yanked else None),
-            entry.get("upload-time"),
+            self.upload_time,
             entry.get("core-metadata", entry.get("data-dist-info-metadata", False)),
             entry.get("size"),
         )
-    except BadEntry as exc:
-        raise BadEntry(f"file {filename!r}: {exc}") from exc
 
 
-def json_entries(url: str, body: bytes) -> Iterator[Entry]:
+def _json_entry(entry: object, base: str) -> _JsonEntry:
+    if not isinstance(entry, dict):
+        raise BadEntry(f"a file entry is {_json_kind(entry)}, not an object")
+    return _JsonEntry(entry, _json_string(entry, "filename"), base)
+
+
+def json_entries(url: str, body: bytes) -> Iterator[Peeked]:
+    """A JSON page's entries; each is checked completely only if it is kept (see reduce)."""
     where = f"{redact(url)}: invalid JSON index page"
     try:
         document = json.loads(body)
@@ -424,7 +462,7 @@ def html_entries(url: str, body: bytes) -> Iterator[Entry]:
             yield entry
 
 
-def entries(url: str, content_type: str, body: bytes) -> Iterator[Entry]:
+def entries(url: str, content_type: str, body: bytes) -> Iterator[Peeked]:
     """The file entries of a page, JSON or HTML by its content type."""
     if "json" in content_type:
         return json_entries(url, body)
