@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
 """Time machci against uv on a recording of PyPI's full pages, and check against targets.
 
-    python benchmarks/run.py [--pairs 5] [--set forty --set issue --set torch]
+    python benchmarks/run.py [--pairs 5] [--set forty --set issue --set airflow --set torch]
                              [--offline] [--live] [--with-pip-compile] [--json results.json]
+                             [--no-sync-check] [--no-growth] [--no-evaluation]
 
 Records what is missing first (needs PyPI once; ``--offline`` refuses), then serves the
 recording on 127.0.0.1 with PyPI's caching headers (server.py) and, for each root set, takes
 ``--pairs`` interleaved cold runs (machci, uv, machci, uv, ...; each a new, empty cache) and as
 many warm ones (each tool reusing its last cold cache).  machci locks two Linux systems and uv
-compiles for one platform; on the timed sets two controls run in the same rounds: machci for
-one system (against the same uv runs) and machci for four systems against ``uv pip compile
---universal``.  Then ``machci sync`` cold, warm and no-op, and ``machci check`` interleaved
-with a bare ``python -I -c pass``.  The report gives medians with their spread (min-max), each
-pair's ratio, bytes and requests served per run, peak RSS of the cold and of the warm runs,
-and the issue's targets with PASS or MISS.  ``--live`` runs the lock pairs against PyPI itself
-instead.  See README.md beside this file.
+compiles for one platform; on the timed sets three controls run in the same rounds: machci for
+one system and for three (against the same uv runs) and machci for four systems against ``uv
+pip compile --universal``.  Then ``machci sync`` cold, warm and no-op, and ``machci check``
+interleaved with a bare ``python -I -c pass``; the airflow set's three-system sync (peak RSS);
+the evaluation of its three-system default.nix (evaluation.py); and how lock time and memory
+grow with the graph (growth.py, synthetic graphs of 100 to 3,000 packages).  The report gives
+medians with their spread (min-max), each pair's ratio, bytes and requests served per run,
+peak RSS of the cold and of the warm runs, and the issues' targets with PASS or MISS.
+``--live`` runs the lock pairs against PyPI itself instead.  See README.md beside this file.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import platform
@@ -33,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation import main as evaluation_main
+from growth import as_json, measure_growth, report_growth
 from record import CONTROL_MACHCI, CONTROL_UV, labels_for, record
 from server import IndexServer
 from store import (
@@ -49,6 +55,7 @@ from tools import (
     PYTHON,
     REPO,
     SETS,
+    THREE_SYSTEMS,
     UNIVERSAL,
     RootSet,
     Sample,
@@ -74,6 +81,15 @@ TARGET_WARM = 3.0  # machci warm two-system lock / uv warm one-system compile
 TARGET_CHECK = 2.0  # machci check / bare python -I -c pass
 TARGET_RSS_MB = 150.0  # machci peak RSS, warm two-system lock
 TARGET_TORCH_MB = 50.0  # bytes machci downloads to lock torch for two Linux systems
+# The targets of the issue on performance at scale (warm, pair by pair against uv's one-system
+# compile): one system, three systems, cold; and the three-system sync's peak RSS.
+TARGET_ONE_SYSTEM = 1.2
+TARGET_THREE_SYSTEMS = 2.0
+TARGET_COLD = 1.0
+SCALE_SET = "airflow"  # its three-system sync is measured too (peak RSS)
+TARGET_SCALE_RSS_MB = 150.0
+GROWTH_SIZES = (100, 300, 1000, 3000)
+GROWTH_RUNS = 2
 # The torch target, with PEP 658 metadata and without (wheels read by range requests).
 TORCH_TARGETS = (("torch", "torch, 2 systems"), ("torch-ranges", "torch, 2 systems, no PEP 658"))
 # The ratios reported pair by pair, (tool, base, what): the targets' headline, then two
@@ -302,11 +318,20 @@ class SyncCheck:
 
 
 def measure_sync_check(
-    root_set: RootSet, url: str, snapshot: str, counting: Counting, pairs: int, timeout: float
+    root_set: RootSet,
+    url: str,
+    snapshot: str,
+    counting: Counting,
+    pairs: int,
+    timeout: float,
+    machci_systems: Sequence[str] = MACHCI_SYSTEMS,
+    *,
+    with_check: bool = True,
 ) -> SyncCheck:
-    """Time `machci sync` and `machci check` in a project directory of a set's roots."""
-    systems = ", ".join(MACHCI_SYSTEMS)
-    result = SyncCheck(f"{root_set.name} roots, {len(MACHCI_SYSTEMS)} systems: {systems}")
+    """Time `machci sync` and (`with_check`) `machci check` in a project directory of a set's
+    roots, locked for `machci_systems`."""
+    systems = ", ".join(machci_systems)
+    result = SyncCheck(f"{root_set.name} roots, {len(machci_systems)} systems: {systems}")
     env = clean_env("MACHCI_")
     env["PYTHONPATH"] = str(REPO)  # the working tree's machci, installed or not
     with scratch("machci-bench-sync-check-") as root:
@@ -356,7 +381,7 @@ def measure_sync_check(
             for _ in range(pairs):
                 if not one(step):
                     return result
-        for _ in range(pairs):
+        for _ in range(pairs if with_check else 0):
             for step in CHECK_STEPS:
                 if not one(step):
                     return result
@@ -514,6 +539,41 @@ def report_sync_check(result: SyncCheck, live: bool) -> list[str]:
     return lines
 
 
+def scale_targets(results: Mapping[str, SetResult], scale_sync: SyncCheck | None) -> list[Target]:
+    """The targets of the issue on performance at scale."""
+    out: list[Target] = []
+    for name, result in results.items():
+        if not result.root_set.timed:
+            continue
+        checks = (
+            ("machci-1", "warm", TARGET_ONE_SYSTEM, "1 system warm"),
+            ("machci-3", "warm", TARGET_THREE_SYSTEMS, "3 systems warm"),
+            ("machci-1", "cold", TARGET_COLD, "1 system cold"),
+        )
+        for tool, kind, limit, what in checks:
+            ratios = result.ratios(kind, tool)
+            out.append(
+                Target(
+                    f"{what} <= {limit:g}x uv {kind} ({name})",
+                    spread(ratios, 2, "x"),
+                    median(ratios),
+                    limit,
+                )
+            )
+    if scale_sync is not None:
+        warm = scale_sync.samples.get("sync_warm", [])
+        rss = max((s.rss_mb for s in warm), default=None)
+        out.append(
+            Target(
+                f"peak RSS <= {TARGET_SCALE_RSS_MB:g} MB, 3-system sync warm ({SCALE_SET})",
+                "n/a" if rss is None else f"{rss:.0f} MB",
+                rss,
+                TARGET_SCALE_RSS_MB,
+            )
+        )
+    return out
+
+
 def targets(results: Mapping[str, SetResult], sync_check: SyncCheck | None) -> list[Target]:
     out: list[Target] = []
     for name, result in results.items():
@@ -567,10 +627,10 @@ def targets(results: Mapping[str, SetResult], sync_check: SyncCheck | None) -> l
     return out
 
 
-def report_targets(found: list[Target], live: bool) -> list[str]:
-    title = "target (performance issue)" + (", LIVE" if live else "")
-    lines = [f"{title:<46} {'measured':>22}  verdict"]
-    lines += [f"{t.label:<46} {t.shown:>22}  {t.verdict}" for t in found]
+def report_targets(found: list[Target], live: bool, title: str) -> list[str]:
+    title += ", LIVE" if live else ""
+    lines = [f"{title:<52} {'measured':>22}  verdict"]
+    lines += [f"{t.label:<52} {t.shown:>22}  {t.verdict}" for t in found]
     return lines
 
 
@@ -580,6 +640,23 @@ def machine() -> str:
         f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python"
         f" {platform.python_version()}; load average {load} (other processes may run)"
     )
+
+
+def evaluate_scale_lock(url: str, snapshot: str, timeout: float) -> list[str]:
+    """Lock the airflow set for three systems and evaluate its default.nix (evaluation.py
+    --lock): the time to instantiate `env` per system, and how the file's size grows."""
+    root_set = SETS[SCALE_SET]
+    tool = machci_tool(root_set.requirements, url, snapshot, THREE_SYSTEMS, "machci-3")
+    with scratch("machci-bench-evaluation-") as root:
+        argv, answer = tool.command(root / "cache", root, 0)
+        sample = timed(argv, tool.env, root, answer, timeout)
+        if not sample.ok:
+            return [f"evaluation of the {SCALE_SET} lock: failed to lock ({sample.error})"]
+        captured = root / "evaluation.txt"
+        with captured.open("w") as out, contextlib.redirect_stdout(out):
+            code = evaluation_main(["--lock", str(answer), "--sizes", "--runs", "5"])
+        title = f"### default.nix of the {SCALE_SET} set, three systems (evaluation.py --lock)"
+        return [title, "", *captured.read_text().splitlines(), f"(exit status {code})"]
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -633,6 +710,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pip-compile-python", metavar="PYTHON", help="its interpreter")
     parser.add_argument(
         "--no-sync-check", action="store_true", help="skip machci sync vs machci check"
+    )
+    parser.add_argument(
+        "--no-growth", action="store_true", help="skip the growth of lock time with graph size"
+    )
+    parser.add_argument(
+        "--no-evaluation",
+        action="store_true",
+        help="skip evaluating the airflow set's three-system default.nix",
     )
     parser.add_argument("--recording", type=Path, help="recording directory")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
@@ -688,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = choose_pip_compile(args.pip_compile_python) if args.with_pip_compile else None
     results: dict[str, SetResult] = {}
     sync_check: SyncCheck | None = None
+    scale_sync: SyncCheck | None = None
+    evaluation: list[str] = []
 
     def measure(root_set: RootSet, url: str, counting: Counting) -> None:
         pip_compile = (
@@ -700,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     def run_all(url: str, counting: Counting) -> None:
-        nonlocal sync_check
+        nonlocal sync_check, scale_sync
         for root_set in sets:
             if root_set.pep658:
                 measure(root_set, url, counting)
@@ -711,6 +798,19 @@ def main(argv: list[str] | None = None) -> int:
             sync_check = measure_sync_check(
                 SETS[SYNC_CHECK_SET], url, snapshot, counting, args.pairs, args.timeout
             )
+            if SCALE_SET in (s.name for s in sets):
+                scale_sync = measure_sync_check(
+                    SETS[SCALE_SET],
+                    url,
+                    snapshot,
+                    counting,
+                    args.pairs,
+                    args.timeout,
+                    THREE_SYSTEMS,
+                    with_check=False,
+                )
+        if not args.no_evaluation and SCALE_SET in (s.name for s in sets):
+            evaluation.extend(evaluate_scale_lock(url, snapshot, args.timeout))
 
     if args.live:
         header.append(
@@ -723,13 +823,25 @@ def main(argv: list[str] | None = None) -> int:
             header.append(f"index {server.url}: the recording, with PyPI's caching headers")
             run_all(server.url, Counting(server))
 
+    growth = None
+    if not args.no_growth and not args.live:
+        growth = measure_growth(GROWTH_SIZES, GROWTH_RUNS, ("x86_64-linux",), args.timeout)
+
     lines = [*header, ""]
     for result in results.values():
         lines += [*report_set(result, args.live), ""]
     if sync_check is not None:
         lines += [*report_sync_check(sync_check, args.live), ""]
+    if scale_sync is not None:
+        lines += [*report_sync_check(scale_sync, args.live), ""]
+    if evaluation:
+        lines += [*evaluation, ""]
+    if growth is not None:
+        lines += [*report_growth(growth), ""]
     found = targets(results, sync_check)
-    lines += report_targets(found, args.live)
+    scale = scale_targets(results, scale_sync)
+    lines += report_targets(found, args.live, "target (performance issue)")
+    lines += ["", *report_targets(scale, args.live, "target (performance at scale)")]
     print("\n".join(lines), flush=True)
     log(f"done in {time.monotonic() - started:.0f} s")
     if args.json:
@@ -751,7 +863,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name, r in results.items()
             },
             "sync_check": None if sync_check is None else sync_check.to_json(),
-            "targets": [t.to_json() for t in found],
+            "scale_sync": None if scale_sync is None else scale_sync.to_json(),
+            "evaluation": evaluation,
+            "growth": None if growth is None else as_json(growth),
+            "targets": [t.to_json() for t in (*found, *scale)],
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
         log(f"wrote {args.json}")
