@@ -189,3 +189,18 @@ def test_diagnostics_name_files_for_other_systems(index: Index, tmp_path: Path) 
         "its files: winonly-1.0-cp312-cp312-macosx_11_0_arm64.whl,"
         " winonly-1.0-cp312-cp312-win_amd64.whl"
     ) in result.err
+
+
+def test_old_uploads_with_a_dash_in_the_version_are_left_out_but_not_foreign() -> None:
+    """`demo-1.0.2-2.tar.gz` is an old upload of demo (packaging reads the name `demo-1.0.2`):
+    left out, and not reported as another project's file, which `other-9.0.tar.gz` is."""
+    body = page(
+        entry("demo-1.0.tar.gz"),
+        entry("demo-1.0.2-2.tar.gz"),
+        entry("Demo-1.0.2-r1.tar.gz"),
+        entry("other-9.0.tar.gz"),
+        entry("demo_evil-9.0.tar.gz"),
+    )
+    found = listing(URL, "application/json", body, X86, None, "demo")
+    assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
+    assert found.foreign == ("other-9.0.tar.gz", "demo_evil-9.0.tar.gz")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from machci import __version__
-from machci.config.defaults import CONFIG_NAME, DEFAULT_OUTPUT, FLAKE_NAME
+from machci.config.defaults import CONFIG_NAME, DEFAULT_OUTPUT, FLAKE_NAME, PYLOCK_NAME
 from machci.errors import InputError
 from machci.files import read_regular, relative_input
 from machci.nix.header import Header, digest, split
@@ -82,10 +82,6 @@ _OUTPUT_LINE = re.compile(
 )
 
 
-# PEP 751's file names (packaging.pylock says the same, but importing it costs `check` time).
-_PYLOCK_NAME = re.compile(r"pylock(?:\.[^./\\]+)?\.toml")
-
-
 def _output_guess(config_bytes: bytes) -> str:
     """Where machci.yaml's bytes put the generated file, read without YAML: its `output:` line's
     value, else the default. A guess, since YAML spells the key in other ways too."""
@@ -127,7 +123,9 @@ def quick_inspect(config_path: Path) -> Finding | None:
         return None
     if parsed[0].flake not in (None, FLAKE_NAME):
         return None
-    if not all(_PYLOCK_NAME.fullmatch(name) for name in parsed[0].locks):
+    if not all(
+        PYLOCK_NAME.fullmatch(name) and not re.search(r"[/\\]", name) for name in parsed[0].locks
+    ):
         return None  # only pylock files beside it, never a path elsewhere
     finding = inspect(output, settings=None, parsed=parsed)
     # The files beside it must have been written with the settings this file was, which are

@@ -7,11 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from machci.atomic import atomic_write
+from machci.config.defaults import PYLOCK_NAME
 from machci.config.layers import load_project, source_options
 from machci.inputs.spec import build_spec
-from machci.lock import pylock
 from machci.lock.model import Lock
-from machci.lock.pylock import is_pylock_path
 from machci.resolve.locking import lock
 
 
@@ -31,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     text = result.dumps()
     if args.output:
         written = text
-        if is_pylock_path(args.output):
+        if PYLOCK_NAME.fullmatch(args.output.name):
+            from machci.lock import pylock  # packaging.pylock: imported only to write one
+
             environments = {target.system: target.environment for target in spec.targets}
             written = pylock.dumps(result, environments)
         atomic_write(args.output, written.encode())

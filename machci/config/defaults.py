@@ -5,7 +5,13 @@ Kept free of third-party imports so `machci check` starts fast.
 
 from __future__ import annotations
 
+import re
+
 from machci.errors import InputError
+
+# PEP 751's lock file names, pylock.toml and pylock.NAME.toml, as packaging.pylock's
+# is_valid_pylock_path reads them: importing that module would cost every run its import time.
+PYLOCK_NAME = re.compile(r"pylock(?:\.[^.]+)?\.toml")
 
 CONFIG_NAME = "machci.yaml"
 DEFAULT_OUTPUT = "default.nix"

@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packaging.pylock import is_valid_pylock_path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from machci.config.defaults import FLAKE_NAME, parse_glibc, parse_macos, parse_python
+from machci.config.defaults import (
+    FLAKE_NAME,
+    PYLOCK_NAME,
+    parse_glibc,
+    parse_macos,
+    parse_python,
+)
 from machci.config.model import (
     DEFAULT_DEPSDB_REPOSITORY,
     DEFAULT_FLAKE_NIXPKGS,
@@ -148,7 +153,7 @@ class _Loader:
         locks: list[Path] = []
         for index, name in enumerate(_strings(value)):
             path = base / name
-            if not is_valid_pylock_path(path):
+            if not PYLOCK_NAME.fullmatch(path.name):
                 nix.append(path)
             elif path in locks:
                 at = self.at("output", index) if listed else self.at("output")

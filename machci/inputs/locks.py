@@ -12,21 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
-from packaging.pylock import (
-    PackageSdist,
-    PackageWheel,
-    Pylock,
-    PylockUnsupportedVersionError,
-    PylockValidationError,
-    is_valid_pylock_path,
-)
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from machci.config.defaults import PYLOCK_NAME
 from machci.errors import InputError, Location
 from machci.inputs.requirements import RequirementLine, RequirementSet, load_toml
 
@@ -36,10 +27,13 @@ UV_LOCK_VERSIONS = (1,)  # uv.lock's `version`; `revision` only adds fields
 POETRY_LOCK_VERSIONS = ("1.1", "2.0", "2.1")  # [metadata] lock-version
 _HASH = re.compile(r"sha256:([0-9a-fA-F]{64})")
 
+if TYPE_CHECKING:  # imported where a lock is read: most runs read none, and both cost time
+    from packaging.pylock import PackageSdist, PackageWheel
+
 
 def is_lock_input(path: Path) -> bool:
     """Whether an input is a lock machci reads, by its name (as uv and pip decide)."""
-    return path.name in (UV_LOCK, POETRY_LOCK) or is_valid_pylock_path(path)
+    return path.name in (UV_LOCK, POETRY_LOCK) or PYLOCK_NAME.fullmatch(path.name) is not None
 
 
 def read_lock(path: Path, extras: Sequence[str] = (), groups: Sequence[str] = ()) -> RequirementSet:
@@ -165,6 +159,9 @@ def _check_shape(
     data: Mapping[str, Any], schema: Mapping[str, Any], path: Path, entries: _Entries | None
 ) -> None:
     """The file's error, at the entry it is in (`package[3]…`), when `data` breaks `schema`."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     error = best_match(Draft202012Validator(schema).iter_errors(data))
     if error is None:
         return
@@ -233,6 +230,8 @@ def _read_pylock(path: Path, extras: Sequence[str], groups: Sequence[str]) -> Re
             Location.of(path),
         )
     entries = _Entries(text, "packages")
+    from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+
     try:
         document = Pylock.from_dict(data)
     except PylockUnsupportedVersionError as exc:

@@ -26,6 +26,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from machci.config.defaults import PYLOCK_NAME
 from machci.dists import MAX_REQUIREMENTS_PER_PROJECT
 from machci.errors import InputError, Location
 from machci.files import read_text
@@ -43,7 +44,6 @@ MAX_INCLUDE_DEPTH = 100
 # Lock files of other tools: they are no requirements file, and reading one as such would find
 # nothing or nonsense. (PEP 751's are pylock.toml and pylock.NAME.toml.)
 _LOCK_FILE_NAMES = frozenset({"uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock"})
-_PYLOCK = re.compile(r"pylock(?:\.[^.]+)?\.toml")
 # Top-level keys of those lock files' TOML, to recognise one under another name.
 _LOCK_FILE_KEYS = frozenset({"package", "packages", "lock-version"})
 _TOML_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'([^\'\n]*)\'')
@@ -359,10 +359,10 @@ def _index_url(option: str, value: str, where: Location) -> str:
 def _refuse_lock_file(path: Path, included_from: Location | None, *, by_name: bool = True) -> None:
     """Refuse another tool's lock file (by its name, or with by_name=False unconditionally, when
     its content showed it to be one): it pins a whole environment in a format of its own."""
-    if by_name and path.name not in _LOCK_FILE_NAMES and not _PYLOCK.fullmatch(path.name):
+    if by_name and path.name not in _LOCK_FILE_NAMES and not PYLOCK_NAME.fullmatch(path.name):
         return
     subject = str(path) if included_from else "it"
-    readable = path.name in ("uv.lock", "poetry.lock") or _PYLOCK.fullmatch(path.name)
+    readable = path.name in ("uv.lock", "poetry.lock") or PYLOCK_NAME.fullmatch(path.name)
     if readable and included_from is not None:
         raise InputError(
             f"{subject} is a lock file; machci reads it as an input of its own (-r, or"

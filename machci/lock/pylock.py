@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import tomli_w
@@ -24,7 +23,6 @@ from packaging.pylock import (
     PackageVcs,
     PackageWheel,
     Pylock,
-    is_valid_pylock_path,
 )
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -35,11 +33,6 @@ from machci.lock.model import Lock, LockedFile, LockedPackage
 
 CREATED_BY = "machci"
 LOCK_VERSION = Version("1.0")
-
-
-def is_pylock_path(path: Path) -> bool:
-    """`pylock.toml` or `pylock.<name>.toml`, as PEP 751 names them (and uv decides by)."""
-    return is_valid_pylock_path(path)
 
 
 def system_marker(environment: Mapping[str, str]) -> Marker:

@@ -32,7 +32,7 @@ from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-LISTING_RECORD = "listing-v3"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v4"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -276,6 +276,14 @@ def _foreign(filename: str, project: str, canonical: dict[str, str]) -> bool:
     return normal != project
 
 
+def _own_legacy(filename: str, project: str) -> bool:
+    """A file of the project itself whose version holds a dash, as very old uploads do
+    (`cffi-1.0.2-2.tar.gz`, `regex-2013-02-16.tar.gz`): packaging reads another name from it, so
+    it is left out, but it is no other project's file and not worth a warning."""
+    parts = filename.split("-")
+    return any(canonicalize_name("-".join(parts[:end])) == project for end in range(1, len(parts)))
+
+
 def reduce(
     entries: Iterable[Peeked],
     wheels: WheelFilter | None,
@@ -307,7 +315,8 @@ def reduce(
                     newer += 1
                     continue
             if _foreign(filename, project, canonical):
-                foreign.append(filename)
+                if not _own_legacy(filename, project):
+                    foreign.append(filename)
                 continue
             if filename.endswith(".whl") and wheels is not None:
                 if filename.count("-") < 4:
