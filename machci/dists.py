@@ -61,7 +61,7 @@ _Owner = TypeVar("_Owner")
 _Value = TypeVar("_Value")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DistFile:
     """One file an index offers for a project."""
 

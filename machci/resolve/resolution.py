@@ -109,7 +109,7 @@ class Candidate:
         return f"{self.identifier} {self.version}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Choice:
     """One (provider, version) with its usable files, best-ranked first."""
 
