@@ -111,9 +111,15 @@ def _lock(
             )
             for target in spec.targets
         ]
-        for resolution in resolutions:
-            resolution.start(Prefetcher(source, resolution.provider).ahead)
-        for resolution in resolutions:
+        prefetchers = [Prefetcher(source, resolution.provider) for resolution in resolutions]
+        for resolution, prefetcher in zip(resolutions, prefetchers, strict=True):
+            resolution.start(prefetcher.ahead)
+        # Each target's resolution is let go of once done: a three-system lock holds one
+        # target's candidates and choices at a time, not all three.
+        resolutions.reverse()
+        prefetchers.reverse()
+        while resolutions:
+            resolution, prefetcher = resolutions.pop(), prefetchers.pop()
             try:
                 system = resolution.run()
                 check_lock_closure(system, [*spec.root_lines, *spec.requirements.constraints])
@@ -128,6 +134,9 @@ def _lock(
                     source,
                 )
                 failures.setdefault(exc.message, []).append(target_label(resolution.target))
+            finally:
+                prefetcher.stop()
+            del resolution, prefetcher
     finally:
         source.close()
         progress.close()

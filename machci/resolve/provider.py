@@ -129,21 +129,28 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             return cached
         project = self.finder.project(name)
         result: list[Choice] = []
-        # A package of packagesExtra is what it is, whatever the providers say.
-        local = next((f.kind for f in project.files if f.kind in SOURCE_KINDS), None)
-        for provider in (local,) if local else self.providers.for_package(name):
+        for provider in self._providers_of(name, project):
             if provider == "nixpkgs":
                 result.extend(self._nixpkgs_choices(name, project))
-                continue
-            for version, every in project.releases.get(provider, ()):
-                files = [f for f in every if self.file_usable(f)]
-                if len(files) > 1:
-                    files.sort(key=self._rank)
-                if files:
-                    result.append(Choice(provider, version, tuple(files)))
+            else:
+                result.extend(self._index_choices(provider, project))
         with self.lock:
             self.choices[name] = result
         return result
+
+    def _providers_of(self, name: str, project: ProjectFiles) -> tuple[str, ...]:
+        # A package of packagesExtra is what it is, whatever the providers say.
+        local = next((f.kind for f in project.files if f.kind in SOURCE_KINDS), None)
+        return (local,) if local else tuple(self.providers.for_package(name))
+
+    def _index_choices(self, provider: str, project: ProjectFiles) -> Iterator[Choice]:
+        """The project's versions of one kind, newest first, each with its usable files."""
+        for version, every in project.releases.get(provider, ()):
+            files = [f for f in every if self.file_usable(f)]
+            if len(files) > 1:
+                files.sort(key=self._rank)
+            if files:
+                yield Choice(provider, version, tuple(files))
 
     def _nixpkgs_choices(self, name: str, project: ProjectFiles) -> list[Choice]:
         """nixpkgs' attributes for `name` (newest first, ties by attribute), each with the index
@@ -168,8 +175,17 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     def likely_file(self, project: ProjectFiles) -> DistFile | None:
         """The file the resolver will most likely ask the metadata of: the best-ranked file of
-        the first choice."""
-        return next((c.files[0] for c in self.choices_for(project.name) if c.files), None)
+        the first choice. Found without listing every choice: all targets fetch ahead from the
+        start, and a target's full lists (a choice per version of every page) wait until its
+        resolution runs, rather than all targets' lists being held at once."""
+        choices: Iterable[Choice] | None = self.choices.get(project.name)
+        if choices is None:
+            providers = self._providers_of(project.name, project)
+            if "nixpkgs" in providers:  # its choices note what they lack: listed once, kept
+                choices = self.choices_for(project.name)
+            else:
+                choices = (c for p in providers for c in self._index_choices(p, project))
+        return next((c.files[0] for c in choices if c.files), None)
 
     def dependency_names(self, metadata: DistMetadata) -> list[str]:
         """The names a candidate with this metadata would bring in for this target."""

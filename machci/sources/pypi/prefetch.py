@@ -38,11 +38,18 @@ class Prefetcher:
 
     def __init__(self, source: Ahead, guess: Guess) -> None:
         self.source = source
-        self.guess = guess
+        self.guess: Guess | None = guess
         self.asked: set[str] = set()
         self.lock = threading.Lock()
 
+    def stop(self) -> None:
+        """Its resolution is over: fetch nothing more for it, and let go of what guessed (the
+        source's finished fetches keep their callbacks, and so this prefetcher, until closed)."""
+        self.guess = None
+
     def ahead(self, names: Iterable[str]) -> None:
+        if self.guess is None:
+            return
         with self.lock:
             fresh = [n for n in names if n not in self.asked]
             self.asked.update(fresh)
@@ -50,15 +57,19 @@ class Prefetcher:
             self.source.prefetch(fresh, self._likely)
 
     def _likely(self, project: ProjectFiles) -> list[DistFile]:
-        file = self.guess.likely_file(project)
+        guess = self.guess
+        file = guess.likely_file(project) if guess is not None else None
         if file is None:
             return []
         self.source.when_metadata(file, self._dependencies)
         return [file]
 
     def _dependencies(self, metadata: DistMetadata) -> None:
+        guess = self.guess
+        if guess is None:
+            return
         try:
-            names = list(self.guess.dependency_names(metadata))
+            names = list(guess.dependency_names(metadata))
         except InvalidMetadata:
             return  # the resolver reports it when it considers this candidate
         self.ahead(names)
