@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from machci.cli import main
@@ -80,3 +83,14 @@ def write_project(
         f"data: {{index: {index.url}, snapshot: '{SNAPSHOT}'}}\n" + extra
     )
     return project
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """benchmarks/NAME.py, which the benchmark runs as a script beside its siblings."""
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", benchmarks / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

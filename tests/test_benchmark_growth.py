@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import benchmark_module
 
 
 def growth() -> ModuleType:
-    """benchmarks/growth.py, which the benchmark runs as a script beside its siblings."""
-    spec = importlib.util.spec_from_file_location("bench_growth", ROOT / "benchmarks" / "growth.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("growth")
 
 
 def test_the_graph_is_seeded_and_roots_every_package() -> None:

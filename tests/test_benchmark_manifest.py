@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import benchmark_module
 
 
 def store() -> ModuleType:
-    """benchmarks/store.py, which the benchmark runs as a script beside its siblings."""
-    spec = importlib.util.spec_from_file_location("bench_store", ROOT / "benchmarks" / "store.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("store")
 
 
 def manifest() -> dict[str, Any]:
