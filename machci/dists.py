@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
@@ -175,6 +176,9 @@ def _version(text: str) -> Version:
     return Version(text)
 
 
+_NO_TAGS: frozenset[Tag] = frozenset()  # each frozenset() is a new object of 216 bytes
+
+
 @functools.lru_cache(maxsize=8192)
 def _tags(triple: str) -> frozenset[Tag]:
     return parse_tag(triple)
@@ -196,15 +200,17 @@ def dist_file(
     upload_time: str | None = None,
 ) -> DistFile:
     """A DistFile from parts already checked and split (see sources/pypi/pages.py). Versions, tags
-    and Requires-Python recur across a page's files: each is parsed once."""
+    and Requires-Python recur across a page's files: each is parsed once. The project's name and
+    the kind recur too: JSON reading makes a string of each for every file (tens of thousands on
+    a large lock), so they are interned, as an sdist's empty tags are shared."""
     return DistFile(
-        NormalizedName(name),
+        NormalizedName(sys.intern(name)),
         _version(version),
-        kind,
+        sys.intern(kind),
         filename,
         url,
         sha256,
-        _tags(tag_triple) if tag_triple else frozenset(),
+        _tags(tag_triple) if tag_triple else _NO_TAGS,
         parse_requires_python(requires_python),
         yanked,
         metadata_sha256,
