@@ -45,6 +45,12 @@ def run(*argv: str) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
+def machci(project: Path, *args: str, cache: str = ".cache") -> Run:
+    """machci run inside `project`, its cache kept there (`--cache-dir`)."""
+    with contextlib.chdir(project):
+        return run(*args, "--cache-dir", cache)
+
+
 def lock(
     index: Index,
     project: Path,

@@ -4,7 +4,6 @@ failures are cached so the same backend is not run again for the same answer."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from machci.config.load import load_config
 from machci.nix.settings import settings_digest
 from tests.fixtures.index import Index
 from tests.fixtures.mailbox import MAIL, Mailbox
-from tests.helpers import Run, lock, run, write_project
+from tests.helpers import lock, machci, write_project
 
 LINUX = ("x86_64-linux", "aarch64-linux")
 NO_R = "raise RuntimeError('cannot find R: R_HOME is not set and R is not on PATH')"
@@ -22,11 +21,6 @@ NO_R = "raise RuntimeError('cannot find R: R_HOME is not set and R is not on PAT
 def r_project(project: Path, index: Index, extra: str = "") -> Path:
     """A machci.yaml project with rPackages (so rpy2 is a root) on both Linux systems."""
     return write_project(project, index, "", LINUX, "rPackages: [data_table]\n" + extra)
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 def publish_rpy2(index: Index, *, static: bool = True) -> None:

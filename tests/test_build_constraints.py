@@ -4,14 +4,13 @@ metadata queries, never add a package, and are inputs of the generated file."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.index import Index
-from tests.helpers import Run, run, write_project
+from tests.helpers import machci, write_project
 
 # needsold's setup refuses what oldtool 2 has become, as setuptools 71+ refuses web2ldap 1.8.1's
 # `python_requires='>=3.6.*'`.
@@ -25,11 +24,6 @@ REFUSES_NEW = (
 
 def make_project(path: Path, index: Index, extra: str = "") -> Path:
     return write_project(path, index, "needsold\n", extra=extra)
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from machci.lock.model import Lock, LockedFile, LockedPackage, SystemLock
 from tests.fixtures.depsdb import DepsDb, Pin, Tarballs, publish
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
-from tests.helpers import Run, run
+from tests.helpers import machci
 
 CONFIG = """\
 # project settings (comments survive a bump)
@@ -27,11 +26,6 @@ data:
   snapshot: "2025-01-01T00:00:00Z"   # moved by machci bump
 providers: {{_default: 'wheel,sdist'}}
 """
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 @pytest.fixture

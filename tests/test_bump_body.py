@@ -5,7 +5,6 @@ The index's JSON API is the loopback emulation; everything it says is treated as
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from machci.commands.bump_body import MAX_NODES, escape, link, markdown_body, ti
 from machci.commands.bump_notes import normalise_label, notes_link, project_page
 from machci.commands.bump_report import Advisory, BumpResult, Change, Details, ReleaseNotes
 from tests.fixtures.index import Index
-from tests.helpers import Run, run
+from tests.helpers import machci
 
 CONFIG = """\
 requirements: [requirements.txt]
@@ -26,11 +25,6 @@ data:
 providers: {{_default: 'wheel,sdist'}}
 """
 TO = ("--to", "2025-07-01T00:00:00Z")
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 @pytest.fixture

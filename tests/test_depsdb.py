@@ -3,7 +3,6 @@ tarballs from 127.0.0.1, checked against its NAR hash, and resolved from."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from machci.hashes import to_nix32
 from tests.fixtures.depsdb import DepsDb, Pin, Tarballs, content, publish
-from tests.helpers import Run, run
+from tests.helpers import machci
 
 X86 = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64"
 ARM = "cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64"
@@ -70,11 +69,6 @@ def small_db() -> DepsDb:
         db.wheel(name, "1.0", "py3-none-any", {})
     db.wheel("setuptools", "69.0.0", "py3-none-any", {"requires_python": ">=3.8"})
     return db
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 def make_project(directory: Path, pin: str, requirements: str) -> Path:

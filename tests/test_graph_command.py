@@ -3,7 +3,6 @@ gives the same bytes, offline from an in-sync default.nix; labels are escaped fo
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from machci.lock.draw import dot_label, draw, mermaid_label
 from machci.lock.model import LockedPackage, Root, SystemLock
 from tests.fixtures.index import Index
-from tests.helpers import Run, run, write_project
+from tests.helpers import Run, machci, write_project
 
 SYSTEMS = ("x86_64-linux", "aarch64-darwin")
 
@@ -29,9 +28,8 @@ def make_project(index: Index, path: Path) -> Path:
     return write_project(path, index, "App\nsolo\n", systems=SYSTEMS)
 
 
-def machci(project: Path, *argv: str, cache: str = ".cache") -> Run:
-    with contextlib.chdir(project):
-        return run("graph", *argv, "--cache-dir", cache)
+def graph(project: Path, *argv: str, cache: str = ".cache") -> Run:
+    return machci(project, "graph", *argv, cache=cache)
 
 
 TEXT = """\
@@ -92,24 +90,24 @@ def project(index: Index, tmp_path: Path) -> Path:
 
 def test_each_format_of_the_first_system_or_the_one_asked_for(project: Path) -> None:
     # The first configured system, although the lock lists aarch64-darwin first.
-    assert machci(project, "--format", "mermaid") == Run(0, MERMAID, "")
-    assert machci(project, "--format", "mermaid", "--system", "x86_64-linux") == Run(0, MERMAID, "")
-    assert machci(project, "--system", "aarch64-darwin") == Run(0, TEXT, "")
-    assert machci(project, "--format", "dot", "--system", "aarch64-darwin") == Run(0, DOT, "")
+    assert graph(project, "--format", "mermaid") == Run(0, MERMAID, "")
+    assert graph(project, "--format", "mermaid", "--system", "x86_64-linux") == Run(0, MERMAID, "")
+    assert graph(project, "--system", "aarch64-darwin") == Run(0, TEXT, "")
+    assert graph(project, "--format", "dot", "--system", "aarch64-darwin") == Run(0, DOT, "")
 
 
 def test_why_keeps_only_the_paths_to_the_package(project: Path) -> None:
-    assert machci(project, "--system", "x86_64-linux", "--why", "Base") == Run(0, WHY, "")
-    mermaid = machci(
+    assert graph(project, "--system", "x86_64-linux", "--why", "Base") == Run(0, WHY, "")
+    mermaid = graph(
         project, "--why", "mac_only", "--format", "mermaid", "--system", "aarch64-darwin"
     )
     assert mermaid.out == 'flowchart TD\n  n0(["app 0.1"])\n  n1["mac-only 1.0"]\n  n0 --> n1\n'
-    missing = machci(project, "--why", "mac-only")
+    missing = graph(project, "--why", "mac-only")
     assert missing == Run(1, "", "machci: mac-only is not in the lock of x86_64-linux\n")
 
 
 def test_a_system_that_is_not_configured_is_an_error(project: Path) -> None:
-    result = machci(project, "--system", "aarch64-linux")
+    result = graph(project, "--system", "aarch64-linux")
     assert result == Run(
         2,
         "",
@@ -120,13 +118,12 @@ def test_a_system_that_is_not_configured_is_an_error(project: Path) -> None:
 
 def test_the_synced_file_draws_the_same_bytes_offline(index: Index, project: Path) -> None:
     argvs = [(), ("--format", "mermaid"), ("--format", "dot"), ("--why", "base")]
-    resolved = [machci(project, *argv) for argv in argvs]  # no default.nix yet
-    assert resolved == [machci(project, *argv) for argv in argvs]
-    with contextlib.chdir(project):
-        assert run("sync", "--cache-dir", ".cache").code == 1
+    resolved = [graph(project, *argv) for argv in argvs]  # no default.nix yet
+    assert resolved == [graph(project, *argv) for argv in argvs]
+    assert machci(project, "sync").code == 1
     index.stop()
     requests = len(index.requests)
-    offline = [machci(project, *argv, "--offline", cache="empty") for argv in argvs]
+    offline = [graph(project, *argv, "--offline", cache="empty") for argv in argvs]
     assert offline == resolved
     assert len(index.requests) == requests
     assert not (project / "empty").exists()

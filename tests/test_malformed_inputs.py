@@ -25,8 +25,7 @@ from machci.inputs.requirements import read_pyproject, read_requirements_file
 from machci.sources.pypi.pages import LISTING_RECORD
 from tests.fixtures.depsdb import Pin, Tarballs, publish
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT, lock, run
-from tests.test_depsdb import machci as depsdb_machci
+from tests.helpers import SNAPSHOT, lock, machci, run
 from tests.test_depsdb import make_project, pinned, small_db
 from tests.test_inputs import fifo
 
@@ -611,7 +610,7 @@ def depsdb_pin(tarballs: Tarballs, tmp_path: Path) -> Pin:
 @pytest.mark.parametrize("how", ["file", "fifo", "/dev/zero", "link to another tree"])
 def test_a_damaged_cached_tree_is_fetched_again(depsdb_pin: Pin, tmp_path: Path, how: str) -> None:
     project = make_project(tmp_path / "project", pinned(depsdb_pin), "app\n")
-    first = depsdb_machci(project, "lock", "--json")
+    first = machci(project, "lock", "--json")
     tree = project / ".cache" / "v2" / "trees" / depsdb_pin.sha256
     assert tree.is_dir()
     shutil.rmtree(tree)
@@ -624,7 +623,7 @@ def test_a_damaged_cached_tree_is_fetched_again(depsdb_pin: Pin, tmp_path: Path,
     else:  # a directory that is not the pinned tree
         (tmp_path / "other").mkdir()
         tree.symlink_to(tmp_path / "other")
-    again = depsdb_machci(project, "lock", "--json")
+    again = machci(project, "lock", "--json")
     assert (again.code, again.err, again.lock) == (0, "", first.lock)
     assert tree.is_dir() and not tree.is_symlink()
 

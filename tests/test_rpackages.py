@@ -3,7 +3,6 @@ comes from."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,11 @@ from machci.config.load import load_config
 from machci.errors import InputError
 from machci.nix.settings import settings_digest
 from tests.fixtures.index import Index
-from tests.helpers import Run, run, write_project
+from tests.helpers import machci, write_project
 
 
 def write_config(project: Path, index: Index, extra: str) -> None:
     write_project(project, index, "app\n", ("x86_64-linux", "aarch64-linux"), extra)
-
-
-def machci(project: Path, *args: str) -> Run:
-    with contextlib.chdir(project):
-        return run(*args, "--cache-dir", ".cache")
 
 
 @pytest.fixture

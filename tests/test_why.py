@@ -3,12 +3,11 @@ out-of-sync file is not used."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 from tests.fixtures.index import Index
-from tests.helpers import SNAPSHOT, Run, run
+from tests.helpers import SNAPSHOT, machci
 
 NIXPKGS = {
     "django": [
@@ -43,11 +42,6 @@ def make_project(index: Index, path: Path) -> Path:
         "nixpkgs: {index: nixpkgs-python.json}\n"
     )
     return path
-
-
-def machci(project: Path, *argv: str, cache: str = ".cache") -> Run:
-    with contextlib.chdir(project):
-        return run(*argv, "--cache-dir", cache)
 
 
 def test_the_synced_file_answers_offline_as_resolving_does(index: Index, tmp_path: Path) -> None:
