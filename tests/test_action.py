@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,10 @@ import pytest
 from action.__main__ import main as action_main
 from tests.fixtures.github import GitHubEmulator
 from tests.fixtures.index import Index
-from tests.fixtures.repos import BRANCH, Workspace, git, parse_outputs
+from tests.fixtures.repos import BRANCH, ActionRun, Workspace, git, parse_outputs
 from tests.helpers import run
 
 BOT = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
-
-
-@dataclass(frozen=True)
-class ActionRun:
-    code: int
-    stdout: str
-    outputs: dict[str, str]
-    summary: str
 
 
 TOKEN_NAMES = ("MACHCI_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "INPUT_TOKEN")

@@ -16,7 +16,7 @@ import pytest
 
 from action.__main__ import main as action_main
 from action.images import image_systems, manifest_command, reference
-from tests.fixtures.repos import Workspace, parse_outputs
+from tests.fixtures.repos import ActionRun, Workspace, parse_outputs
 
 FAKE_NIX_BUILD = """#!/bin/sh
 echo "nix-build $*" >> "{log}"
@@ -26,14 +26,6 @@ while [ $# -gt 0 ]; do
 done
 """
 FAKE_DOCKER = '#!/bin/sh\necho "docker $*" >> "{log}"\n'
-
-
-@dataclass(frozen=True)
-class Step:
-    code: int
-    stdout: str
-    outputs: dict[str, str]
-    summary: str
 
 
 @dataclass
@@ -66,7 +58,7 @@ def step(
     monkeypatch: pytest.MonkeyPatch,
     command: str,
     **inputs: str,
-) -> Step:
+) -> ActionRun:
     """One run of the action's machci step, in-process, with inputs as action.yml passes them."""
     output, summary = tmp_path / "output", tmp_path / "summary"
     output.write_text("")
@@ -82,7 +74,9 @@ def step(
     stdout = io.StringIO()
     with contextlib.chdir(workspace.path), contextlib.redirect_stdout(stdout):
         code = action_main([])
-    return Step(code, stdout.getvalue(), parse_outputs(output.read_text()), summary.read_text())
+    return ActionRun(
+        code, stdout.getvalue(), parse_outputs(output.read_text()), summary.read_text()
+    )
 
 
 def set_systems(workspace: Workspace, systems: str, image: str = "") -> None:
