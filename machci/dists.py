@@ -131,9 +131,6 @@ class ProjectFiles:
         Worked out once per project, not once per target: grouping and ordering thousands of
         files (botocore's page keeps about 4,000) was most of what each target spent on a page.
         """
-        return self._group()
-
-    def _group(self) -> dict[str, tuple[tuple[Version, tuple[DistFile, ...]], ...]]:
         grouped: dict[tuple[str, Version], list[DistFile]] = {}
         for file in self.files:
             grouped.setdefault((file.kind, file.version), []).append(file)

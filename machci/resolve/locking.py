@@ -111,15 +111,14 @@ def _lock(
             )
             for target in spec.targets
         ]
-        prefetchers = [Prefetcher(source, resolution.provider) for resolution in resolutions]
-        for resolution, prefetcher in zip(resolutions, prefetchers, strict=True):
+        pending = [(r, Prefetcher(source, r.provider)) for r in resolutions]
+        del resolutions
+        for resolution, prefetcher in pending:
             resolution.start(prefetcher.ahead)
         # Each target's resolution is let go of once done: a three-system lock holds one
         # target's candidates and choices at a time, not all three.
-        resolutions.reverse()
-        prefetchers.reverse()
-        while resolutions:
-            resolution, prefetcher = resolutions.pop(), prefetchers.pop()
+        while pending:
+            resolution, prefetcher = pending.pop(0)
             try:
                 system = resolution.run()
                 check_lock_closure(system, [*spec.root_lines, *spec.requirements.constraints])

@@ -584,10 +584,6 @@ class TargetResolution:
             raise ResolutionError(explain_conflict(self.provider, exc.causes, self.roots)) from None
         except ResolutionTooDeep as exc:
             raise ResolutionError(f"  resolution gave up after {exc.args[0]} rounds") from None
-        finally:
-            # The prefetcher holds the provider: without the cycle, reference counting frees
-            # the provider's choices and candidates as soon as the lock is assembled.
-            self.provider.lookahead = _ignore
         return system_lock(
             self.target, self.provider, result.mapping, self.roots, self.sources, self.scripts
         )
