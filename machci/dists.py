@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urldefrag, urlsplit
@@ -28,6 +29,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
+
+from machci.errors import SourceError
 
 # The resolver checks each requirement on a project against every other one on it, each time
 # one is added, so many of them on one project cost quadratic time. No real metadata or
@@ -114,33 +117,118 @@ class computed_once(Generic[_Owner, _Value]):
             return value
 
 
-@dataclass(frozen=True)
+class Release:
+    """One version's files of one kind.
+
+    From a cached listing, the version is parsed and the files are read only when asked: a
+    resolution looks at the newest few versions of each project, whose pages list hundreds (an
+    airflow-sized lock keeps some 62,000 files, and reads about a thousand of them). Until then
+    the files stay the listing's JSON text, a third of the memory of the values it holds.
+    Computing either twice in a race gives the same answer, so no lock is taken.
+    """
+
+    __slots__ = ("_files", "_rows", "_text", "_version")
+
+    def __init__(self, text: str, rows: str) -> None:
+        """`text`: the version; `rows`: a JSON array holding each file as an array of
+        dist_file's arguments, in order (sources/pypi/pages.py writes them)."""
+        self._text = text
+        self._rows = rows
+        self._version: Version | None = None
+        self._files: tuple[DistFile, ...] | None = None
+
+    @classmethod
+    def of(cls, version: Version, files: tuple[DistFile, ...]) -> Release:
+        release = cls(str(version), "[]")
+        release._version = version
+        release._files = files
+        return release
+
+    @property
+    def version(self) -> Version:
+        if self._version is None:
+            self._version = _version(self._text)
+        return self._version
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        if self._files is None:
+            self._files = tuple(dist_file(*row) for row in file_rows(self._rows))
+        return self._files
+
+
+FILE_FIELDS = 13  # dist_file's arguments
+
+
+def file_rows(text: str) -> list[list[Any]]:
+    """The files of a listing's release: checked for their shape, as the listing was (its cache
+    record is machci's own; a damaged one must not read as a release without files)."""
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        rows = None
+    if not (isinstance(rows, list) and all(_is_row(row) for row in rows)):
+        raise SourceError(
+            "a cached index listing is damaged; run again with a fresh cache (--cache-dir)"
+        )
+    return rows
+
+
+def _is_row(row: object) -> bool:
+    return isinstance(row, list) and len(row) == FILE_FIELDS and isinstance(row[3], str)
+
+
+def releases_of(files: Iterable[DistFile]) -> dict[str, tuple[Release, ...]]:
+    """Per kind, each version's files, newest version first."""
+    grouped: dict[tuple[str, Version], list[DistFile]] = {}
+    for file in files:
+        grouped.setdefault((file.kind, file.version), []).append(file)
+    by_kind: dict[str, list[Release]] = {}
+    for (kind, version), found in grouped.items():
+        by_kind.setdefault(kind, []).append(Release.of(version, tuple(found)))
+    return {
+        kind: tuple(sorted(found, key=lambda release: release.version, reverse=True))
+        for kind, found in by_kind.items()
+    }
+
+
+@dataclass(frozen=True, eq=False)
 class ProjectFiles:
     """A project's files as of the snapshot, plus what the snapshot hid (for diagnostics)."""
 
     name: NormalizedName
     index: str | None  # None: no index knows the project
-    files: tuple[DistFile, ...]
+    # Per kind, each version's files, newest version first: grouped and ordered once per page
+    # (when its listing is made), not once per target or run.
+    releases: Mapping[str, tuple[Release, ...]]
     newer_than_snapshot: int = 0
     without_upload_time: int = 0
 
-    @computed_once
-    def releases(self) -> dict[str, tuple[tuple[Version, tuple[DistFile, ...]], ...]]:
-        """Per kind, each version's files, newest version first.
+    @classmethod
+    def of(
+        cls,
+        name: NormalizedName,
+        index: str | None,
+        files: Iterable[DistFile],
+        newer_than_snapshot: int = 0,
+        without_upload_time: int = 0,
+    ) -> ProjectFiles:
+        return cls(name, index, releases_of(files), newer_than_snapshot, without_upload_time)
 
-        Worked out once per project, not once per target: grouping and ordering thousands of
-        files (botocore's page keeps about 4,000) was most of what each target spent on a page.
-        """
-        grouped: dict[tuple[str, Version], list[DistFile]] = {}
-        for file in self.files:
-            grouped.setdefault((file.kind, file.version), []).append(file)
-        by_kind: dict[str, list[tuple[Version, tuple[DistFile, ...]]]] = {}
-        for (kind, version), files in grouped.items():
-            by_kind.setdefault(kind, []).append((version, tuple(files)))
-        return {
-            kind: tuple(sorted(found, key=lambda release: release[0], reverse=True))
-            for kind, found in by_kind.items()
-        }
+    @computed_once
+    def files(self) -> tuple[DistFile, ...]:
+        """Every file, building those of versions no resolution looked at: for diagnostics."""
+        return tuple(self._files_where(lambda _version: True))
+
+    def files_of(self, version: Version) -> list[DistFile]:
+        """The files of one version, of every kind."""
+        return list(self._files_where(version.__eq__))
+
+    def _files_where(self, wanted: Callable[[Version], bool]) -> Iterator[DistFile]:
+        for releases in self.releases.values():
+            for release in releases:
+                if wanted(release.version):
+                    yield from release.files
 
 
 def classify(filename: str) -> tuple[NormalizedName, Version, str, frozenset[Tag]] | None:

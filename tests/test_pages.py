@@ -3,15 +3,17 @@ listing a warm run reads back is the one it stored."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from machci.dists import FILE_FIELDS, dist_file, file_rows
 from machci.errors import SourceError
 from machci.inputs.targets import Target
-from machci.sources.pypi.pages import Listing, WheelFilter, listing, listing_key
+from machci.sources.pypi.pages import Listed, Listing, WheelFilter, listing, listing_key
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -36,7 +38,7 @@ def entry(filename: str, **extra: object) -> dict[str, object]:
 
 def kept(body: bytes, snapshot: datetime | None = None) -> list[str]:
     found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot, "demo")
-    return [f.filename for f in found.files]
+    return sorted(f.filename for f in found.files)
 
 
 def test_only_files_some_target_can_use_are_kept() -> None:
@@ -49,9 +51,9 @@ def test_only_files_some_target_can_use_are_kept() -> None:
         entry("demo-1.0.exe"),
     )
     assert kept(body) == [
-        "demo-1.0.tar.gz",
         "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
         "demo-1.0-py3-none-any.whl",
+        "demo-1.0.tar.gz",
     ]
 
 
@@ -135,10 +137,17 @@ def test_html_pages_reduce_alike() -> None:
     assert str(only.requires_python) == ">=3.8"
 
 
+def assert_survives_json(found: Listing) -> None:
+    again = Listing.from_json(json.loads(json.dumps(found.to_json())))
+    assert again is not None
+    assert again.to_json() == found.to_json()
+    assert again.dist_files() == found.dist_files()
+
+
 def test_a_listing_survives_its_json_and_rejects_damage() -> None:
     body = page(entry("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3.9"}))
     found = listing(URL, "application/json", body, X86, None, "demo")
-    assert Listing.from_json(json.loads(json.dumps(found.to_json()))) == found
+    assert_survives_json(found)
     assert Listing.from_json({"files": []}) is None
     assert Listing.from_json([[["too", "short"]], 0, 0, []]) is None
     assert Listing.from_json([[], 0, 0]) is None  # a listing of the previous record kind
@@ -163,7 +172,7 @@ def test_files_named_for_another_project_are_left_out_and_named() -> None:
         "good-b-9.0.zip",
         "demo_x-9.0-cp312-cp312-win_amd64.whl",
     )
-    assert Listing.from_json(json.loads(json.dumps(found.to_json()))) == found
+    assert_survives_json(found)
 
 
 def test_the_listing_key_changes_with_body_targets_and_snapshot() -> None:
@@ -204,3 +213,37 @@ def test_old_uploads_with_a_dash_in_the_version_are_left_out_but_not_foreign() -
     found = listing(URL, "application/json", body, X86, None, "demo")
     assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
     assert found.foreign == ("other-9.0.tar.gz", "demo_evil-9.0.tar.gz")
+
+
+def test_releases_are_grouped_by_version_newest_first() -> None:
+    """Versions order as versions, not as text (10.0 after 9.0), and spellings of one version
+    share its release; within a release the files keep the page's order."""
+    body = page(
+        entry("demo-9.0.tar.gz"),
+        entry("demo-10.0-py3-none-any.whl"),
+        entry("demo-1.0.0.tar.gz"),
+        entry("demo-10.0.tar.gz"),
+        entry("demo-1.0.zip"),
+        entry("demo-10.0-py2.py3-none-any.whl"),
+    )
+    found = listing(URL, "application/json", body, X86, None, "demo")
+    assert [(r.kind, r.version, [f[3] for f in file_rows(r.files)]) for r in found.releases] == [
+        ("wheel", "10.0", ["demo-10.0-py3-none-any.whl", "demo-10.0-py2.py3-none-any.whl"]),
+        ("sdist", "10.0", ["demo-10.0.tar.gz"]),
+        ("sdist", "9.0", ["demo-9.0.tar.gz"]),
+        ("sdist", "1.0.0", ["demo-1.0.0.tar.gz", "demo-1.0.zip"]),
+    ]
+
+
+def test_a_listed_file_holds_dist_files_arguments_in_order() -> None:
+    """Cached rows are passed to dist_file positionally (dists.Release)."""
+    assert Listed._fields == tuple(inspect.signature(dist_file).parameters)
+    assert len(Listed._fields) == FILE_FIELDS
+
+
+def test_a_damaged_release_in_the_cache_is_an_error_not_an_empty_release() -> None:
+    damaged = Listing.from_json([[["wheel", "1.0", '[["too", "short"]]']], 0, 0, []])
+    assert damaged is not None
+    (release,) = damaged.by_kind()["wheel"]
+    with pytest.raises(SourceError, match="cached index listing is damaged"):
+        _ = release.files

@@ -11,6 +11,7 @@ a build nixpkgs cannot do unaided.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -50,7 +51,7 @@ from machci.inputs.targets import Target
 from machci.lock.model import LockedSource, SystemLock
 from machci.resolve.assembly import system_lock
 from machci.resolve.conflicts import explain_conflict
-from machci.resolve.resolution import Candidate, Choice, Edges, Finder, Req
+from machci.resolve.resolution import Candidate, Choice, Choices, Edges, Finder, Req
 from machci.resolve.rounds import RoundsResolver
 from machci.sources.nixpkgs.index import NixpkgsPackage
 
@@ -78,7 +79,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.nixpkgs = nixpkgs or {}
         self.constraints = constraints
         self.allow_prereleases = allow_prereleases
-        self.choices: dict[str, list[Choice]] = {}
+        self.choices: dict[str, Choices] = {}
         self.edges: dict[Candidate, Edges] = {}
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
@@ -123,34 +124,37 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             file.filename,
         )
 
-    def choices_for(self, name: str) -> list[Choice]:
-        cached = self.choices.get(name)
+    def choices_for(self, name: str) -> Choices:
+        return self._choices_of(self.finder.project(name))
+
+    def _choices_of(self, project: ProjectFiles) -> Choices:
+        cached = self.choices.get(project.name)
         if cached is not None:
             return cached
-        project = self.finder.project(name)
-        result: list[Choice] = []
-        for provider in self._providers_of(name, project):
-            if provider == "nixpkgs":
-                result.extend(self._nixpkgs_choices(name, project))
-            else:
-                result.extend(self._index_choices(provider, project))
-        with self.lock:
-            self.choices[name] = result
-        return result
+        with self.lock:  # made once: a nixpkgs list notes what it lacks as it is made
+            if project.name not in self.choices:
+                listed: list[Iterable[Choice]] = []
+                for provider in self._providers_of(project.name, project):
+                    if provider == "nixpkgs":
+                        listed.append(self._nixpkgs_choices(project.name, project))
+                    else:
+                        listed.append(self._index_choices(provider, project))
+                self.choices[project.name] = Choices(itertools.chain(*listed))
+            return self.choices[project.name]
 
     def _providers_of(self, name: str, project: ProjectFiles) -> tuple[str, ...]:
         # A package of packagesExtra is what it is, whatever the providers say.
-        local = next((f.kind for f in project.files if f.kind in SOURCE_KINDS), None)
+        local = next((kind for kind in project.releases if kind in SOURCE_KINDS), None)
         return (local,) if local else tuple(self.providers.for_package(name))
 
     def _index_choices(self, provider: str, project: ProjectFiles) -> Iterator[Choice]:
         """The project's versions of one kind, newest first, each with its usable files."""
-        for version, every in project.releases.get(provider, ()):
-            files = [f for f in every if self.file_usable(f)]
+        for release in project.releases.get(provider, ()):
+            files = [f for f in release.files if self.file_usable(f)]
             if len(files) > 1:
                 files.sort(key=self._rank)
             if files:
-                yield Choice(provider, version, tuple(files))
+                yield Choice(provider, release.version, tuple(files))
 
     def _nixpkgs_choices(self, name: str, project: ProjectFiles) -> list[Choice]:
         """nixpkgs' attributes for `name` (newest first, ties by attribute), each with the index
@@ -158,7 +162,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         choices = []
         for package in self.nixpkgs.get(name, ()):
             version = Version(package.version)
-            same = [f for f in project.files if f.version == version]
+            same = project.files_of(version)
             usable = [f for f in same if f.kind in ("wheel", "sdist") and self.file_usable(f)]
             ranked = sorted((f for f in usable if f.kind == "wheel"), key=self._rank)
             ranked += sorted((f for f in usable if f.kind == "sdist"), key=self._rank)
@@ -175,17 +179,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     def likely_file(self, project: ProjectFiles) -> DistFile | None:
         """The file the resolver will most likely ask the metadata of: the best-ranked file of
-        the first choice. Found without listing every choice: all targets fetch ahead from the
-        start, and a target's full lists (a choice per version of every page) wait until its
-        resolution runs, rather than all targets' lists being held at once."""
-        choices: Iterable[Choice] | None = self.choices.get(project.name)
-        if choices is None:
-            providers = self._providers_of(project.name, project)
-            if "nixpkgs" in providers:  # its choices note what they lack: listed once, kept
-                choices = self.choices_for(project.name)
-            else:
-                choices = (c for p in providers for c in self._index_choices(p, project))
-        return next((c.files[0] for c in choices if c.files), None)
+        the first choice (listing no further than that choice)."""
+        return next((c.files[0] for c in self._choices_of(project) if c.files), None)
 
     def dependency_names(self, metadata: DistMetadata) -> list[str]:
         """The names a candidate with this metadata would bring in for this target."""
@@ -315,7 +310,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 rejected.add(candidate.version)
 
     @staticmethod
-    def _fitting(choices: Sequence[Choice], reqs: Sequence[Req]) -> Iterator[tuple[int, Choice]]:
+    def _fitting(choices: Iterable[Choice], reqs: Sequence[Req]) -> Iterator[tuple[int, Choice]]:
         """The choices every requirement allows, in order, checked only as far as asked."""
         for position, choice in enumerate(choices):
             if all(r.allows(choice.version) for r in reqs):
@@ -325,7 +320,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self,
         name: NormalizedName,
         extras: frozenset[NormalizedName],
-        choices: Sequence[Choice],
+        choices: Choices,
         position: int,
         reqs: list[Req],
         bad: set[Candidate],
@@ -342,7 +337,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if candidate.provider == "sdist":
             later = (
                 c
-                for c in choices[position + 1 :]
+                for c in choices.after(position)
                 if c.provider == "wheel" and c.version == choice.version
             )
             wheel_choice = next(later, None)

@@ -6,7 +6,9 @@ and not each other."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -119,6 +121,49 @@ class Choice:
     nixpkgs: NixpkgsPackage | None = None
 
 
+class Choices:
+    """A project's choices in order, listed only as far as someone has looked.
+
+    Pages list hundreds of versions, and most resolutions look at the newest one or two:
+    checking every file of every version up front was a fifth of a large lock's time. Listing
+    goes on under a lock, as the prefetch threads read the same choices as the resolver."""
+
+    __slots__ = ("_listed", "_lock", "_rest")
+
+    def __init__(self, choices: Iterable[Choice]) -> None:
+        self._listed: list[Choice] = []
+        self._rest: Iterator[Choice] | None = iter(choices)
+        self._lock = threading.Lock()
+
+    def _reaches(self, position: int) -> bool:
+        """Whether there is a choice at `position`, listing up to it."""
+        listed = self._listed
+        while len(listed) <= position:
+            with self._lock:
+                if len(listed) > position:
+                    break
+                following = None if self._rest is None else next(self._rest, None)
+                if following is None:
+                    self._rest = None
+                    return False
+                listed.append(following)
+        return True
+
+    def __iter__(self) -> Iterator[Choice]:
+        position = 0
+        while self._reaches(position):
+            yield self._listed[position]
+            position += 1
+
+    def __getitem__(self, position: int) -> Choice:
+        if position < 0 or not self._reaches(position):
+            raise IndexError(position)
+        return self._listed[position]
+
+    def after(self, position: int) -> Iterator[Choice]:
+        return itertools.islice(self, position + 1, None)
+
+
 @dataclass
 class Edges:
     runtime: set[str] = field(default_factory=set)
@@ -143,4 +188,4 @@ class Resolution(Protocol):
     def invalid(self) -> Mapping[str, list[str]]: ...
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str: ...
-    def choices_for(self, name: str) -> list[Choice]: ...
+    def choices_for(self, name: str) -> Iterable[Choice]: ...

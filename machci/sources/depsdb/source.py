@@ -115,8 +115,8 @@ class DepsDbSource:
         canonical = canonicalize_name(name)
         found = self._project(canonical)
         if found is None:
-            return ProjectFiles(canonical, None, ())
-        return ProjectFiles(canonical, INDEX_NAME, found.files)
+            return ProjectFiles(canonical, None, {})
+        return ProjectFiles.of(canonical, INDEX_NAME, found.files)
 
     def every_file(self, name: str) -> ProjectFiles:
         """Every file a target may use or not: the tables do not sort them by target."""

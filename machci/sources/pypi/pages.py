@@ -24,15 +24,16 @@ from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from machci.config.model import format_snapshot
-from machci.dists import DistFile, classify, dist_file
+from machci.dists import DistFile, Release, classify, dist_file, file_rows
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-LISTING_RECORD = "listing-v4"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v5"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -67,35 +68,45 @@ class Peeked(Protocol):
 
 
 class Listed(NamedTuple):
-    """A kept file: checked, classified, and as compact as a JSON array."""
+    """A kept file: checked, classified, and as compact as a JSON array. The fields are
+    dist_file's arguments, in order."""
 
-    filename: str
-    url: str
-    sha256: str | None
-    requires_python: str | None
-    yanked: str | None
-    has_metadata: bool
-    metadata_sha256: str | None
     name: str
     version: str
     kind: str
-    tags: str  # the wheel's tag triple, "" for an sdist
+    filename: str
+    url: str
+    sha256: str | None
+    tag_triple: str  # "" for an sdist
+    requires_python: str | None
+    yanked: str | None
+    metadata_sha256: str | None
+    has_metadata_file: bool
     size: int | None  # bytes, as the index says (PEP 700); None when it does not
     upload_time: str | None  # RFC 3339 in UTC (PEP 700); None when the index does not say
+
+
+class ListedRelease(NamedTuple):
+    """The kept files of one version and kind: a JSON array of Listed arrays. Kept as text until
+    a run looks at the version (dists.Release), as most versions of a page never are."""
+
+    kind: str
+    version: str
+    files: str
 
 
 @dataclass(frozen=True)
 class Listing:
     """A page's files as of the snapshot that some target can use, and what was hidden."""
 
-    files: tuple[Listed, ...]
+    releases: tuple[ListedRelease, ...]  # newest version first
     newer_than_snapshot: int = 0
     without_upload_time: int = 0
     foreign: tuple[str, ...] = ()  # files named for another project, left out
 
     def to_json(self) -> object:
         return [
-            list(self.files),
+            [list(r) for r in self.releases],
             self.newer_than_snapshot,
             self.without_upload_time,
             list(self.foreign),
@@ -103,37 +114,51 @@ class Listing:
 
     @classmethod
     def from_json(cls, value: object) -> Listing | None:
-        """The listing a cache entry holds, or None if it is not one (then it is recomputed)."""
+        """The listing a cache entry holds, or None if it is not one (then it is recomputed).
+        A release's files are checked when they are read."""
         if not isinstance(value, list) or len(value) != 4:
             return None
-        files, newer, untimed, foreign = value
-        if not (isinstance(files, list) and isinstance(newer, int) and isinstance(untimed, int)):
+        releases, newer, untimed, foreign = value
+        if not (isinstance(releases, list) and isinstance(newer, int) and isinstance(untimed, int)):
             return None
-        if not all(isinstance(f, list) and len(f) == len(Listed._fields) for f in files):
+        if not all(_is_release(r) for r in releases):
             return None
         if not (isinstance(foreign, list) and all(isinstance(f, str) for f in foreign)):
             return None
-        return cls(tuple(Listed(*f) for f in files), newer, untimed, tuple(foreign))
+        return cls(tuple(ListedRelease(*r) for r in releases), newer, untimed, tuple(foreign))
+
+    def by_kind(self) -> dict[str, tuple[Release, ...]]:
+        """ProjectFiles.releases of this listing, nothing parsed or built yet."""
+        by_kind: dict[str, list[Release]] = {}
+        for release in self.releases:
+            by_kind.setdefault(release.kind, []).append(Release(release.version, release.files))
+        return {kind: tuple(found) for kind, found in by_kind.items()}
+
+    @property
+    def files(self) -> list[Listed]:
+        """Every kept file, newest version first."""
+        return [Listed(*row) for r in self.releases for row in file_rows(r.files)]
 
     def dist_files(self) -> tuple[DistFile, ...]:
-        return tuple(
-            dist_file(
-                f.name,
-                f.version,
-                f.kind,
-                f.filename,
-                f.url,
-                f.sha256,
-                f.tags,
-                f.requires_python,
-                f.yanked,
-                f.metadata_sha256,
-                f.has_metadata,
-                f.size,
-                f.upload_time,
-            )
-            for f in self.files
-        )
+        return tuple(dist_file(*f) for f in self.files)
+
+
+def _is_release(value: object) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 3 and all(isinstance(part, str) for part in value)
+    )
+
+
+def _grouped(kept: Iterable[Listed]) -> tuple[ListedRelease, ...]:
+    """The files by version and kind, newest version first (files in page order)."""
+    grouped: dict[tuple[str, Version], list[Listed]] = {}
+    for file in kept:
+        grouped.setdefault((file.kind, Version(file.version)), []).append(file)
+    ordered = sorted(grouped.items(), key=lambda item: item[0][1], reverse=True)
+    return tuple(
+        ListedRelease(kind, str(version), json.dumps(files, separators=(",", ":")))
+        for (kind, version), files in ordered
+    )
 
 
 class WheelFilter:
@@ -222,17 +247,17 @@ def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
     if moment is None:
         moment = _upload_time(entry.upload_time)
     return Listed(
-        entry.filename,
-        entry.url,
-        _sha256(entry.sha256, "sha256"),
-        entry.requires_python,
-        entry.yanked,
-        has_metadata,
-        metadata_sha256,
         name,
         str(version),
         kind,
+        entry.filename,
+        entry.url,
+        _sha256(entry.sha256, "sha256"),
         _tag_triple(entry.filename) if kind == "wheel" else "",
+        entry.requires_python,
+        entry.yanked,
+        metadata_sha256,
+        has_metadata,
         _size(entry.size),
         format_snapshot(moment) if moment is not None else None,
     )
@@ -338,7 +363,7 @@ def reduce(
                 continue  # only a stand-in: a broken one is no loss
             if listed is not None:
                 kept.append(listed)
-    return Listing(tuple(kept), newer, untimed, tuple(foreign))
+    return Listing(_grouped(kept), newer, untimed, tuple(foreign))
 
 
 # Reading pages ----------------------------------------------------------------------------

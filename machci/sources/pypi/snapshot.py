@@ -152,7 +152,7 @@ class PyPISource:
 
     def _load_project(self, name: NormalizedName) -> ProjectFiles:
         if name in self.local:
-            return ProjectFiles(name, "packagesExtra", (self.local[name].file,))
+            return ProjectFiles.of(name, "packagesExtra", (self.local[name].file,))
         # First index that knows the project wins (no mixing across indexes: that is how
         # dependency-confusion attacks work).
         for index in self.indexes:
@@ -166,11 +166,11 @@ class PyPISource:
                     return ProjectFiles(
                         name,
                         index,
-                        found.dist_files(),
+                        found.by_kind(),
                         found.newer_than_snapshot,
                         found.without_upload_time,
                     )
-        return ProjectFiles(name, None, ())
+        return ProjectFiles(name, None, {})
 
     def _listing(
         self,
@@ -210,7 +210,7 @@ class PyPISource:
             if answer is None:
                 return project
             found = self._listing(url, project.name, *answer, None)
-        return replace(project, files=found.dist_files())
+        return replace(project, releases=found.by_kind())
 
     @contextlib.contextmanager
     def _file_errors(self) -> Iterator[None]:
