@@ -184,3 +184,23 @@ def test_x86_64_darwin_is_locked_with_a_warning_about_nixpkgs(index: Index, tmp_
     assert darwin.code == 0 and linux.code == 0
     assert "machci: warning: x86_64-darwin: nixpkgs 26.11 and later refuse" in darwin.err
     assert "warning" not in linux.err
+
+
+def test_lock_loads_what_it_may_not_need_only_when_needed() -> None:
+    """`machci lock -r …` on a warm cache needs no machci.yaml reader (ruamel.yaml, the
+    schema), no pypi-deps-db reader, no file locks and no platform directories: the lock
+    command imports none of them up front."""
+    code = (
+        "import sys; import machci.cli, machci.commands.lock;"
+        " later = ('ruamel.yaml', 'jsonschema', 'machci.config.load', 'machci.config.schema',"
+        " 'machci.sources.depsdb.source', 'filelock', 'platformdirs');"
+        " print(sorted(m for m in later if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

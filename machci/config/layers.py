@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from machci.config.defaults import CONFIG_NAME, parse_glibc, parse_macos, parse_python
-from machci.config.load import load_config
 from machci.config.model import (
     BuildConstraint,
     Config,
@@ -38,7 +37,13 @@ def load_project(args: argparse.Namespace) -> tuple[Config, Path]:
     # reported (by load_config) rather than taken for "no machci.yaml".
     if path is None and os.path.lexists(CONFIG_NAME) and not args.requirements:
         path = Path(CONFIG_NAME)
-    config = load_config(path) if path is not None else Config()
+    if path is None:
+        config = Config()
+    else:
+        # Imported only for a machci.yaml: its reader brings ruamel.yaml and the schema.
+        from machci.config.load import load_config
+
+        config = load_config(path)
     base = path.parent if path is not None else Path()
     changes: dict[str, object] = {}
     if args.requirements or args.extras or args.groups:

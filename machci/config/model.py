@@ -19,7 +19,7 @@ from machci.config.defaults import (
     DEFAULT_OUTPUT,
     FLAKE_NAME,
 )
-from machci.config.schema import PROPERTIES
+from machci.config.properties import PROPERTIES
 from machci.errors import InputError, Location
 
 

@@ -12,26 +12,21 @@ this module only chooses the first in the file and words it.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from machci.config.properties import SCHEMA
 from machci.redaction import redact_unparsed
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-SCHEMA: dict[str, Any] = json.loads(
-    resources.files("machci.config").joinpath("machci.schema.json").read_text(encoding="utf-8")
-)
-PROPERTIES: dict[str, Any] = SCHEMA["properties"]
 # A shown value is cut here: a message quotes what was written, not a whole hostile document.
 _SHOWN_MAX = 80
 _JSON_TYPES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from machci.backends.failures import printable
 from machci.config.model import NixpkgsData
@@ -21,7 +22,6 @@ from machci.resolve.lockpins import check_lock_closure, check_lock_pins, explain
 from machci.resolve.provider import TargetResolution, target_label
 from machci.sources.auth import Credentials
 from machci.sources.cache import Cache, default_cache_dir
-from machci.sources.depsdb.source import DepsDbSource
 from machci.sources.http import Http, Progress, strip_credentials
 from machci.sources.nixpkgs.index import NixpkgsIndex, evaluate_tree, load_index
 from machci.sources.pypi.pages import WheelFilter
@@ -29,6 +29,9 @@ from machci.sources.pypi.prefetch import Prefetcher
 from machci.sources.pypi.snapshot import PyPISource
 from machci.sources.trees.extra import PreparedSource
 from machci.sources.trees.extra import prepare as prepare_sources
+
+if TYPE_CHECKING:
+    from machci.sources.depsdb.source import DepsDbSource
 
 
 def lock(
@@ -179,6 +182,9 @@ def open_source(spec: Spec, http: Http, options: SourceOptions) -> PyPISource | 
     """The data source machci.yaml's `data:` names."""
     data = spec.data
     if data.source == "pypi-deps-db":
+        # Imported here: its tarball reader is a tenth of a warm PyPI lock's start-up.
+        from machci.sources.depsdb.source import DepsDbSource
+
         return DepsDbSource.open(http, data, spec.python)
     return PyPISource(
         http,

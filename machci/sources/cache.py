@@ -24,14 +24,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import platformdirs
-from filelock import FileLock
+from typing import TYPE_CHECKING, Any
 
 from machci.atomic import atomic_write
 from machci.redaction import strip_credentials
 from machci.sources.freshness import Freshness
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 CACHE_VERSION = "v2"
 # A record (what is known of a page, a derived value) larger than this is damage, not data: the
@@ -116,6 +116,8 @@ def _present(path: Path) -> bool:
 
 
 def default_cache_dir() -> Path:
+    import platformdirs  # imported when needed, as filelock: neither is on a warm run's way
+
     return Path(platformdirs.user_cache_dir("machci"))
 
 
@@ -142,6 +144,8 @@ class Cache:
     def _lock(self, kind: str, key: str) -> FileLock:
         path = self.root / "locks" / kind / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock  # a warm run takes no lock: not imported at start-up
+
         return FileLock(path)
 
     def blob(self, sha256: str) -> bytes | None:
