@@ -120,26 +120,24 @@ class computed_once(Generic[_Owner, _Value]):
 class Release:
     """One version's files of one kind.
 
-    From a cached listing, the version is parsed and the files are read only when asked: a
-    resolution looks at the newest few versions of each project, whose pages list hundreds (an
-    airflow-sized lock keeps some 62,000 files, and reads about a thousand of them). Until then
-    the files stay the listing's JSON text, a third of the memory of the values it holds.
-    Computing either twice in a race gives the same answer, so no lock is taken.
+    From a cached listing, a release is its line of text (sources/pypi/pages.py): the version,
+    a tab, and the files as a JSON array holding each file's dist_file arguments in order. The
+    version is parsed and the files built only when asked: a resolution looks at the newest
+    few versions of each project, whose pages list hundreds (an airflow-sized lock keeps some
+    62,000 files, and reads about a thousand of them). Computing either twice in a race gives
+    the same answer, so no lock is taken.
     """
 
-    __slots__ = ("_files", "_rows", "_text", "_version")
+    __slots__ = ("_files", "_line", "_version")
 
-    def __init__(self, text: str, rows: str) -> None:
-        """`text`: the version; `rows`: a JSON array holding each file as an array of
-        dist_file's arguments, in order (sources/pypi/pages.py writes them)."""
-        self._text = text
-        self._rows = rows
+    def __init__(self, line: str) -> None:
+        self._line = line
         self._version: Version | None = None
         self._files: tuple[DistFile, ...] | None = None
 
     @classmethod
     def of(cls, version: Version, files: tuple[DistFile, ...]) -> Release:
-        release = cls(str(version), "[]")
+        release = cls("")
         release._version = version
         release._files = files
         return release
@@ -147,13 +145,20 @@ class Release:
     @property
     def version(self) -> Version:
         if self._version is None:
-            self._version = _version(self._text)
+            text, tab, _files = self._line.partition("\t")
+            try:
+                self._version = _version(text)
+            except InvalidVersion:
+                raise _damaged() from None
+            if not tab:
+                raise _damaged()
         return self._version
 
     @property
     def files(self) -> tuple[DistFile, ...]:
         if self._files is None:
-            self._files = tuple(dist_file(*row) for row in file_rows(self._rows))
+            rows = file_rows(self._line.partition("\t")[2])
+            self._files = tuple(dist_file(*row) for row in rows)
         return self._files
 
 
@@ -168,10 +173,14 @@ def file_rows(text: str) -> list[list[Any]]:
     except ValueError:
         rows = None
     if not (isinstance(rows, list) and all(_is_row(row) for row in rows)):
-        raise SourceError(
-            "a cached index listing is damaged; run again with a fresh cache (--cache-dir)"
-        )
+        raise _damaged()
     return rows
+
+
+def _damaged() -> SourceError:
+    return SourceError(
+        "a cached index listing is damaged; run again with a fresh cache (--cache-dir)"
+    )
 
 
 def _is_row(row: object) -> bool:

@@ -593,7 +593,7 @@ def test_a_record_moved_under_another_address_is_not_used(index: Index, tmp_path
     index.publish("six", "1.16.0")
     index.publish("app", "1.0", requires_dist=("six",))
     first = lock(index, tmp_path, "app\n")
-    records = sorted((tmp_path / ".cache").rglob(f"{LISTING_RECORD}/*.json"))
+    records = sorted((tmp_path / ".cache").rglob(f"{LISTING_RECORD}/*.txt"))
     assert len(records) == 2
     contents = [path.read_bytes() for path in records]
     for path, content in zip(records, reversed(contents), strict=True):

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
-from machci.dists import FILE_FIELDS, dist_file, file_rows
+from machci.dists import FILE_FIELDS, dist_file
 from machci.errors import SourceError
 from machci.inputs.targets import Target
 from machci.sources.pypi.pages import Listed, Listing, WheelFilter, listing, listing_key
@@ -137,20 +138,20 @@ def test_html_pages_reduce_alike() -> None:
     assert str(only.requires_python) == ">=3.8"
 
 
-def assert_survives_json(found: Listing) -> None:
-    again = Listing.from_json(json.loads(json.dumps(found.to_json())))
-    assert again is not None
-    assert again.to_json() == found.to_json()
+def assert_survives_text(found: Listing) -> None:
+    again = Listing.from_text(found.to_text())
+    assert again == found
     assert again.dist_files() == found.dist_files()
 
 
 def test_a_listing_survives_its_json_and_rejects_damage() -> None:
     body = page(entry("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3.9"}))
     found = listing(URL, "application/json", body, X86, None, "demo")
-    assert_survives_json(found)
-    assert Listing.from_json({"files": []}) is None
-    assert Listing.from_json([[["too", "short"]], 0, 0, []]) is None
-    assert Listing.from_json([[], 0, 0]) is None  # a listing of the previous record kind
+    assert_survives_text(found)
+    assert Listing.from_text('{"files": []}') is None
+    assert Listing.from_text('[0, 0, [], [["wheel", 2]]]\n1.0\t[]') is None  # a line short
+    assert Listing.from_text("[0, 0, []]\nwheel\t1.0\t[]") is None  # an earlier record kind
+    assert Listing.from_text("5") is None
 
 
 def test_files_named_for_another_project_are_left_out_and_named() -> None:
@@ -172,7 +173,7 @@ def test_files_named_for_another_project_are_left_out_and_named() -> None:
         "good-b-9.0.zip",
         "demo_x-9.0-cp312-cp312-win_amd64.whl",
     )
-    assert_survives_json(found)
+    assert_survives_text(found)
 
 
 def test_the_listing_key_changes_with_body_targets_and_snapshot() -> None:
@@ -227,12 +228,21 @@ def test_releases_are_grouped_by_version_newest_first() -> None:
         entry("demo-10.0-py2.py3-none-any.whl"),
     )
     found = listing(URL, "application/json", body, X86, None, "demo")
-    assert [(r.kind, r.version, [f[3] for f in file_rows(r.files)]) for r in found.releases] == [
-        ("wheel", "10.0", ["demo-10.0-py3-none-any.whl", "demo-10.0-py2.py3-none-any.whl"]),
-        ("sdist", "10.0", ["demo-10.0.tar.gz"]),
-        ("sdist", "9.0", ["demo-9.0.tar.gz"]),
-        ("sdist", "1.0.0", ["demo-1.0.0.tar.gz", "demo-1.0.zip"]),
-    ]
+    releases = {
+        kind: [(r.version, [f.filename for f in r.files]) for r in of_kind]
+        for kind, of_kind in found.by_kind().items()
+    }
+    assert releases == {
+        "wheel": [
+            (Version("10.0"), ["demo-10.0-py3-none-any.whl", "demo-10.0-py2.py3-none-any.whl"])
+        ],
+        "sdist": [
+            (Version("10.0"), ["demo-10.0.tar.gz"]),
+            (Version("9.0"), ["demo-9.0.tar.gz"]),
+            (Version("1.0.0"), ["demo-1.0.0.tar.gz", "demo-1.0.zip"]),
+        ],
+    }
+    assert_survives_text(found)
 
 
 def test_a_listed_file_holds_dist_files_arguments_in_order() -> None:
@@ -241,9 +251,10 @@ def test_a_listed_file_holds_dist_files_arguments_in_order() -> None:
     assert len(Listed._fields) == FILE_FIELDS
 
 
-def test_a_damaged_release_in_the_cache_is_an_error_not_an_empty_release() -> None:
-    damaged = Listing.from_json([[["wheel", "1.0", '[["too", "short"]]']], 0, 0, []])
+@pytest.mark.parametrize("line", ['1.0\t[["too", "short"]]', "1.0\t[[", "1.0", "not a version\t[]"])
+def test_a_damaged_release_in_the_cache_is_an_error_not_an_empty_release(line: str) -> None:
+    damaged = Listing.from_text(f'[0, 0, [], [["wheel", 1]]]\n{line}')
     assert damaged is not None
     (release,) = damaged.by_kind()["wheel"]
     with pytest.raises(SourceError, match="cached index listing is damaged"):
-        _ = release.files
+        _ = release.version, release.files

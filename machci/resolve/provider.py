@@ -277,7 +277,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         finals = False  # whether any final release fits: then pre-releases are not offered
         moved_up: set[Version] = set()  # wheels already offered just before their sdist
         rejected: set[Version] = set()  # versions whose dependencies clashed, in this attempt
-        for position, choice in self._fitting(choices, reqs):
+        specifiers = [r.specifier for r in reqs]
+        for position, choice in choices.fitting(specifiers):
             if not prerelease_ok and choice.version.is_prerelease:
                 continue
             finals = True
@@ -287,7 +288,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 self._offer(name, extras, choices, position, reqs, bad, moved_up), rejected
             )
         if not prerelease_ok and not finals:
-            for position, choice in self._fitting(choices, reqs):
+            for position, choice in choices.fitting(specifiers):
                 if choice.version in rejected:
                     continue
                 yield from self._noting_rejections(
@@ -308,13 +309,6 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             # Resumed: resolvelib went on to the next candidate, after reporting this one.
             if self.last_rejected is candidate:
                 rejected.add(candidate.version)
-
-    @staticmethod
-    def _fitting(choices: Iterable[Choice], reqs: Sequence[Req]) -> Iterator[tuple[int, Choice]]:
-        """The choices every requirement allows, in order, checked only as far as asked."""
-        for position, choice in enumerate(choices):
-            if all(r.allows(choice.version) for r in reqs):
-                yield position, choice
 
     def _offer(
         self,

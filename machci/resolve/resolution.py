@@ -128,12 +128,13 @@ class Choices:
     checking every file of every version up front was a fifth of a large lock's time. Listing
     goes on under a lock, as the prefetch threads read the same choices as the resolver."""
 
-    __slots__ = ("_listed", "_lock", "_rest")
+    __slots__ = ("_allowed_from", "_listed", "_lock", "_rest")
 
     def __init__(self, choices: Iterable[Choice]) -> None:
         self._listed: list[Choice] = []
         self._rest: Iterator[Choice] | None = iter(choices)
         self._lock = threading.Lock()
+        self._allowed_from: dict[SpecifierSet, dict[int, int | None]] = {}
 
     def _reaches(self, position: int) -> bool:
         """Whether there is a choice at `position`, listing up to it."""
@@ -162,6 +163,44 @@ class Choices:
 
     def after(self, position: int) -> Iterator[Choice]:
         return itertools.islice(self, position + 1, None)
+
+    def fitting(self, specifiers: Sequence[SpecifierSet]) -> Iterator[tuple[int, Choice]]:
+        """The choices whose version every specifier allows, with their positions, in order.
+
+        The resolver asks again each time a requirement on the project is added, and a
+        project's choices can start with hundreds of versions a requirement excludes: each
+        specifier's next allowed position from a given one is worked out once.
+        """
+        position = 0
+        while True:
+            fits: int | None = position
+            for specifier in specifiers:
+                fits = self._allowed_from_position(specifier, position)
+                if fits is None:
+                    return
+                if fits != position:
+                    break
+            else:  # every specifier allows it (or there is none: then it must exist)
+                if not self._reaches(position):
+                    return
+                yield position, self._listed[position]
+                fits = position + 1
+            position = fits
+
+    def _allowed_from_position(self, specifier: SpecifierSet, start: int) -> int | None:
+        """The first position from `start` whose version `specifier` allows; None if none."""
+        known = self._allowed_from.setdefault(specifier, {})
+        if start in known:
+            return known[start]
+        found = None
+        position = start
+        while self._reaches(position):
+            if specifier.contains(self._listed[position].version, prereleases=True):
+                found = position
+                break
+            position += 1
+        known[start] = found
+        return found
 
 
 @dataclass

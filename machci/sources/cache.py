@@ -78,18 +78,20 @@ def _read_entry(path: Path, limit: int | None = None, sha256: str | None = None)
 
 
 def _read_checked(fd: int, size: int, sha256: str | None) -> bytes | None:
-    """`size` bytes from fd, hashed while read; None if they differ in length or hash."""
-    digest = hashlib.sha256()
+    """`size` bytes from fd, hashed while read if a `sha256` is given; None if they differ in
+    length or hash."""
+    digest = hashlib.sha256() if sha256 is not None else None
     chunks = []
     read = 0
     while read <= size:
         chunk = os.read(fd, min(_CHUNK, size + 1 - read))
         if not chunk:
             break
-        digest.update(chunk)
+        if digest is not None:
+            digest.update(chunk)
         chunks.append(chunk)
         read += len(chunk)
-    if read != size or (sha256 is not None and digest.hexdigest() != sha256):
+    if read != size or (digest is not None and digest.hexdigest() != sha256):
         return None
     return b"".join(chunks)
 
@@ -199,6 +201,25 @@ class Cache:
     def put_derived(self, kind: str, key: str, value: object) -> None:
         record = {"address": key, "value": value}
         _write_entry(self._derived_path(kind, key), json.dumps(record, sort_keys=True).encode())
+
+    def derived_text(self, kind: str, key: str) -> str | None:
+        """Like `derived`, for a value kept as text that its reader splits itself: a JSON
+        parse of every page's listing was a tenth of a warm lock. The first line names the
+        address and the length of the text, so that a record moved, cut short or added to is
+        computed again."""
+        data = _read_entry(self.root / kind / f"{key}.txt", MAX_RECORD_BYTES)
+        if data is None:
+            return None
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            return None
+        head, _, value = text.partition("\n")
+        return value if head == f"{key} {len(value)}" else None
+
+    def put_derived_text(self, kind: str, key: str, value: str) -> None:
+        record = f"{key} {len(value)}\n{value}"
+        _write_entry(self.root / kind / f"{key}.txt", record.encode())
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -33,7 +33,7 @@ from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-LISTING_RECORD = "listing-v5"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v6"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -86,79 +86,96 @@ class Listed(NamedTuple):
     upload_time: str | None  # RFC 3339 in UTC (PEP 700); None when the index does not say
 
 
-class ListedRelease(NamedTuple):
-    """The kept files of one version and kind: a JSON array of Listed arrays. Kept as text until
-    a run looks at the version (dists.Release), as most versions of a page never are."""
-
-    kind: str
-    version: str
-    files: str
-
-
 @dataclass(frozen=True)
 class Listing:
-    """A page's files as of the snapshot that some target can use, and what was hidden."""
+    """A page's files as of the snapshot that some target can use, and what was hidden.
 
-    releases: tuple[ListedRelease, ...]  # newest version first
+    Per kind, a line per version, newest first: the version, a tab, and its files as a JSON
+    array of Listed arrays (neither a version nor compact JSON holds a tab or a line break). A
+    line stays text until a run looks at its version (dists.Release): pages list hundreds of
+    versions, and a resolution looks at the newest few.
+    """
+
+    releases: Mapping[str, Sequence[str]]
     newer_than_snapshot: int = 0
     without_upload_time: int = 0
     foreign: tuple[str, ...] = ()  # files named for another project, left out
 
-    def to_json(self) -> object:
-        return [
-            [list(r) for r in self.releases],
-            self.newer_than_snapshot,
-            self.without_upload_time,
-            list(self.foreign),
-        ]
+    def to_text(self) -> str:
+        """What was hidden and how many lines each kind has (JSON), then the lines."""
+        counts = [[kind, len(lines)] for kind, lines in self.releases.items()]
+        head = [self.newer_than_snapshot, self.without_upload_time, self.foreign, counts]
+        return "\n".join([json.dumps(head), *(line for s in self.releases.values() for line in s)])
 
     @classmethod
-    def from_json(cls, value: object) -> Listing | None:
-        """The listing a cache entry holds, or None if it is not one (then it is recomputed).
-        A release's files are checked when they are read."""
-        if not isinstance(value, list) or len(value) != 4:
+    def from_text(cls, text: str | None) -> Listing | None:
+        """The listing a cache record holds, or None if it is not one (then it is recomputed).
+        A release's line is checked when it is read."""
+        if text is None:
             return None
-        releases, newer, untimed, foreign = value
-        if not (isinstance(releases, list) and isinstance(newer, int) and isinstance(untimed, int)):
+        head, *lines = text.split("\n")
+        try:
+            parts = json.loads(head)
+        except ValueError:
             return None
-        if not all(_is_release(r) for r in releases):
+        if not (isinstance(parts, list) and len(parts) == 4):
+            return None
+        newer, untimed, foreign, counts = parts
+        if not (isinstance(newer, int) and isinstance(untimed, int)):
             return None
         if not (isinstance(foreign, list) and all(isinstance(f, str) for f in foreign)):
             return None
-        return cls(tuple(ListedRelease(*r) for r in releases), newer, untimed, tuple(foreign))
+        if not (isinstance(counts, list) and all(_is_count(c) for c in counts)):
+            return None
+        if sum(count for _kind, count in counts) != len(lines):
+            return None
+        releases: dict[str, Sequence[str]] = {}
+        start = 0
+        for kind, count in counts:
+            releases[kind] = lines[start : start + count]
+            start += count
+        return cls(releases, newer, untimed, tuple(foreign))
 
     def by_kind(self) -> dict[str, tuple[Release, ...]]:
         """ProjectFiles.releases of this listing, nothing parsed or built yet."""
-        by_kind: dict[str, list[Release]] = {}
-        for release in self.releases:
-            by_kind.setdefault(release.kind, []).append(Release(release.version, release.files))
-        return {kind: tuple(found) for kind, found in by_kind.items()}
+        return {kind: tuple(map(Release, lines)) for kind, lines in self.releases.items()}
 
     @property
     def files(self) -> list[Listed]:
-        """Every kept file, newest version first."""
-        return [Listed(*row) for r in self.releases for row in file_rows(r.files)]
+        """Every kept file, newest version first (per kind)."""
+        return [
+            Listed(*row)
+            for lines in self.releases.values()
+            for line in lines
+            for row in file_rows(line.partition("\t")[2])
+        ]
 
     def dist_files(self) -> tuple[DistFile, ...]:
         return tuple(dist_file(*f) for f in self.files)
 
 
-def _is_release(value: object) -> bool:
+def _is_count(value: object) -> bool:
     return (
-        isinstance(value, list) and len(value) == 3 and all(isinstance(part, str) for part in value)
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and value[1] >= 0
     )
 
 
-def _grouped(kept: Iterable[Listed]) -> tuple[ListedRelease, ...]:
-    """The files by version and kind, newest version first (files in page order)."""
-    grouped: dict[tuple[str, Version], list[Listed]] = {}
+def _grouped(kept: Iterable[Listed]) -> dict[str, list[str]]:
+    """Per kind, a line per version, newest first (its files in page order)."""
+    grouped: dict[str, dict[Version, list[Listed]]] = {}
     for file in kept:
-        grouped.setdefault((file.kind, Version(file.version)), []).append(file)
-    ordered = sorted(grouped.items(), key=lambda item: item[0][1], reverse=True)
-    return tuple(
-        ListedRelease(kind, str(version), json.dumps(files, separators=(",", ":")))
-        for (kind, version), files in ordered
-    )
+        grouped.setdefault(file.kind, {}).setdefault(Version(file.version), []).append(file)
+    return {
+        kind: [
+            f"{version}\t{json.dumps(versions[version], separators=(',', ':'))}"
+            for version in sorted(versions, reverse=True)
+        ]
+        for kind, versions in grouped.items()
+    }
 
 
 class WheelFilter:

@@ -186,7 +186,7 @@ class PyPISource:
         cache = self.http.cache
         key = listing_key(page.digest, wheels, self.snapshot, name) if wheels else None
         if key is not None:
-            found = Listing.from_json(cache.derived(LISTING_RECORD, key))
+            found = Listing.from_text(cache.derived_text(LISTING_RECORD, key))
             if found is not None:
                 return found
         with self.reducing:
@@ -195,7 +195,7 @@ class PyPISource:
             found = listing(page.url, page.content_type, body, wheels, self.snapshot, name)
             del body
         if key is not None:
-            cache.put_derived(LISTING_RECORD, key, found.to_json())
+            cache.put_derived_text(LISTING_RECORD, key, found.to_text())
         return found
 
     def every_file(self, name: str) -> ProjectFiles:
