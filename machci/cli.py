@@ -274,9 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> int:
-    """The `machci` command: `main`, then an exit that skips the cycle collector's last pass
-    over everything a resolution left alive (a sixth of a warm lock's time); frozen objects
-    are still freed when the process ends."""
+    """The `machci` command: `main` with the cycle collector off, as a resolution runs anyway
+    (resolve/locking.py): turned back on after it, the collector would first pass over
+    everything the resolution left alive, and again at exit (together a sixth of a warm
+    lock's time). A command is one short process; reference counting frees the rest."""
+    gc.disable()
     code = main()
     gc.freeze()
     return code
