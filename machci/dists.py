@@ -11,7 +11,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urldefrag, urlsplit
@@ -314,16 +314,22 @@ def dist_file(
     )
 
 
-def _only_for_extras(text: str) -> bool:
-    """A Requires-Dist entry that can apply only when one of its package's extras is asked for.
+def _only_for_extras(text: str) -> frozenset[NormalizedName] | None:
+    """The extras a Requires-Dist entry can apply for, when it applies only for some: None if it
+    may apply to the package without extras.
 
-    Such entries (test and docs dependencies, mostly) are most of many packages' lists; they are
-    left unparsed until an extra is requested. That is when the marker is a conjunction (no
-    `or`) with a term `extra == "name"`, which no package without extras satisfies; anything
-    else (`extra != "test"` holds for the base package) is always parsed.
+    Such entries (test and docs dependencies, one per extra of packages with dozens of extras)
+    are most of many packages' lists; they are left unparsed until one of their extras is
+    requested. That is when the marker is a conjunction (no `or`) with a term
+    `extra == "name"`, which no package without that extra satisfies; anything else
+    (`extra != "test"` holds for the base package) is always parsed. The names are read from
+    the marker as written: a name also quoted elsewhere in it only keeps an entry more often.
     """
-    marker = _QUOTED.sub(_placeholder, text.partition(";")[2])  # words in strings do not count
-    return _OR.search(marker) is None and _EXTRA_IS.search(marker) is not None
+    marker = text.partition(";")[2]
+    masked = _QUOTED.sub(_placeholder, marker)  # words in strings do not count
+    if _OR.search(masked) is not None or _EXTRA_IS.search(masked) is None:
+        return None
+    return frozenset(canonicalize_name("".join(q)) for q in _EXTRA_NAME.findall(marker))
 
 
 def _placeholder(quoted: re.Match[str]) -> str:
@@ -333,6 +339,9 @@ def _placeholder(quoted: re.Match[str]) -> str:
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 _EXTRA_IS = re.compile(r'\bextra\s*==\s*"x"|"x"\s*==\s*extra\b')
 _OR = re.compile(r"\bor\b")
+_EXTRA_NAME = re.compile(
+    r"""\bextra\s*==\s*(?:"([^"]*)"|'([^']*)')|(?:"([^"]*)"|'([^']*)')\s*==\s*extra\b"""
+)
 
 
 @dataclass(frozen=True)
@@ -351,19 +360,39 @@ class DistMetadata:
     project_urls: tuple[tuple[str, str], ...] = ()
 
     @computed_once
-    def _base_requirements(self) -> tuple[Requirement, ...]:
-        return parse_requirement_strings([t for t in self.requires_dist if not _only_for_extras(t)])
+    def _for_extras(self) -> tuple[frozenset[NormalizedName] | None, ...]:
+        return tuple(map(_only_for_extras, self.requires_dist))
 
     @computed_once
-    def _all_requirements(self) -> tuple[Requirement, ...]:
-        return parse_requirement_strings(list(self.requires_dist))
+    def _base_requirements(self) -> tuple[Requirement, ...]:
+        return self._parsed(frozenset())
 
-    def requirements(self, *, extras: bool) -> tuple[Requirement, ...]:
-        """Parsed Requires-Dist: all of it when extras are requested, else what may apply.
+    def requirements(self, extras: Collection[str] = ()) -> tuple[Requirement, ...]:
+        """Parsed Requires-Dist: the entries that may apply to the package with `extras`
+        (normalized names; none: the package itself).
 
-        Raises InvalidMetadata for an entry that does not parse.
+        Raises InvalidMetadata for such an entry that does not parse.
         """
-        return self._all_requirements if extras else self._base_requirements
+        if not extras:
+            return self._base_requirements
+        key = frozenset(extras)
+        found = self._with_extras.get(key)
+        if found is None:
+            found = self._with_extras[key] = self._parsed(key)
+        return found
+
+    @computed_once
+    def _with_extras(self) -> dict[frozenset[str], tuple[Requirement, ...]]:
+        return {}
+
+    def _parsed(self, extras: frozenset[str]) -> tuple[Requirement, ...]:
+        return parse_requirement_strings(
+            [
+                text
+                for text, only in zip(self.requires_dist, self._for_extras, strict=True)
+                if only is None or not only.isdisjoint(extras)
+            ]
+        )
 
     def with_build(self, requires: tuple[Requirement, ...], needs: tuple[str, ...]) -> DistMetadata:
         return dataclasses.replace(self, build_requires=requires, build_needs=needs)

@@ -156,7 +156,7 @@ def test_sdist_metadata_from_setup_py_data() -> None:
     assert metadata.provides_extra == {"x", "y"}
     assert metadata.requires_python == SpecifierSet(">=3.6")
     assert [str(r) for r in metadata.build_requires] == ["setuptools>=40.8.0", "pbr"]
-    base = {r.name for r in metadata.requirements(extras=False)}
+    base = {r.name for r in metadata.requirements()}
     assert {"a", "b", "e"} <= base
 
 

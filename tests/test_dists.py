@@ -32,11 +32,12 @@ def test_fast_reader_matches_packaging() -> None:
         assert fast[key] == slow[key]
     metadata = parse_metadata(PLAIN)
     assert metadata.name == "demo-pkg" and str(metadata.version) == "1.0"
-    assert [str(r) for r in metadata.requirements(extras=False)] == [
+    assert [str(r) for r in metadata.requirements()] == [
         "idna>=2",
         'tomli; python_version < "3.11" or extra == "test"',
     ]
-    assert len(metadata.requirements(extras=True)) == 3
+    assert len(metadata.requirements({"test"})) == 3
+    assert len(metadata.requirements({"docs"})) == 2
 
 
 @pytest.mark.parametrize(
@@ -69,9 +70,10 @@ def test_project_urls_keep_the_first_of_each_label(fold: str) -> None:
 def test_broken_requirement_is_reported_only_when_needed() -> None:
     data = b"Name: demo\nVersion: 1\nRequires-Dist: ok\nRequires-Dist: bad >>> 1 ; extra == 'x'\n"
     metadata = parse_metadata(data)
-    assert [r.name for r in metadata.requirements(extras=False)] == ["ok"]
+    assert [r.name for r in metadata.requirements()] == ["ok"]
+    assert [r.name for r in metadata.requirements({"y"})] == ["ok"]
     with pytest.raises(InvalidMetadata, match="bad >>> 1"):
-        metadata.requirements(extras=True)
+        metadata.requirements({"x"})
 
 
 def test_missing_name_or_bad_version() -> None:
@@ -82,21 +84,30 @@ def test_missing_name_or_bad_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, only_extras",
+    "text, extras",
     [
-        ('pytest ; extra == "test"', True),
-        ("pytest; extra=='test' and python_version >= '3.9'", True),
-        ('tomli ; python_version < "3.11" or extra == "test"', False),
-        ('win ; sys_platform == "extraterrestrial"', False),
-        ('odd ; extra == "or"', True),
-        ('reversed ; "test" == extra', True),
-        ('base ; extra != "test"', False),
-        ('base ; python_version >= "3" and extra != "docs"', False),
-        ('base ; extra == ""', False),
-        ("plain", False),
+        ('pytest ; extra == "test"', {"test"}),
+        ("pytest; extra=='test' and python_version >= '3.9'", {"test"}),
+        ('tomli ; python_version < "3.11" or extra == "test"', None),
+        ('win ; sys_platform == "extraterrestrial"', None),
+        ('odd ; extra == "or"', {"or"}),
+        ('reversed ; "test" == extra', {"test"}),
+        ('spelled ; extra == "Foo_Bar"', {"foo-bar"}),
+        ('base ; extra != "test"', None),
+        ('base ; python_version >= "3" and extra != "docs"', None),
+        ('base ; extra == ""', None),
+        ("plain", None),
     ],
 )
-def test_which_requirements_wait_for_an_extra(text: str, only_extras: bool) -> None:
+def test_which_requirements_wait_for_an_extra(text: str, extras: set[str] | None) -> None:
+    """The extras an entry waits for; None: it may apply without any."""
     from machci.dists import _only_for_extras
 
-    assert _only_for_extras(text) is only_extras
+    assert _only_for_extras(text) == (None if extras is None else frozenset(extras))
+
+
+def test_a_name_quoted_elsewhere_in_the_marker_only_keeps_an_entry_more_often() -> None:
+    from machci.dists import _only_for_extras
+
+    found = _only_for_extras('x ; sys_platform == "extra == \'y\'" and extra == "z"')
+    assert found is not None and "z" in found

@@ -185,7 +185,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def dependency_names(self, metadata: DistMetadata) -> list[str]:
         """The names a candidate with this metadata would bring in for this target."""
         env = self.target.environment
-        requirements = (*metadata.requirements(extras=False), *metadata.build_requires)
+        requirements = (*metadata.requirements(), *metadata.build_requires)
         return [
             canonicalize_name(r.name) for r in requirements if _marker_matches(r.marker, env, [""])
         ]
@@ -402,7 +402,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         its backend cannot prepare stops the run, unless skipping those was asked for."""
         try:
             metadata = self.finder.metadata(candidate.file)
-            metadata.requirements(extras=bool(candidate.extras))
+            metadata.requirements(candidate.extras)
         except MetadataFailure as exc:
             self._failed(candidate, exc)
             return False
@@ -467,7 +467,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             wanted = [str(e) for e in candidate.extras]
         else:
             wanted = [""]
-        for requirement in metadata.requirements(extras=bool(candidate.extras)):
+        for requirement in metadata.requirements(candidate.extras):
             if _marker_matches(requirement.marker, self.target.environment, wanted):
                 deps.append(Req.of(requirement, parent))
         if candidate.provider in BUILT_FROM_SOURCE and not candidate.extras:
