@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _URL_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _QUOTED_TAIL = re.compile(r"\s*(?:as\s+)?['\"]")  # where urllib starts quoting part of a URL
-# Plainly fine: http(s), a host of letters, digits, dots and dashes (no user, port or brackets, so
-# urlsplit has nothing to refuse), then a path free of spaces and controls. Index pages list tens
-# of thousands of such URLs; they skip urlsplit.
-_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*/[^\s\x00-\x1f\x7f-\x9f]*\Z")
+# Plainly fine: http(s), a host of letters, digits, dots and dashes (no user or brackets, and a
+# port of at most five digits, checked in range, so urlsplit has nothing to refuse), then a path
+# free of spaces and controls. Index pages list tens of thousands of such URLs; they skip urlsplit.
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::([0-9]{1,5}))?/[^\s\x00-\x1f\x7f-\x9f]*\Z"
+)
 
 
 def control_character(text: str) -> str | None:
@@ -28,7 +30,8 @@ def control_character(text: str) -> str | None:
 
 def url_problem(url: str) -> str | None:
     """Why `url` is not a plain http(s) URL with a host, or None when it is one."""
-    if _PLAIN_URL.match(url):
+    plain = _PLAIN_URL.match(url)
+    if plain and int(plain.group(1) or 0) <= 65535:
         return None
     if match := _URL_BREAK.search(url):
         return f"it contains {match.group()!r}"

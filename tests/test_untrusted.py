@@ -21,6 +21,12 @@ URLS = [
     "https://ex.com/\x85",
     "https://user:pa/ss@host/x",
     "https://host:99999/x",
+    "https://host:65536/x",
+    "https://host:65535/x",
+    "https://host:0/x",
+    "https://host:/x",
+    "https://host:12a/x",
+    "http://127.0.0.1:8765/packages/x-1.0.tar.gz",
     "https://[::1/x",
     "https://ex\uff0ecom/x",
     "ftp://host/x",
@@ -44,4 +50,5 @@ def test_the_fast_path_gives_the_full_checks_answer(
 
 def test_the_fast_path_is_taken_for_index_urls() -> None:
     assert untrusted._PLAIN_URL.match(URLS[0]) and untrusted._PLAIN_URL.match(URLS[1])
+    assert untrusted._PLAIN_URL.match("http://127.0.0.1:8765/packages/x-1.0.tar.gz")
     assert not untrusted._PLAIN_URL.match("https://user@host/x")

@@ -230,9 +230,9 @@ _FRACTION_DIGITS = re.compile(r":\d\d[.,](\d+)")
 
 def format_snapshot(moment: datetime) -> str:
     """RFC 3339 in UTC; fractional seconds only when there are any, so the pin stays exact."""
-    moment = moment.astimezone(UTC)
-    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    # isoformat, not strftime: a page has thousands of upload times, and it is twice as fast.
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return (utc.isoformat().rstrip("0") if utc.microsecond else utc.isoformat()) + "Z"
 
 
 def parse_snapshot(value: object, where: Location | None = None) -> datetime:

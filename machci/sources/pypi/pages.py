@@ -164,15 +164,18 @@ def _is_count(value: object) -> bool:
     )
 
 
-def _grouped(kept: Iterable[Listed]) -> dict[str, list[str]]:
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps makes one per call
+
+
+def _grouped(kept: Iterable[tuple[Listed, Version]]) -> dict[str, list[str]]:
     """Per kind, a line per version, newest first (its files in page order)."""
     grouped: dict[str, dict[Version, list[Listed]]] = {}
-    for file in kept:
-        grouped.setdefault(file.kind, {}).setdefault(Version(file.version), []).append(file)
+    for file, version in kept:
+        grouped.setdefault(file.kind, {}).setdefault(version, []).append(file)
     return {
         kind: [
-            f"{version}\t{json.dumps(versions[version], separators=(',', ':'))}"
-            for version in sorted(versions, reverse=True)
+            f"{files[0].version}\t{_COMPACT.encode(files)}"
+            for files in (versions[v] for v in sorted(versions, reverse=True))
         ]
         for kind, versions in grouped.items()
     }
@@ -249,9 +252,9 @@ def _metadata_hash(value: object) -> tuple[bool, str | None]:
     raise BadEntry(f"core-metadata {value!r} is neither a boolean nor an object")
 
 
-def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
-    """The entry checked completely, if it is a distribution file; None otherwise. `moment`:
-    its upload time if already read."""
+def _kept(entry: Entry, moment: datetime | None) -> tuple[Listed, Version] | None:
+    """The entry checked completely, with its version, if it is a distribution file; None
+    otherwise. `moment`: its upload time if already read."""
     parsed = classify(entry.filename)
     if parsed is None:
         return None
@@ -263,7 +266,7 @@ def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
     has_metadata, metadata_sha256 = _metadata_hash(entry.core_metadata)
     if moment is None:
         moment = _upload_time(entry.upload_time)
-    return Listed(
+    listed = Listed(
         name,
         str(version),
         kind,
@@ -278,6 +281,7 @@ def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
         _size(entry.size),
         format_snapshot(moment) if moment is not None else None,
     )
+    return listed, version
 
 
 def _size(value: object) -> int | None:
@@ -338,7 +342,7 @@ def reduce(
     A version none of whose files is kept keeps one wheel anyway, so that a nixpkgs package of
     that version still has a file to read its dependencies from.
     """
-    kept: list[Listed] = []
+    kept: list[tuple[Listed, Version]] = []
     newer = untimed = 0
     versions: set[str] = set()
     stand_ins: dict[str, tuple[Peeked, datetime | None]] = {}
@@ -371,7 +375,7 @@ def reduce(
             raise BadEntry(f"file {filename!r}: {exc}") from exc
         if listed is not None:
             kept.append(listed)
-            versions.update((listed.version, _wheel_version(filename)))
+            versions.update((listed[0].version, _wheel_version(filename)))
     for version, (entry, moment) in stand_ins.items():
         if version not in versions:
             try:
