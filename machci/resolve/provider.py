@@ -272,7 +272,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if urls:
             yield from self._direct_matches(name, extras, reqs, urls.pop(), bad)
             return
-        prerelease_ok = self.allow_prereleases or any(r.specifier.prereleases for r in reqs)
+        prerelease_ok = self.allow_prereleases or any(r.names_prerelease for r in reqs)
         choices = self.choices_for(name)
         finals = False  # whether any final release fits: then pre-releases are not offered
         moved_up: set[Version] = set()  # wheels already offered just before their sdist

@@ -62,6 +62,13 @@ class Req:
             s.operator in ("==", "===") and "*" not in s.version for s in self.specifier
         )
 
+    @functools.cached_property
+    def names_prerelease(self) -> bool:
+        """The specifier names a pre-release (`>=2.0b1`): then pre-releases are offered.
+        Remembered: packaging works it out again from every specifier each time it is asked,
+        and the resolver asks on every search for candidates."""
+        return bool(self.specifier.prereleases)
+
     def allows(self, version: Version) -> bool:
         """Memoised `specifier.contains` (pre-releases allowed: they are filtered earlier).
 

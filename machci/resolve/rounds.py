@@ -32,7 +32,9 @@ class _RememberingResolution(Resolution[RT, CT, KT]):
         self._preferences: dict[KT, tuple[Criterion[RT, CT], tuple[Any, ...], Any]] = {}
 
     def _is_current_pin_satisfying(self, name: KT, criterion: Criterion[RT, CT]) -> bool:
-        pin = self.state.mapping.get(name)
+        # Asked for every criterion twice a round: the state read directly, not through the
+        # `state` property.
+        pin = self._states[-1].mapping.get(name)
         if pin is None:
             return False
         known = self._satisfying.get(name)
