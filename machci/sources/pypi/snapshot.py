@@ -39,7 +39,8 @@ from machci.notices import warn
 from machci.sources.cache import CachedPage
 from machci.sources.http import WORKERS, Http, redact
 from machci.sources.pypi.lazywheel import remote_metadata
-from machci.sources.pypi.pages import LISTING_RECORD, Listing, WheelFilter, listing, listing_key
+from machci.sources.pypi.pages import LISTING_RECORD, Listing, WheelFilter, listing_key
+from machci.sources.pypi.reducer import Reducer
 from machci.sources.pypi.wheels import read_member
 from machci.sources.trees.extra import PreparedSource
 
@@ -95,6 +96,7 @@ class PyPISource:
         self.not_before = snapshot.timestamp() if snapshot else None
         self.wheels = wheels
         self.reducing = threading.Semaphore(2)
+        self.reducer = Reducer()
         self.local: dict[str, PreparedSource] = {}
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="machci-fetch")
         self.lock = threading.Lock()
@@ -111,6 +113,7 @@ class PyPISource:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.reducer.close()
         self.build_environments.close()
         # The futures' callbacks hold this source: without the tables, reference counting frees
         # every page and file now, instead of a cycle collection over them all later.
@@ -192,7 +195,9 @@ class PyPISource:
         with self.reducing:
             if body is None:
                 body = self.http.page_body(url, ACCEPT, page)
-            found = listing(page.url, page.content_type, body, wheels, self.snapshot, name)
+            found = self.reducer.listing(
+                page.url, page.content_type, body, wheels, self.snapshot, name
+            )
             del body
         if key is not None:
             cache.put_derived_text(LISTING_RECORD, key, found.to_text())
