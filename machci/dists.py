@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urldefrag, urlsplit
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, parse_tag
@@ -465,6 +464,10 @@ def _raw_metadata(data: bytes | str) -> dict[str, Any]:
     simple = _simple_headers(headers)
     if simple is not None:
         return simple
+    # Imported for the unusual file only: packaging.metadata brings the email package, a
+    # tenth of a warm lock's start-up.
+    from packaging.metadata import parse_email
+
     raw, unparsed = parse_email(headers)
     found: dict[str, Any] = dict(raw)
     if "project-url" in unparsed:  # a repeated label: packaging gives up on the whole field

@@ -188,12 +188,12 @@ def test_x86_64_darwin_is_locked_with_a_warning_about_nixpkgs(index: Index, tmp_
 
 def test_lock_loads_what_it_may_not_need_only_when_needed() -> None:
     """`machci lock -r …` on a warm cache needs no machci.yaml reader (ruamel.yaml, the
-    schema), no pypi-deps-db reader, no file locks and no platform directories: the lock
-    command imports none of them up front."""
+    schema), no pypi-deps-db reader, no file locks, no platform directories and no HTTP
+    client: the lock command imports none of them up front."""
     code = (
         "import sys; import machci.cli, machci.commands.lock;"
         " later = ('ruamel.yaml', 'jsonschema', 'machci.config.load', 'machci.config.schema',"
-        " 'machci.sources.depsdb.source', 'filelock', 'platformdirs');"
+        " 'machci.sources.depsdb.source', 'filelock', 'platformdirs', 'urllib3');"
         " print(sorted(m for m in later if m in sys.modules))"
     )
     result = subprocess.run(

@@ -2,10 +2,10 @@
 
 A server that sends its headers or body one byte a second never lets a single read time out,
 and would hold a run for days. Each request therefore runs under a `Deadline`: the connection
-classes below register every socket the request uses with it, and a watchdog thread shuts
-those sockets down when the deadline passes, which ends the blocked read with an error that
-the caller reports as a timeout. A file's body may earn more time as it arrives (`grace`), so
-a large file on a slow link still comes while a trickle does not.
+classes of sources/watched.py register every socket the request uses with it, and a watchdog
+thread shuts those sockets down when the deadline passes, which ends the blocked read with an
+error that the caller reports as a timeout. A file's body may earn more time as it arrives
+(`grace`), so a large file on a slow link still comes while a trickle does not.
 
 Not covered: name resolution (the system resolver cannot be interrupted) and a TLS handshake
 that trickles (its socket is not reachable until the handshake is done; each of its reads is
@@ -19,10 +19,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
-
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 IDLE = 5.0  # seconds the watchdog thread waits for a request before it ends
 _local = threading.local()  # the deadline of the request this thread is making, if any
@@ -124,39 +120,8 @@ class Watchdog:
                 self._changed.wait(max(nearest - now, 0.001))
 
 
-def _watch(sock: socket.socket | None) -> None:
+def watch(sock: socket.socket | None) -> None:
+    """Register a socket of the request this thread is making with its deadline."""
     deadline: Deadline | None = getattr(_local, "deadline", None)
     if deadline is not None and sock is not None:
         deadline.watch(sock)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Registers each socket it connects or reuses with the request's deadline."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock)  # a kept-alive connection's socket (None when not yet connected)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-# For urllib3.PoolManager.pool_classes_by_scheme.
-WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
-    "http": _WatchedHTTPConnectionPool,
-    "https": _WatchedHTTPSConnectionPool,
-}

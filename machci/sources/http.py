@@ -19,11 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 from urllib.parse import urljoin
-
-import urllib3
-from urllib3.exceptions import HTTPError, MaxRetryError
 
 from machci import __version__
 from machci.config.defaults import DEFAULT_TIMEOUT
@@ -35,8 +32,12 @@ from machci.redaction import redact as redact
 from machci.redaction import strip_credentials as strip_credentials
 from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
-from machci.sources.deadlines import WATCHED_POOLS, Deadline, Watchdog
+from machci.sources.deadlines import Deadline, Watchdog
 from machci.sources.freshness import NO_STORE, Freshness, lifetime
+
+if TYPE_CHECKING:
+    import urllib3
+    from urllib3.exceptions import HTTPError
 
 DEFAULT_RETRIES = 3
 WORKERS = 8
@@ -125,43 +126,61 @@ class Http:
         self.timeout = timeout
         self.retries = retries
         self.watchdog = Watchdog()
-        # Redirects only: retries are made here, where they count against the request's
-        # deadline (urllib3 would sleep a Retry-After of a day, and time each attempt anew).
-        retry = urllib3.Retry(
-            total=None,
-            connect=0,
-            read=0,
-            other=0,
-            status=0,
-            redirect=MAX_REDIRECTS,
-            respect_retry_after_header=False,
-            raise_on_status=False,
-        )
-        self.pool = urllib3.PoolManager(
-            num_pools=8,
-            maxsize=WORKERS,
-            retries=retry,
-            headers={"User-Agent": f"machci/{__version__}"},
-        )
-        self.pool.pool_classes_by_scheme = WATCHED_POOLS
+        self._pool: urllib3.PoolManager | None = None
+        self._pool_lock = threading.Lock()
+
+    def pool(self) -> urllib3.PoolManager:
+        """Made at the first request, with urllib3 imported then: a run answered from the
+        cache (a warm lock) makes none."""
+        with self._pool_lock:
+            if self._pool is None:
+                import urllib3
+
+                from machci.sources.watched import WATCHED_POOLS
+
+                # Redirects only: retries are made here, where they count against the
+                # request's deadline (urllib3 would sleep a Retry-After of a day, and time each
+                # attempt anew).
+                retry = urllib3.Retry(
+                    total=None,
+                    connect=0,
+                    read=0,
+                    other=0,
+                    status=0,
+                    redirect=MAX_REDIRECTS,
+                    respect_retry_after_header=False,
+                    raise_on_status=False,
+                )
+                self._pool = urllib3.PoolManager(
+                    num_pools=8,
+                    maxsize=WORKERS,
+                    retries=retry,
+                    headers={"User-Agent": f"machci/{__version__}"},
+                )
+                self._pool.pool_classes_by_scheme = WATCHED_POOLS
+            return self._pool
 
     def _open(
         self, url: str, target: str, headers: dict[str, str], deadline: Deadline
     ) -> urllib3.BaseHTTPResponse:
         """The answer's headers, after up to `retries` retries of failures and of statuses
         worth retrying (429, 5xx), all within the deadline; the body is left to read."""
+        pool = self.pool()
+        from urllib3 import Timeout
+        from urllib3.exceptions import HTTPError, MaxRetryError
+
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             wait = min(self.timeout, deadline.left())
             if wait <= 0:
                 raise _timed_out(url, deadline)
             try:
-                response = self.pool.request(
+                response = pool.request(
                     "GET",
                     target,
                     headers=headers,
                     preload_content=False,
-                    timeout=urllib3.Timeout(connect=wait, read=wait),
+                    timeout=Timeout(connect=wait, read=wait),
                 )
             except HTTPError as exc:
                 if deadline.expired:
@@ -198,6 +217,8 @@ class Http:
         target, auth = self.credentials.prepare(url)
         failure: HTTPError
         with self.watchdog.request(self.timeout, grace) as deadline:
+            from urllib3.exceptions import HTTPError  # loaded by the pool
+
             for _attempt in range(READ_ATTEMPTS):
                 response = self._open(url, target, {**headers, **auth}, deadline)
                 body = b""
@@ -387,6 +408,8 @@ class Http:
         target, auth = self.credentials.prepare(url)
         with self.watchdog.request(self.timeout, FILE_GRACE) as deadline:
             response = self._open(url, target, auth, deadline)
+            from urllib3.exceptions import HTTPError  # loaded by the pool
+
             if response.status != 200:
                 _discard(response)
                 reply = _Reply(response.status, url, response.headers, b"", bool(auth))
