@@ -458,22 +458,18 @@ def test_repeated_requires_dist_entries_reach_the_resolver_once() -> None:
     """The resolver compares each requirement on a project with every other one: 20,000 copies
     of one line cost it minutes; once is what they mean."""
     metadata = parse_metadata(metadata_text(["six>=1.0"] * 20_000 + ["idna"]))
-    assert [str(r) for r in metadata.requirements(extras=False)] == ["six>=1.0", "idna"]
+    assert [str(r) for r in metadata.requirements()] == ["six>=1.0", "idna"]
 
 
 def test_too_many_different_requires_dist_on_one_project_are_invalid() -> None:
     metadata = parse_metadata(metadata_text([f"six!=0.{n}" for n in range(1001)]))
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.requirements(extras=False)
+        metadata.requirements()
     assert str(caught.value) == (
         "its metadata has more than 1,000 different Requires-Dist entries on six"
     )
     assert (
-        len(
-            parse_metadata(metadata_text([f"six!=0.{n}" for n in range(1000)])).requirements(
-                extras=False
-            )
-        )
+        len(parse_metadata(metadata_text([f"six!=0.{n}" for n in range(1000)])).requirements())
         == 1000
     )
 

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from machci import __version__
 from machci.commands.init import SCHEMA_URL, write_config
 from machci.config import model as config
-from machci.config import schema as machci_schema
+from machci.config import properties as properties_module
 from machci.config.defaults import (
     DEFAULT_GLIBC,
     DEFAULT_MACOS,
@@ -66,7 +66,7 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_the_loader_validates_with_the_shipped_schema() -> None:
     properties = schema()["properties"]
-    assert schema() == machci_schema.SCHEMA
+    assert schema() == properties_module.SCHEMA
     assert tuple(properties)[:3] == ("requirements", "python", "systems")
     assert len(properties) == 22
     assert properties["data"]["properties"]["source"]["enum"] == list(config.SOURCES)
