@@ -62,9 +62,10 @@ def _receive(stream: IO[bytes]) -> bytes:
 class _Worker:
     def __init__(self) -> None:
         # Only the import path: a worker needs machci and nothing of the caller's environment.
+        # `-P`: not the working directory first, so the worker imports the caller's machci.
         path = os.pathsep.join(p for p in sys.path if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            [sys.executable, "-P", "-m", __name__],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # a failure is seen again in-process, and reported there
