@@ -545,8 +545,3 @@ def listing(
         raise SourceError(
             f"{redact(url)}: invalid {kind_of(content_type)} index page: {exc}"
         ) from exc
-
-
-def every_file(url: str, content_type: str, body: bytes, project: str) -> list[DistFile]:
-    """Every distribution file of a page, for diagnostics (what exists for other systems)."""
-    return list(listing(url, content_type, body, None, None, project).dist_files())
