@@ -39,7 +39,7 @@ def entry(filename: str, **extra: object) -> dict[str, object]:
 
 def kept(body: bytes, snapshot: datetime | None = None) -> list[str]:
     found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot, "demo")
-    return sorted(f.filename for f in found.files)
+    return sorted(f.filename for f in found.dist_files())
 
 
 def test_only_files_some_target_can_use_are_kept() -> None:
@@ -74,7 +74,7 @@ def test_the_snapshot_hides_later_and_undated_files() -> None:
         entry("demo-3.0.tar.gz", **{"upload-time": None}),
     )
     found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
-    assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
+    assert [f.filename for f in found.dist_files()] == ["demo-1.0.tar.gz"]
     assert (found.newer_than_snapshot, found.without_upload_time) == (1, 1)
 
 
@@ -166,7 +166,10 @@ def test_files_named_for_another_project_are_left_out_and_named() -> None:
         entry("good_b-9.0.exe"),  # not a distribution: never kept, not named
     )
     found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
-    assert [f.filename for f in found.files] == ["demo-1.0-py3-none-any.whl", "Demo-1.0.tar.gz"]
+    assert [f.filename for f in found.dist_files()] == [
+        "demo-1.0-py3-none-any.whl",
+        "Demo-1.0.tar.gz",
+    ]
     assert found.foreign == (
         "good_b-9.0-py3-none-any.whl",
         "good_b-9.0.tar.gz",
@@ -212,7 +215,7 @@ def test_old_uploads_with_a_dash_in_the_version_are_left_out_but_not_foreign() -
         entry("demo_evil-9.0.tar.gz"),
     )
     found = listing(URL, "application/json", body, X86, None, "demo")
-    assert [f.filename for f in found.files] == ["demo-1.0.tar.gz"]
+    assert [f.filename for f in found.dist_files()] == ["demo-1.0.tar.gz"]
     assert found.foreign == ("other-9.0.tar.gz", "demo_evil-9.0.tar.gz")
 
 

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from machci.config.model import format_snapshot
-from machci.dists import DistFile, Release, classify, dist_file, file_rows
+from machci.dists import DistFile, Release, classify
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
@@ -140,18 +140,9 @@ class Listing:
         """ProjectFiles.releases of this listing, nothing parsed or built yet."""
         return {kind: tuple(map(Release, lines)) for kind, lines in self.releases.items()}
 
-    @property
-    def files(self) -> list[Listed]:
-        """Every kept file, newest version first (per kind)."""
-        return [
-            Listed(*row)
-            for lines in self.releases.values()
-            for line in lines
-            for row in file_rows(line.partition("\t")[2])
-        ]
-
     def dist_files(self) -> tuple[DistFile, ...]:
-        return tuple(dist_file(*f) for f in self.files)
+        """Every kept file, newest version first (per kind)."""
+        return tuple(f for found in self.by_kind().values() for r in found for f in r.files)
 
 
 def _is_count(value: object) -> bool:
