@@ -48,11 +48,12 @@ def test_a_worker_gives_the_threads_listing(reducer: Reducer) -> None:
     for wheels, snapshot in ((X86, SNAPSHOT), (None, None)):
         expected = listing(URL, "application/json", body, wheels, snapshot, "demo")
         found = reducer.listing(URL, "application/json", body, wheels, snapshot, "demo")
-        assert found == expected
+        assert found == (expected, expected.to_text())
     assert len(reducer._started) == 1 and not reducer._broken
     html = b'<a href="https://files.example/demo-1.0.tar.gz#sha256=' + b"ab" * 32 + b'">x</a>'
     expected = listing(URL, "text/html", html, X86, None, "demo")
-    assert reducer.listing(URL, "text/html", html, X86, None, "demo") == expected
+    found = reducer.listing(URL, "text/html", html, X86, None, "demo")
+    assert found == (expected, expected.to_text())
 
 
 def test_a_broken_page_is_the_same_error_from_a_worker(reducer: Reducer) -> None:
@@ -80,7 +81,8 @@ def test_a_worker_holds_none_of_the_callers_environment(
 
 def test_a_worker_that_dies_leaves_the_pages_to_the_thread(reducer: Reducer) -> None:
     body = big_page()
-    expected = listing(URL, "application/json", body, X86, SNAPSHOT, "demo")
+    found = listing(URL, "application/json", body, X86, SNAPSHOT, "demo")
+    expected = (found, found.to_text())
     assert reducer.listing(URL, "application/json", body, X86, SNAPSHOT, "demo") == expected
     (worker,) = reducer._started
     worker.process.kill()

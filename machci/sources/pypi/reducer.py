@@ -116,7 +116,9 @@ class Reducer:
         wheels: WheelFilter | None,
         snapshot: datetime | None,
         project: str,
-    ) -> Listing:
+    ) -> tuple[Listing, str]:
+        """The page's listing, and its text as the cache keeps it: a worker answers with the
+        text, which is kept as it came rather than joined again."""
         if len(body) >= self.large_page and not self._broken:
             header: dict[str, object] = {
                 "url": url,
@@ -135,8 +137,9 @@ class Reducer:
                     raise SourceError(text)
                 found = Listing.from_text(text)
                 if found is not None:
-                    return found
-        return listing(url, content_type, body, wheels, snapshot, project)
+                    return found, text
+        found = listing(url, content_type, body, wheels, snapshot, project)
+        return found, found.to_text()
 
     def _reduce(self, header: dict[str, object], body: bytes) -> tuple[bool, str]:
         with self._lock:

@@ -195,12 +195,12 @@ class PyPISource:
         with self.reducing:
             if body is None:
                 body = self.http.page_body(url, ACCEPT, page)
-            found = self.reducer.listing(
+            found, text = self.reducer.listing(
                 page.url, page.content_type, body, wheels, self.snapshot, name
             )
             del body
         if key is not None:
-            cache.put_derived_text(LISTING_RECORD, key, found.to_text())
+            cache.put_derived_text(LISTING_RECORD, key, text)
         return found
 
     def every_file(self, name: str) -> ProjectFiles:
