@@ -422,6 +422,16 @@ class Target:
             "verdict": self.verdict,
         }
 
+    @classmethod
+    def ratio(cls, label: str, ratios: Sequence[float], limit: float, digits: int) -> Target:
+        """A limit on the median of pairwise ratios, shown with their spread."""
+        return cls(label, spread(ratios, digits, "x"), median(ratios), limit)
+
+    @classmethod
+    def rss(cls, label: str, rss: float | None, limit: float) -> Target:
+        """A limit on a peak RSS in MB (None: not measured)."""
+        return cls(label, "n/a" if rss is None else f"{rss:.0f} MB", rss, limit)
+
 
 def served_column(series: Series, kind: str) -> str:
     values = series.served(kind, lambda s: mb(s.total_bytes))
@@ -551,26 +561,13 @@ def scale_targets(results: Mapping[str, SetResult], scale_sync: SyncCheck | None
             ("machci-1", "cold", TARGET_COLD, "1 system cold"),
         )
         for tool, kind, limit, what in checks:
-            ratios = result.ratios(kind, tool)
-            out.append(
-                Target(
-                    f"{what} <= {limit:g}x uv {kind} ({name})",
-                    spread(ratios, 2, "x"),
-                    median(ratios),
-                    limit,
-                )
-            )
+            label = f"{what} <= {limit:g}x uv {kind} ({name})"
+            out.append(Target.ratio(label, result.ratios(kind, tool), limit, 2))
     if scale_sync is not None:
         warm = scale_sync.samples.get("sync_warm", [])
+        label = f"peak RSS <= {TARGET_SCALE_RSS_MB:g} MB, 3-system sync warm ({SCALE_SET})"
         rss = max((s.rss_mb for s in warm), default=None)
-        out.append(
-            Target(
-                f"peak RSS <= {TARGET_SCALE_RSS_MB:g} MB, 3-system sync warm ({SCALE_SET})",
-                "n/a" if rss is None else f"{rss:.0f} MB",
-                rss,
-                TARGET_SCALE_RSS_MB,
-            )
-        )
+        out.append(Target.rss(label, rss, TARGET_SCALE_RSS_MB))
     return out
 
 
@@ -579,37 +576,16 @@ def targets(results: Mapping[str, SetResult], sync_check: SyncCheck | None) -> l
     for name, result in results.items():
         if not result.root_set.timed:
             continue
-        ratios = result.ratios("warm")
-        out.append(
-            Target(
-                f"warm lock <= {TARGET_WARM:g}x uv warm ({name})",
-                spread(ratios, 1, "x"),
-                median(ratios),
-                TARGET_WARM,
-            )
-        )
+        label = f"warm lock <= {TARGET_WARM:g}x uv warm ({name})"
+        out.append(Target.ratio(label, result.ratios("warm"), TARGET_WARM, 1))
     if sync_check is not None:
-        ratios = sync_check.ratios()
-        out.append(
-            Target(
-                f"check <= {TARGET_CHECK:g}x bare python",
-                spread(ratios, 2, "x"),
-                median(ratios),
-                TARGET_CHECK,
-            )
-        )
+        label = f"check <= {TARGET_CHECK:g}x bare python"
+        out.append(Target.ratio(label, sync_check.ratios(), TARGET_CHECK, 2))
     for name, result in results.items():
         machci = result.series.get("machci")
         if result.root_set.timed and machci is not None:
-            rss = machci.peak_rss_mb("warm")
-            out.append(
-                Target(
-                    f"peak RSS <= {TARGET_RSS_MB:g} MB, warm lock ({name})",
-                    "n/a" if rss is None else f"{rss:.0f} MB",
-                    rss,
-                    TARGET_RSS_MB,
-                )
-            )
+            label = f"peak RSS <= {TARGET_RSS_MB:g} MB, warm lock ({name})"
+            out.append(Target.rss(label, machci.peak_rss_mb("warm"), TARGET_RSS_MB))
     for name, label in TORCH_TARGETS:
         torch = results.get(name)
         machci = torch.series.get("machci") if torch is not None else None
