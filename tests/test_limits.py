@@ -149,8 +149,23 @@ def test_pages_are_asked_for_gzip_and_inflated(index: Index, tmp_path: Path) -> 
     with gzip.GzipFile(fileobj=body, mode="wb") as packed:
         packed.write(index.page_body("zipped"))
     headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "gzip"}
-    index.fault("/simple/zipped/", status=200, body=body.getvalue(), headers=headers)
+    index.fault("/simple/zipped/", status=200, body=body.getvalue(), headers=headers, times=1)
     assert lock(index, tmp_path / "gzip", "zipped\n").versions() == {"zipped": "1.0"}
+    # Kept as it came, and read so again: offline, and for other systems (a new listing).
+    blobs = {p.read_bytes() for p in (tmp_path / "gzip/.cache/v2/blobs").iterdir()}
+    assert body.getvalue() in blobs
+    again = lock(index, tmp_path / "gzip", "zipped\n", "--offline", systems=("aarch64-linux",))
+    assert again.versions("aarch64-linux") == {"zipped": "1.0"}
+
+
+def test_a_page_in_a_coding_not_asked_for_is_refused(index: Index, tmp_path: Path) -> None:
+    index.publish("squeezed", "1.0")
+    headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "br"}
+    index.fault("/simple/squeezed/", status=200, body=b"\x8b\x02\x80", headers=headers)
+    assert refused(index, tmp_path, "squeezed\n") == (
+        f"machci: error: {index.url}/squeezed/: the index sent the page in the content coding"
+        " 'br'; machci asks for gzip or the page as it is\n"
+    )
 
 
 def test_a_gzip_bomb_page_is_refused_without_inflating_it(

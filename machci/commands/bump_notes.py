@@ -114,8 +114,7 @@ class ReleaseApi:
             if got is None:
                 return None
             page, body = got
-            data = body if body is not None else self.http.page_body(url, "application/json", page)
-            doc = json.loads(data)
+            doc = json.loads(self.http.page_text(url, "application/json", page, body))
         except (MachciError, ValueError, OSError):
             self.failed = True
             return None

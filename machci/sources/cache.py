@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from machci.atomic import atomic_write
 from machci.redaction import strip_credentials
+from machci.sources.coding import CODINGS
 from machci.sources.freshness import Freshness
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ class CachedPage:
     freshness: Freshness
     etag: str | None = None
     last_modified: str | None = None
+    encoding: str = ""  # the body's content coding, as it came and is stored ("" = none)
 
 
 class Cache:
@@ -253,6 +255,9 @@ class Cache:
         raw = _json_record(self._page_path(url))
         if not isinstance(raw, dict) or not _SHA256.fullmatch(str(raw.get("digest"))):
             return None  # the digest names a blob: nothing else may be read as one
+        encoding = raw.get("encoding", "")  # recorded since pages are kept as they came
+        if not isinstance(encoding, str) or encoding not in CODINGS:
+            return None
         try:
             page = CachedPage(
                 raw["url"],
@@ -261,6 +266,7 @@ class Cache:
                 Freshness(float(raw["received"]), float(raw["lifetime"])),
                 raw.get("etag"),
                 raw.get("last_modified"),
+                encoding,
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -278,6 +284,7 @@ class Cache:
             "lifetime": page.freshness.lifetime,
             "etag": page.etag,
             "last_modified": page.last_modified,
+            "encoding": page.encoding,
         }
         _write_entry(self._page_path(request_url), json.dumps(record).encode())
 

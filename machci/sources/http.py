@@ -32,6 +32,7 @@ from machci.redaction import redact as redact
 from machci.redaction import strip_credentials as strip_credentials
 from machci.sources.auth import Credentials, netrc_path
 from machci.sources.cache import Cache, CachedPage
+from machci.sources.coding import coding, inflate
 from machci.sources.deadlines import Deadline, Watchdog
 from machci.sources.freshness import NO_STORE, Freshness, lifetime
 
@@ -43,9 +44,9 @@ DEFAULT_RETRIES = 3
 WORKERS = 8
 CHUNK = 1 << 16
 DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection can be reused
-# Pages are text that compresses tenfold (PyPI serves them gzip'd when asked); urllib3 inflates
-# as it reads, and the page limit applies to the inflated size. Files are asked for as they are:
-# their hash is of their bytes.
+# Pages are text that compresses fourfold to tenfold (PyPI serves them gzip'd when asked); they
+# are kept as they came and inflated where they are read (sources/coding.py), under the page
+# limit. Files are asked for as they are: their hash is of their bytes.
 PAGE_ENCODINGS = "gzip"
 READ_ATTEMPTS = 2  # one more try: a proxy may have cut the body short
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -161,10 +162,17 @@ class Http:
             return self._pool
 
     def _open(
-        self, url: str, target: str, headers: dict[str, str], deadline: Deadline
+        self,
+        url: str,
+        target: str,
+        headers: dict[str, str],
+        deadline: Deadline,
+        *,
+        as_sent: bool = False,
     ) -> urllib3.BaseHTTPResponse:
         """The answer's headers, after up to `retries` retries of failures and of statuses
-        worth retrying (429, 5xx), all within the deadline; the body is left to read."""
+        worth retrying (429, 5xx), all within the deadline; the body is left to read, in its
+        content coding if `as_sent`."""
         pool = self.pool()
         from urllib3 import Timeout
         from urllib3.exceptions import HTTPError, MaxRetryError
@@ -180,6 +188,7 @@ class Http:
                     target,
                     headers=headers,
                     preload_content=False,
+                    decode_content=not as_sent,
                     timeout=Timeout(connect=wait, read=wait),
                 )
             except HTTPError as exc:
@@ -210,17 +219,19 @@ class Http:
         partial: Limit | None = None,
         *,
         grace: float = 0.0,
+        as_sent: bool = False,
     ) -> _Reply:
         """One answer; a 200's body is read whole (under `limit`), so is a 206's when `partial`
-        is given (under it), any other is let go. The whole of it, retries included, within
-        --timeout, plus `grace` seconds for each byte of body received."""
+        is given (under it), any other is let go; `as_sent`: in its content coding. The whole
+        of it, retries included, within --timeout, plus `grace` seconds for each byte of body
+        received."""
         target, auth = self.credentials.prepare(url)
         failure: HTTPError
         with self.watchdog.request(self.timeout, grace) as deadline:
             from urllib3.exceptions import HTTPError  # loaded by the pool
 
             for _attempt in range(READ_ATTEMPTS):
-                response = self._open(url, target, {**headers, **auth}, deadline)
+                response = self._open(url, target, {**headers, **auth}, deadline, as_sent=as_sent)
                 body = b""
                 status = response.status
                 read = limit if status == 200 else partial if status == 206 else None
@@ -246,8 +257,8 @@ class Http:
     def page(
         self, url: str, accept: str, *, not_before: float | None = None
     ) -> tuple[CachedPage, bytes | None] | None:
-        """An index page, with its body when it was just received (else `page_body` reads it
-        when needed), or None when the index says 404.
+        """An index page, with its body as it came (in the page's content coding) when it was
+        just received (else `page_body` reads it when needed), or None when the index says 404.
 
         A stored page is used without a request while fresh (sources/freshness.py) and, for a
         snapshot instant `not_before`, only if received after it; otherwise it is revalidated
@@ -269,7 +280,7 @@ class Http:
             headers["If-None-Match"] = cached.etag
         if cached is not None and cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
-        reply = self._get(url, headers, self.limits.page)
+        reply = self._get(url, headers, self.limits.page, as_sent=True)
         received = time.time()
         if reply.status == 304 and cached is not None:
             revalidated = replace(cached, freshness=Freshness(received, lifetime(reply.headers)))
@@ -280,6 +291,7 @@ class Http:
             return None
         if reply.status != 200:
             raise _refusal(url, reply, "the index")
+        encoding = _page_coding(url, reply)
         fresh_for = lifetime(reply.headers)
         page = CachedPage(
             url=strip_credentials(reply.url),  # a redirect may have led to a signed URL
@@ -288,27 +300,38 @@ class Http:
             freshness=Freshness(received, max(fresh_for, 0.0)),
             etag=reply.headers.get("ETag"),
             last_modified=reply.headers.get("Last-Modified"),
+            encoding=encoding,
         )
         if fresh_for != NO_STORE:
             self.cache.put_page(url, page, reply.body)
         return page, reply.body
 
     def page_body(self, url: str, accept: str, page: CachedPage) -> bytes:
-        """The stored body of a page `page` returned. One that turns out missing or damaged is
-        fetched again, and must be the same."""
+        """The stored body of a page `page` returned, in its content coding. One that turns out
+        missing or damaged is fetched again, and must be the same."""
         body = self.cache.blob(page.digest)
         if body is not None:
             return body
         if self.offline:
             raise SourceError(f"offline: {redact(url)} is not in the cache")
         reply = self._get(
-            url, {"Accept": accept, "Accept-Encoding": PAGE_ENCODINGS}, self.limits.page
+            url,
+            {"Accept": accept, "Accept-Encoding": PAGE_ENCODINGS},
+            self.limits.page,
+            as_sent=True,
         )
         if reply.status != 200:
             raise _refusal(url, reply, "the index")
-        if hashlib.sha256(reply.body).hexdigest() != page.digest:
+        same = _page_coding(url, reply) == page.encoding
+        if not same or hashlib.sha256(reply.body).hexdigest() != page.digest:
             raise SourceError(f"{redact(url)}: the page changed while it was read; run again")
         return reply.body
+
+    def page_text(self, url: str, accept: str, page: CachedPage, body: bytes | None) -> bytes:
+        """A page's body as it reads, inflated under the page limit: the `body` `page`
+        returned, else the stored one."""
+        stored = body if body is not None else self.page_body(url, accept, page)
+        return inflate(stored, page.encoding, self.limits.page, redact(url))
 
     def file(self, url: str, sha256: str, *, small: bool = False) -> bytes:
         """The file at url, verified against sha256 (hex), from the cache when possible.
@@ -420,6 +443,17 @@ class Http:
                 if deadline.expired:
                     raise _timed_out(url, deadline) from exc
                 raise SourceError(f"cannot fetch {redact(url)}: {_describe(exc)}") from exc
+
+
+def _page_coding(url: str, reply: _Reply) -> str:
+    sent = reply.headers.get("Content-Encoding")
+    encoding = coding(sent)
+    if encoding is None:
+        raise SourceError(
+            f"{redact(url)}: the index sent the page in the content coding {sent!r};"
+            f" machci asks for {PAGE_ENCODINGS} or the page as it is"
+        )
+    return encoding
 
 
 def _part(reply: _Reply) -> RangeReply | None:

@@ -196,7 +196,7 @@ class PyPISource:
             if body is None:
                 body = self.http.page_body(url, ACCEPT, page)
             found, text = self.reducer.listing(
-                page.url, page.content_type, body, wheels, self.snapshot, name
+                page, body, self.http.limits.page, wheels, self.snapshot, name
             )
             del body
         if key is not None:
