@@ -54,6 +54,7 @@ from machci.resolve.conflicts import explain_conflict
 from machci.resolve.resolution import Candidate, Choice, Choices, Edges, Finder, Req
 from machci.resolve.rounds import RoundsResolver
 from machci.sources.nixpkgs.index import NixpkgsPackage
+from machci.sources.pypi.prefetch import Wanted
 
 MAX_ROUNDS = 20000
 
@@ -83,7 +84,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.edges: dict[Candidate, Edges] = {}
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
-        self.lookahead: Callable[[Iterable[str]], None] = _ignore  # names it will ask about
+        self.lookahead: Callable[[Iterable[Wanted]], None] = _ignore  # what it will ask about
         self.last_rejected: Candidate | None = None  # the Rejections reporter says
         self.lock = threading.Lock()
         # Per-file answers recur for every file and both kinds of question: asked once each.
@@ -177,17 +178,25 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     # What to fetch ahead (sources/pypi/prefetch.py asks; no I/O here) -------------------------
 
-    def likely_file(self, project: ProjectFiles) -> DistFile | None:
+    def likely_file(self, project: ProjectFiles, specifier: SpecifierSet) -> DistFile | None:
         """The file the resolver will most likely ask the metadata of: the best-ranked file of
-        the first choice (listing no further than that choice)."""
-        return next((c.files[0] for c in self._choices_of(project) if c.files), None)
+        the newest choice `specifier` and the constraints allow, a final release unless
+        pre-releases are asked for (listing no further than that choice)."""
+        specifiers = [specifier, *(c.specifier for c in self._constraints(project.name))]
+        prerelease_ok = self.allow_prereleases or bool(specifier.prereleases)
+        for _position, choice in self._choices_of(project).fitting(specifiers):
+            if choice.files and (prerelease_ok or not choice.version.is_prerelease):
+                return choice.files[0]
+        return None
 
-    def dependency_names(self, metadata: DistMetadata) -> list[str]:
-        """The names a candidate with this metadata would bring in for this target."""
+    def dependencies(self, metadata: DistMetadata) -> list[Wanted]:
+        """What a candidate with this metadata would ask for on this target."""
         env = self.target.environment
         requirements = (*metadata.requirements(), *metadata.build_requires)
         return [
-            canonicalize_name(r.name) for r in requirements if _marker_matches(r.marker, env, [""])
+            (canonicalize_name(r.name), r.specifier)
+            for r in requirements
+            if _marker_matches(r.marker, env, [""])
         ]
 
     def chain(self, name: str, root_source: Mapping[str, str]) -> str:
@@ -479,7 +488,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             if dep.name != candidate.name:
                 (edges.build if dep.build else edges.runtime).add(dep.name)
                 self.required_by.setdefault(dep.name, candidate)
-        self.lookahead(d.name for d in deps)
+        self.lookahead((d.name, d.specifier) for d in deps)
         return deps
 
 
@@ -558,11 +567,11 @@ class TargetResolution:
             target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs, skip_failures
         )
 
-    def start(self, lookahead: Callable[[Iterable[str]], None]) -> None:
-        """Tell the source, through `lookahead`, which names this resolution will want: the
-        roots now, each candidate's dependencies as the resolver meets them."""
+    def start(self, lookahead: Callable[[Iterable[Wanted]], None]) -> None:
+        """Tell the source, through `lookahead`, what this resolution will want: the roots now,
+        each candidate's dependencies as the resolver meets them."""
         self.provider.lookahead = lookahead
-        lookahead(r.name for r in self.roots)
+        lookahead((r.name, r.specifier) for r in self.roots)
 
     def run(self) -> SystemLock:
         resolver: RoundsResolver[Req, Candidate, str]
@@ -582,5 +591,5 @@ def target_label(target: Target) -> str:
     return f"{target.system} (Python {target.python})"
 
 
-def _ignore(names: Iterable[str]) -> None:
+def _ignore(wanted: Iterable[Wanted]) -> None:
     """The lookahead of a resolution nobody fetches ahead for."""

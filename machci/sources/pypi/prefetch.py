@@ -1,7 +1,9 @@
 """Fetching ahead of the resolver, so that its questions find their answers already on the way.
 
 For each name a resolution will want: its page, then the metadata of the file it will most
-likely take, then the pages of that file's dependencies, and so on down the graph. Only pages
+likely take (the newest the versions asked of it allow: a guess ignoring them fetched pages for
+dependencies of versions never chosen, a sixth of an application's pages), then the pages of
+that file's dependencies, and so on down the graph. Only pages
 and metadata are fetched ahead, never whole distributions for versions that may not be chosen.
 Which file is likely and which dependencies apply are the resolution's to say (`Guess`); this
 module only schedules.
@@ -13,12 +15,16 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from packaging.specifiers import SpecifierSet
+
 from machci.dists import DistFile, DistMetadata, InvalidMetadata, ProjectFiles
+
+Wanted = tuple[str, SpecifierSet]  # a name, and the versions first asked of it
 
 
 class Guess(Protocol):
-    def likely_file(self, project: ProjectFiles) -> DistFile | None: ...
-    def dependency_names(self, metadata: DistMetadata) -> Iterable[str]: ...
+    def likely_file(self, project: ProjectFiles, specifier: SpecifierSet) -> DistFile | None: ...
+    def dependencies(self, metadata: DistMetadata) -> Iterable[Wanted]: ...
 
 
 class Ahead(Protocol):
@@ -39,7 +45,7 @@ class Prefetcher:
     def __init__(self, source: Ahead, guess: Guess) -> None:
         self.source = source
         self.guess: Guess | None = guess
-        self.asked: set[str] = set()
+        self.asked: dict[str, SpecifierSet] = {}
         self.lock = threading.Lock()
 
     def stop(self) -> None:
@@ -47,18 +53,22 @@ class Prefetcher:
         source's finished fetches keep their callbacks, and so this prefetcher, until closed)."""
         self.guess = None
 
-    def ahead(self, names: Iterable[str]) -> None:
+    def ahead(self, wanted: Iterable[Wanted]) -> None:
         if self.guess is None:
             return
+        fresh = []
         with self.lock:
-            fresh = [n for n in names if n not in self.asked]
-            self.asked.update(fresh)
+            for name, specifier in wanted:
+                if name not in self.asked:
+                    self.asked[name] = specifier
+                    fresh.append(name)
         if fresh:
             self.source.prefetch(fresh, self._likely)
 
     def _likely(self, project: ProjectFiles) -> list[DistFile]:
         guess = self.guess
-        file = guess.likely_file(project) if guess is not None else None
+        specifier = self.asked.get(project.name, SpecifierSet())
+        file = guess.likely_file(project, specifier) if guess is not None else None
         if file is None:
             return []
         self.source.when_metadata(file, self._dependencies)
@@ -69,7 +79,7 @@ class Prefetcher:
         if guess is None:
             return
         try:
-            names = list(guess.dependency_names(metadata))
+            wanted = list(guess.dependencies(metadata))
         except InvalidMetadata:
             return  # the resolver reports it when it considers this candidate
-        self.ahead(names)
+        self.ahead(wanted)

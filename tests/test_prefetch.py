@@ -1,0 +1,42 @@
+"""sources/pypi/prefetch.py: fetching ahead follows the versions the requirements allow, so a
+lock fetches no page for what only versions it cannot take depend on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fixtures.index import Index
+from tests.helpers import lock
+
+
+def pages_asked(index: Index) -> set[str]:
+    pages = (r.path for r in index.log if r.path.startswith("/simple/"))
+    return {path.strip("/").rsplit("/", 1)[-1] for path in pages}
+
+
+def test_only_the_allowed_versions_dependencies_are_fetched_ahead(
+    index: Index, tmp_path: Path
+) -> None:
+    index.publish("app", "1.0", requires_dist=("old-dep",))
+    index.publish("app", "2.0", requires_dist=("new-dep",))
+    index.publish("app", "3.0rc1", requires_dist=("rc-dep",))
+    index.publish("lib", "1.0", requires_dist=("lib-old-dep",))
+    index.publish("lib", "2.0", requires_dist=("lib-new-dep",))
+    for name in ("old-dep", "new-dep", "rc-dep", "lib-old-dep", "lib-new-dep"):
+        index.publish(name, "1.0")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "constraints.txt").write_text("lib<2\n")
+    result = lock(index, project, "app<3\nlib\n-c constraints.txt\n")
+    assert result.versions() == {"app": "2.0", "new-dep": "1.0", "lib": "1.0", "lib-old-dep": "1.0"}
+    assert pages_asked(index) == {"app", "new-dep", "lib", "lib-old-dep"}
+
+    index.log.clear()
+    older = lock(index, tmp_path / "older", "app<2\n")
+    assert older.versions() == {"app": "1.0", "old-dep": "1.0"}
+    assert pages_asked(index) == {"app", "old-dep"}
+
+    index.log.clear()
+    early = lock(index, tmp_path / "early", "app>=3.0rc1\n")
+    assert early.versions() == {"app": "3.0rc1", "rc-dep": "1.0"}
+    assert pages_asked(index) == {"app", "rc-dep"}
