@@ -1,12 +1,13 @@
-"""Metadata parsing: the fast header reader agrees with packaging, and falls back to it."""
+"""Metadata parsing: the fast header reader agrees with packaging, and falls back to it; file
+names read as packaging reads them."""
 
 from __future__ import annotations
 
 import pytest
 from packaging.metadata import parse_email
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from machci.dists import InvalidMetadata, _headers, _simple_headers, parse_metadata
+from machci.dists import InvalidMetadata, _headers, _simple_headers, classify, parse_metadata
 
 PLAIN = b"""Metadata-Version: 2.1
 Name: Demo_Pkg
@@ -111,3 +112,34 @@ def test_a_name_quoted_elsewhere_in_the_marker_only_keeps_an_entry_more_often() 
 
     found = _only_for_extras('x ; sys_platform == "extra == \'y\'" and extra == "z"')
     assert found is not None and "z" in found
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "a-1.0-py3-none-any.whl",
+        "a.b-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "a-1.0-py2.py3-none-any.whl",
+        "a-1.0-1-py3-none-any.whl",
+        "a-1.0-1b-py3-none-any.whl",
+        "a-1.0-x-py3-none-any.whl",  # a build tag must start with a digit
+        "a__b-1.0-py3-none-any.whl",
+        "-1.0-py3-none-any.whl",
+        "a-bad!-py3-none-any.whl",
+        "a-1.0-py3-none.whl",
+        "a-1.0-py3--any.whl",
+        "a-1.0-3py-none-any.whl",  # an interpreter tag must be an identifier
+        "a-1.0-py3.-none-any.whl",
+        "a-1.0-1-2-py3-none-any.whl",
+        "a-1.0-py3-none-any-x.whl",
+        "a-1.0.whl",
+        "a.whl",
+    ],
+)
+def test_wheel_names_read_as_packaging_reads_them(filename: str) -> None:
+    try:
+        name, version, _build, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        assert classify(filename) is None
+    else:
+        assert classify(filename) == (name, version, "wheel", tags)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from html.parser import HTMLParser
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, TypeVar
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import parse_tag
@@ -52,19 +53,17 @@ class Entry(NamedTuple):
     core_metadata: object  # PEP 691 `core-metadata` (bool or hashes) or an HTML attribute
     size: object = None  # PEP 700's size, in bytes (JSON pages only)
 
-    def complete(self) -> Entry:
-        return self
+
+_Read = TypeVar("_Read")  # a file entry as a page format reads it
 
 
-class Peeked(Protocol):
-    """A page's file entry as far as deciding whether to keep it needs: its name and upload
-    time. `complete()` reads (and checks) the rest, only for the entries kept."""
+class Reading(NamedTuple, Generic[_Read]):
+    """A page's file entries as far as deciding whether to keep each needs: its name, its
+    upload time and the entry as read; `complete` reads (and checks) the rest of an entry, only
+    for those kept. Plain tuples: a page has thousands of entries, most of them never kept."""
 
-    @property
-    def filename(self) -> str: ...
-    @property
-    def upload_time(self) -> object: ...
-    def complete(self) -> Entry: ...
+    peeked: Iterator[tuple[str, object, _Read]]
+    complete: Callable[[_Read], Entry]
 
 
 class Listed(NamedTuple):
@@ -322,7 +321,7 @@ def _own_legacy(filename: str, project: str) -> bool:
 
 
 def reduce(
-    entries: Iterable[Peeked],
+    reading: Reading[_Read],
     wheels: WheelFilter | None,
     snapshot: datetime | None,
     project: str,
@@ -336,15 +335,17 @@ def reduce(
     kept: list[tuple[Listed, Version]] = []
     newer = untimed = 0
     versions: set[str] = set()
-    stand_ins: dict[str, tuple[Peeked, datetime | None]] = {}
+    stand_ins: dict[str, tuple[_Read, datetime | None]] = {}
     foreign: list[str] = []
     canonical: dict[str, str] = {}
-    for entry in entries:
-        filename = entry.filename
+    complete = reading.complete
+    # Most entries are wheels no target installs: they are told apart with as little work as
+    # possible, their name split once (the parts of `_tag_triple` and `_wheel_version`).
+    for filename, uploaded, read in reading.peeked:
         try:
             moment = None
             if snapshot is not None:
-                moment = _upload_time(entry.upload_time)
+                moment = _upload_time(uploaded)
                 if moment is None:
                     untimed += 1
                     continue
@@ -355,22 +356,24 @@ def reduce(
                 if not _own_legacy(filename, project):
                     foreign.append(filename)
                 continue
-            if filename.endswith(".whl") and wheels is not None:
-                if filename.count("-") < 4:
+            if wheels is not None and filename.endswith(".whl"):
+                parts = filename[:-4].split("-")
+                if len(parts) < 5:
                     continue
-                if not wheels.wanted(_tag_triple(filename)):
-                    stand_ins.setdefault(_wheel_version(filename), (entry, moment))
+                if not wheels.wanted("-".join(parts[-3:])):
+                    if parts[1] not in stand_ins:
+                        stand_ins[parts[1]] = (read, moment)
                     continue
-            listed = _kept(entry.complete(), moment)
+            listed = _kept(complete(read), moment)
         except BadEntry as exc:
             raise BadEntry(f"file {filename!r}: {exc}") from exc
         if listed is not None:
             kept.append(listed)
             versions.update((listed[0].version, _wheel_version(filename)))
-    for version, (entry, moment) in stand_ins.items():
+    for version, (read, moment) in stand_ins.items():
         if version not in versions:
             try:
-                listed = _kept(entry.complete(), moment)
+                listed = _kept(complete(read), moment)
             except BadEntry:
                 continue  # only a stand-in: a broken one is no loss
             if listed is not None:
@@ -399,49 +402,45 @@ def _json_string(entry: Mapping[str, object], key: str) -> str:
     return value
 
 
-class _JsonEntry:
-    """A JSON page's file entry: its name and upload time now, the rest when kept."""
-
-    __slots__ = ("_base", "_item", "filename", "upload_time")
-
-    def __init__(self, item: dict[str, object], filename: str, base: str) -> None:
-        self.filename = filename
-        self.upload_time = item.get("upload-time")
-        self._item = item
-        self._base = base
-
-    def complete(self) -> Entry:
-        entry = self._item
-        url = _json_string(entry, "url")
-        hashes = entry.get("hashes") or {}
-        if not isinstance(hashes, dict):
-            raise BadEntry(f"'hashes' is {_json_kind(hashes)}, not an object")
-        yanked = entry.get("yanked", False)
-        if not isinstance(yanked, bool | str):
-            raise BadEntry(f"'yanked' is {_json_kind(yanked)}, not a boolean or a reason")
-        requires_python = entry.get("requires-python")
-        if requires_python is not None and not isinstance(requires_python, str):
-            raise BadEntry(f"'requires-python' is {_json_kind(requires_python)}, not a string")
-        return Entry(
-            self.filename,
-            _absolute(self._base, url),
-            hashes.get("sha256"),
-            requires_python,
-            # Any string means yanked, as in pip (PEP 691 asks for a non-empty reason).
-            yanked if isinstance(yanked, str) else ("" if yanked else None),
-            self.upload_time,
-            entry.get("core-metadata", entry.get("data-dist-info-metadata", False)),
-            entry.get("size"),
-        )
+def _complete_json(base: str, item: dict[str, object]) -> Entry:
+    url = _json_string(item, "url")
+    hashes = item.get("hashes") or {}
+    if not isinstance(hashes, dict):
+        raise BadEntry(f"'hashes' is {_json_kind(hashes)}, not an object")
+    yanked = item.get("yanked", False)
+    if not isinstance(yanked, bool | str):
+        raise BadEntry(f"'yanked' is {_json_kind(yanked)}, not a boolean or a reason")
+    requires_python = item.get("requires-python")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise BadEntry(f"'requires-python' is {_json_kind(requires_python)}, not a string")
+    return Entry(
+        _json_string(item, "filename"),
+        _absolute(base, url),
+        hashes.get("sha256"),
+        requires_python,
+        # Any string means yanked, as in pip (PEP 691 asks for a non-empty reason).
+        yanked if isinstance(yanked, str) else ("" if yanked else None),
+        item.get("upload-time"),
+        item.get("core-metadata", item.get("data-dist-info-metadata", False)),
+        item.get("size"),
+    )
 
 
-def _json_entry(entry: object, base: str) -> _JsonEntry:
-    if not isinstance(entry, dict):
-        raise BadEntry(f"a file entry is {_json_kind(entry)}, not an object")
-    return _JsonEntry(entry, _json_string(entry, "filename"), base)
+def _json_peeked(
+    files: list[object], where: str
+) -> Iterator[tuple[str, object, dict[str, object]]]:
+    for item in files:
+        if not isinstance(item, dict):
+            kind = _json_kind(item)
+            raise SourceError(f"{where}: a file entry is {kind}, not an object")
+        filename = item.get("filename")
+        if not isinstance(filename, str):
+            kind = _json_kind(filename)
+            raise SourceError(f"{where}: 'filename' is {kind}, not a string")
+        yield filename, item.get("upload-time"), item
 
 
-def json_entries(url: str, body: bytes) -> Iterator[Peeked]:
+def json_entries(url: str, body: bytes) -> Reading[dict[str, object]]:
     """A JSON page's entries; each is checked completely only if it is kept (see reduce)."""
     where = f"{redact(url)}: invalid JSON index page"
     try:
@@ -452,11 +451,7 @@ def json_entries(url: str, body: bytes) -> Iterator[Peeked]:
     if not isinstance(files, list):
         raise SourceError(f"{where} (no list of files)")
     del document  # only the entries are needed; let the rest go early
-    for item in files:
-        try:
-            yield _json_entry(item, url)
-        except BadEntry as exc:
-            raise SourceError(f"{where}: {exc}") from exc
+    return Reading(_json_peeked(files, where), partial(_complete_json, url))
 
 
 class _AnchorParser(HTMLParser):
@@ -499,22 +494,21 @@ def _html_entry(attrs: Mapping[str, str | None], text: str, base: str) -> Entry 
     )
 
 
-def html_entries(url: str, body: bytes) -> Iterator[Entry]:
+def _html_peeked(url: str, body: bytes) -> Iterator[tuple[str, object, Entry]]:
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", errors="replace"))
     for attrs, text in parser.anchors:
         entry = _html_entry(attrs, text, url)
         if entry is not None:
-            yield entry
+            yield entry.filename, entry.upload_time, entry
 
 
-def entries(url: str, content_type: str, body: bytes) -> Iterator[Peeked]:
-    """The file entries of a page, JSON or HTML by its content type."""
-    if "json" in content_type:
-        return json_entries(url, body)
-    if "html" in content_type or not content_type:
-        return html_entries(url, body)
-    raise SourceError(f"{redact(url)}: unexpected content type {content_type!r}")
+def _as_read(entry: Entry) -> Entry:
+    return entry  # an HTML anchor is read whole, and checked when kept
+
+
+def html_entries(url: str, body: bytes) -> Reading[Entry]:
+    return Reading(_html_peeked(url, body), _as_read)
 
 
 def kind_of(content_type: str) -> str:
@@ -529,10 +523,15 @@ def listing(
     snapshot: datetime | None,
     project: str,
 ) -> Listing:
-    """A page's listing; a broken entry among the files considered is an error naming the page."""
+    """A page's listing, JSON or HTML by its content type; a broken entry among the files
+    considered is an error naming the page."""
     try:
-        return reduce(entries(url, content_type, body), wheels, snapshot, project)
+        if "json" in content_type:
+            return reduce(json_entries(url, body), wheels, snapshot, project)
+        if "html" in content_type or not content_type:
+            return reduce(html_entries(url, body), wheels, snapshot, project)
     except BadEntry as exc:
         raise SourceError(
             f"{redact(url)}: invalid {kind_of(content_type)} index page: {exc}"
         ) from exc
+    raise SourceError(f"{redact(url)}: unexpected content type {content_type!r}")
