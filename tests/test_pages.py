@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from machci.config.model import format_snapshot
 from machci.dists import FILE_FIELDS, dist_file
 from machci.errors import SourceError
 from machci.inputs.targets import Target
-from machci.sources.pypi.pages import Listed, Listing, WheelFilter, listing, listing_key
+from machci.sources.pypi.pages import (
+    Listed,
+    Listing,
+    WheelFilter,
+    _formatted_time,
+    _upload_time,
+    listing,
+    listing_key,
+)
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -261,3 +270,22 @@ def test_a_damaged_release_in_the_cache_is_an_error_not_an_empty_release(line: s
     (release,) = damaged.by_kind()["wheel"]
     with pytest.raises(SourceError, match="cached index listing is damaged"):
         _ = release.version, release.files
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00.000000Z",
+        "2024-01-01T00:00:00.120000Z",
+        "2024-02-29T12:34:56.000100Z",
+        "9999-12-31T23:59:59.999999Z",
+        "2024-01-01T01:00:00+01:00",  # not PyPI's form: through datetime
+        "2024-01-01T00:00:00.5Z",
+        "2024-01-01T00:00:00.123Z",
+    ],
+)
+def test_upload_times_are_written_as_format_snapshot_writes_them(given: str) -> None:
+    moment = _upload_time(given)
+    assert moment is not None
+    assert _formatted_time(given, moment) == format_snapshot(moment)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from machci.backends.buildenv import BuildEnvironments
 from machci.backends.sdist import sdist_info
-from machci.sources.cache import Cache
+from machci.sources.cache import Cache, CachedPage
+from machci.sources.freshness import Freshness
 from tests.fixtures.builders import Dist, build_bytes, core_metadata
 from tests.fixtures.index import Index
 from tests.helpers import lock
@@ -161,6 +163,35 @@ def test_cache_blob_round_trip_and_corruption(tmp_path: Path) -> None:
     assert not path.exists()
     assert cache.blob_or_fetch(digest, fetch) == b"hello"
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "read"),
+    [
+        ({}, ""),  # recorded before pages were kept as they came: inflated already
+        ({"encoding": ""}, ""),
+        ({"encoding": "gzip"}, "gzip"),
+        ({"encoding": "br"}, None),  # no coding machci reads: damage, fetched again
+        ({"encoding": ["gzip"]}, None),
+        ({"encoding": None}, None),
+    ],
+)
+def test_a_page_record_keeps_the_coding_of_its_body(
+    tmp_path: Path, recorded: dict[str, object], read: str | None
+) -> None:
+    cache = Cache(tmp_path)
+    url = "https://index.example/simple/demo/"
+    page = CachedPage(
+        url, "application/json", "ab" * 32, Freshness(1.0, 600.0), '"e"', None, "gzip"
+    )
+    cache.put_page(url, page, b"\x1f\x8b...")
+    assert cache.page(url) == page
+    path = next(tmp_path.rglob("pages/*.json"))
+    record = json.loads(path.read_text())
+    del record["encoding"]
+    path.write_text(json.dumps({**record, **recorded}))
+    found = cache.page(url)
+    assert (found.encoding if found is not None else None) == read
 
 
 def test_concurrent_runs_share_one_cache(index: Index, tmp_path: Path) -> None:

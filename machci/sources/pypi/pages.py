@@ -34,6 +34,7 @@ from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_PLAIN_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
 LISTING_RECORD = "listing-v6"  # the derived cache kind; renamed whenever listings change
 
 
@@ -269,9 +270,19 @@ def _kept(entry: Entry, moment: datetime | None) -> tuple[Listed, Version] | Non
         metadata_sha256,
         has_metadata,
         _size(entry.size),
-        format_snapshot(moment) if moment is not None else None,
+        _formatted_time(entry.upload_time, moment) if moment is not None else None,
     )
     return listed, version
+
+
+def _formatted_time(given: object, moment: datetime) -> str:
+    """An upload time as format_snapshot writes it; `given` is the page's text of `moment`.
+    PyPI gives RFC 3339 in UTC already, with six digits of fraction or none: then only the
+    fraction's trailing zeros go, with no datetime arithmetic (done for every file kept)."""
+    if isinstance(given, str) and _PLAIN_TIME.fullmatch(given):
+        fraction = given[20:26].rstrip("0")
+        return f"{given[:19]}.{fraction}Z" if fraction else f"{given[:19]}Z"
+    return format_snapshot(moment)
 
 
 def _size(value: object) -> int | None:
