@@ -4,8 +4,8 @@ Pages are text that compresses fourfold to tenfold, and indexes send them gzip'd
 (sources/http.py asks). Keeping a page as it came over the wire means a quarter of the bytes to
 hash, write to the cache and hand to a reducer process (sources/pypi/reducer.py), which inflates
 it: that work leaves the process that fetches and resolves. Inflating is bounded by the page
-limit, so a small page that inflates to gigabytes is refused after the limit's worth, as
-urllib3 refuses it when it inflates while reading.
+limit, so a small page that inflates to gigabytes is refused after the limit's worth of it, as
+it was when pages were inflated while read.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Inflating a page, reading its JSON and reducing it to a listing (pages.py) is CPU work in
 Python, and a cold lock of an application reads over a hundred megabytes of pages (airflow's
-348 projects: 144 MB, 35 MB as gzip'd on the wire): done by the fetching threads, it was most
+315 projects: 121 MB, 30 MB as gzip'd on the wire): done by the fetching threads, it was most
 of the lock's time, all of it under one interpreter lock while the other core idled. Pages of
 at least LARGE_PAGE bytes as they came go to two worker processes instead, still compressed;
 smaller ones, where sending the page costs more than it saves, are reduced by the thread that
