@@ -158,6 +158,22 @@ def test_pages_are_asked_for_gzip_and_inflated(index: Index, tmp_path: Path) -> 
     assert again.versions("aarch64-linux") == {"zipped": "1.0"}
 
 
+def test_a_page_that_says_gzip_but_is_not_is_refused(index: Index, tmp_path: Path) -> None:
+    index.publish("liar", "1.0")
+    headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "gzip"}
+    plain = index.page_body("liar")
+    index.fault("/simple/liar/", status=200, body=plain, headers=headers, times=1)
+    err = refused(index, tmp_path, "liar\n")
+    assert err.startswith(
+        f"machci: error: {index.url}/liar/: the page is not valid gzip data (Error -3 while"
+    )
+    cut = gzip.compress(plain)[:-20]
+    index.fault("/simple/liar/", status=200, body=cut, headers=headers)
+    assert refused(index, tmp_path / "cut", "liar\n") == (
+        f"machci: error: {index.url}/liar/: the page's gzip data ends early\n"
+    )
+
+
 def test_a_page_in_a_coding_not_asked_for_is_refused(index: Index, tmp_path: Path) -> None:
     index.publish("squeezed", "1.0")
     headers = {"Content-Type": "application/vnd.pypi.simple.v1+json", "Content-Encoding": "br"}
