@@ -185,8 +185,8 @@ class Cache:
             self.put_blob(sha256, data)
             return data
 
-    def _derived_path(self, kind: str, key: str) -> Path:
-        return self.root / kind / f"{key}.json"
+    def _derived_path(self, kind: str, key: str, suffix: str = ".json") -> Path:
+        return self.root / kind / f"{key}{suffix}"
 
     def derived(self, kind: str, key: str) -> object | None:
         """A JSON value computed from immutable input `key` (e.g. an sdist's sha256).
@@ -209,7 +209,7 @@ class Cache:
         parse of every page's listing was a tenth of a warm lock. The first line names the
         address and the length of the text, so that a record moved, cut short or added to is
         computed again."""
-        data = _read_entry(self.root / kind / f"{key}.txt", MAX_RECORD_BYTES)
+        data = _read_entry(self._derived_path(kind, key, ".txt"), MAX_RECORD_BYTES)
         if data is None:
             return None
         try:
@@ -221,7 +221,7 @@ class Cache:
 
     def put_derived_text(self, kind: str, key: str, value: str) -> None:
         record = f"{key} {len(value)}\n{value}"
-        _write_entry(self.root / kind / f"{key}.txt", record.encode())
+        _write_entry(self._derived_path(kind, key, ".txt"), record.encode())
 
     def derived_lock(self, kind: str, key: str) -> FileLock:
         return self._lock(kind, key)
