@@ -12,7 +12,7 @@ import pytest
 from packaging.version import Version
 
 from machci.config.model import format_snapshot
-from machci.dists import FILE_FIELDS, dist_file
+from machci.dists import FILE_FIELDS, DistFile, dist_file
 from machci.errors import SourceError
 from machci.inputs.targets import Target
 from machci.sources.pypi.pages import (
@@ -46,9 +46,14 @@ def entry(filename: str, **extra: object) -> dict[str, object]:
     }
 
 
+def dist_files(found: Listing) -> tuple[DistFile, ...]:
+    """Every file of a listing, newest version first (per kind), built as a resolution would."""
+    return tuple(f for releases in found.by_kind().values() for r in releases for f in r.files)
+
+
 def kept(body: bytes, snapshot: datetime | None = None) -> list[str]:
     found = listing(URL, "application/vnd.pypi.simple.v1+json", body, X86, snapshot, "demo")
-    return sorted(f.filename for f in found.dist_files())
+    return sorted(f.filename for f in dist_files(found))
 
 
 def test_only_files_some_target_can_use_are_kept() -> None:
@@ -83,7 +88,7 @@ def test_the_snapshot_hides_later_and_undated_files() -> None:
         entry("demo-3.0.tar.gz", **{"upload-time": None}),
     )
     found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
-    assert [f.filename for f in found.dist_files()] == ["demo-1.0.tar.gz"]
+    assert [f.filename for f in dist_files(found)] == ["demo-1.0.tar.gz"]
     assert (found.newer_than_snapshot, found.without_upload_time) == (1, 1)
 
 
@@ -115,7 +120,7 @@ def test_size_and_upload_time_are_kept_for_lock_files() -> None:
         entry("demo-1.0.tar.gz", size=1234, **{"upload-time": "2024-01-01T02:00:00.5+02:00"}),
         entry("demo-1.0-py3-none-any.whl"),
     )
-    found = listing(URL, "application/json", body, X86, None, "demo").dist_files()
+    found = dist_files(listing(URL, "application/json", body, X86, None, "demo"))
     assert [(f.size, f.upload_time) for f in found] == [
         (1234, "2024-01-01T00:00:00.5Z"),
         (None, "2024-01-01T00:00:00Z"),
@@ -141,7 +146,7 @@ def test_html_pages_reduce_alike() -> None:
         b'<a href="https://files.example/demo-1.0-cp39-cp39-win32.whl">x</a>'
     )
     found = listing(URL, "text/html", body, X86, None, "demo")
-    (only,) = found.dist_files()
+    (only,) = dist_files(found)
     assert only.filename == "demo-1.0-py3-none-any.whl"
     assert (only.sha256, only.metadata_sha256) == ("cd" * 32, "ef" * 32)
     assert str(only.requires_python) == ">=3.8"
@@ -150,7 +155,7 @@ def test_html_pages_reduce_alike() -> None:
 def assert_survives_text(found: Listing) -> None:
     again = Listing.from_text(found.to_text())
     assert again == found
-    assert again.dist_files() == found.dist_files()
+    assert dist_files(again) == dist_files(found)
 
 
 def test_a_listing_survives_its_json_and_rejects_damage() -> None:
@@ -175,7 +180,7 @@ def test_files_named_for_another_project_are_left_out_and_named() -> None:
         entry("good_b-9.0.exe"),  # not a distribution: never kept, not named
     )
     found = listing(URL, "application/json", body, X86, datetime(2025, 1, 1, tzinfo=UTC), "demo")
-    assert [f.filename for f in found.dist_files()] == [
+    assert [f.filename for f in dist_files(found)] == [
         "demo-1.0-py3-none-any.whl",
         "Demo-1.0.tar.gz",
     ]
@@ -224,7 +229,7 @@ def test_old_uploads_with_a_dash_in_the_version_are_left_out_but_not_foreign() -
         entry("demo_evil-9.0.tar.gz"),
     )
     found = listing(URL, "application/json", body, X86, None, "demo")
-    assert [f.filename for f in found.dist_files()] == ["demo-1.0.tar.gz"]
+    assert [f.filename for f in dist_files(found)] == ["demo-1.0.tar.gz"]
     assert found.foreign == ("other-9.0.tar.gz", "demo_evil-9.0.tar.gz")
 
 

@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from machci.config.model import format_snapshot
-from machci.dists import DistFile, Release, classify
+from machci.dists import Release, classify
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
@@ -139,10 +139,6 @@ class Listing:
     def by_kind(self) -> dict[str, tuple[Release, ...]]:
         """ProjectFiles.releases of this listing, nothing parsed or built yet."""
         return {kind: tuple(map(Release, lines)) for kind, lines in self.releases.items()}
-
-    def dist_files(self) -> tuple[DistFile, ...]:
-        """Every kept file, newest version first (per kind)."""
-        return tuple(f for found in self.by_kind().values() for r in found for f in r.files)
 
 
 def _is_count(value: object) -> bool:
@@ -440,15 +436,13 @@ def _complete_json(base: str, item: dict[str, object]) -> Entry:
 def _json_peeked(
     files: list[object], where: str
 ) -> Iterator[tuple[str, object, dict[str, object]]]:
-    for item in files:
-        if not isinstance(item, dict):
-            kind = _json_kind(item)
-            raise SourceError(f"{where}: a file entry is {kind}, not an object")
-        filename = item.get("filename")
-        if not isinstance(filename, str):
-            kind = _json_kind(filename)
-            raise SourceError(f"{where}: 'filename' is {kind}, not a string")
-        yield filename, item.get("upload-time"), item
+    try:
+        for item in files:
+            if not isinstance(item, dict):
+                raise BadEntry(f"a file entry is {_json_kind(item)}, not an object")
+            yield _json_string(item, "filename"), item.get("upload-time"), item
+    except BadEntry as exc:
+        raise SourceError(f"{where}: {exc}") from exc
 
 
 def json_entries(url: str, body: bytes) -> Reading[dict[str, object]]:
