@@ -24,12 +24,39 @@ def atomic_write(path: Path, data: bytes, *, cache: bool = False) -> None:
 
     An interrupted write (crash, kill, full disk) leaves the previous file untouched. A user
     file is synced to disk and keeps its permissions (or gets the umask's); a cache entry skips
-    both, since a lost entry is fetched again and a torn one is detected by its hash.
+    both, since a lost entry is fetched again and a torn one is detected by its hash. A user
+    path that is a symbolic link is written through (the link stays, its file changes, as an
+    editor saves), and one that is not a regular file (`-o /dev/null`, `-o /dev/stdout`, a
+    pipe) is written to in place: renaming over it would replace the device or pipe itself.
     """
     try:
-        _replace(path, data, cache)
+        if cache:
+            _replace(path, data, cache)
+        elif _special(path):
+            with path.open("wb") as handle:
+                handle.write(data)
+        else:
+            _replace(_destination(path), data, cache)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _special(path: Path) -> bool:
+    """Whether `path` names something other than a regular file or a directory (whose write
+    fails as it should), following symbolic links; or lies in /dev or /proc, whose links
+    (/dev/stdout, /proc/self/fd/1) name a stream even when it goes to a regular file."""
+    if str(path.absolute()).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # absent, or a dangling link: written as a new file
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _destination(path: Path) -> Path:
+    """The file a user path names: itself, or the end of its chain of symbolic links."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _prefix(path: Path) -> str:
@@ -75,6 +102,7 @@ def remove_leftovers(path: Path) -> None:
     A writer locks its temporary file until the rename, so a file whose lock can be taken has no
     writer any more; one still being written is left alone.
     """
+    path = _destination(path)
     pattern = glob.escape(_prefix(path)) + "*.tmp"
     for leftover in path.parent.glob(pattern):
         try:
