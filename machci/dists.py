@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -120,23 +119,24 @@ class Release:
     """One version's files of one kind.
 
     From a cached listing, a release is its line of text (sources/pypi/pages.py): the version,
-    a tab, and the files as a JSON array holding each file's dist_file arguments in order. The
-    version is parsed and the files built only when asked: a resolution looks at the newest
-    few versions of each project, whose pages list hundreds (an airflow-sized lock keeps some
-    62,000 files, and reads about a thousand of them). Computing either twice in a race gives
+    a tab, and its files' index entries, which `read` checks and turns into files. The version
+    is parsed and the files built only when asked: a resolution looks at the newest few
+    versions of each project, whose pages list hundreds (an airflow-sized lock keeps some
+    57,000 files, and reads about a thousand of them). Computing either twice in a race gives
     the same answer, so no lock is taken.
     """
 
-    __slots__ = ("_files", "_line", "_version")
+    __slots__ = ("_files", "_line", "_read", "_version")
 
-    def __init__(self, line: str) -> None:
+    def __init__(self, line: str, read: Callable[[str], tuple[DistFile, ...]]) -> None:
         self._line = line
+        self._read = read
         self._version: Version | None = None
         self._files: tuple[DistFile, ...] | None = None
 
     @classmethod
     def of(cls, version: Version, files: tuple[DistFile, ...]) -> Release:
-        release = cls("")
+        release = cls("", _no_entries)
         release._version = version
         release._files = files
         return release
@@ -148,42 +148,26 @@ class Release:
             try:
                 self._version = _version(text)
             except InvalidVersion:
-                raise _damaged() from None
+                raise damaged_listing() from None
             if not tab:
-                raise _damaged()
+                raise damaged_listing()
         return self._version
 
     @property
     def files(self) -> tuple[DistFile, ...]:
         if self._files is None:
-            rows = file_rows(self._line.partition("\t")[2])
-            self._files = tuple(dist_file(*row) for row in rows)
+            self._files = self._read(self._line.partition("\t")[2])
         return self._files
 
 
-FILE_FIELDS = 13  # dist_file's arguments
+def _no_entries(_text: str) -> tuple[DistFile, ...]:
+    return ()
 
 
-def file_rows(text: str) -> list[list[Any]]:
-    """The files of a listing's release: checked for their shape, as the listing was (its cache
-    record is machci's own; a damaged one must not read as a release without files)."""
-    try:
-        rows = json.loads(text)
-    except ValueError:
-        rows = None
-    if not (isinstance(rows, list) and all(_is_row(row) for row in rows)):
-        raise _damaged()
-    return rows
-
-
-def _damaged() -> SourceError:
+def damaged_listing() -> SourceError:
     return SourceError(
         "a cached index listing is damaged; run again with a fresh cache (--cache-dir)"
     )
-
-
-def _is_row(row: object) -> bool:
-    return isinstance(row, list) and len(row) == FILE_FIELDS and isinstance(row[3], str)
 
 
 def releases_of(files: Iterable[DistFile]) -> dict[str, tuple[Release, ...]]:

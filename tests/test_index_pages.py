@@ -92,6 +92,31 @@ def test_wrong_types_and_values_in_a_file_entry_name_the_page(
     assert result.err.count("\n") == 1
 
 
+def test_a_broken_entry_is_found_when_its_version_is_looked_at(
+    index: Index, tmp_path: Path
+) -> None:
+    """Entries are checked completely when a resolution first looks at their version, as pip
+    reads a candidate: a bad URL on 1.0 does not stop a lock that takes 2.0, and stops one
+    that needs 1.0 with the page's name."""
+    index.publish("broken", "1.0")
+    index.publish("broken", "2.0")
+    newer = "broken-2.0-py3-none-any.whl"
+    good = entry(
+        index,
+        filename=newer,
+        url=f"{index.files_url}/{newer}",
+        hashes={"sha256": index.sha256(newer)},
+    )
+    serve(index, {"files": [entry(index, url="file:///etc/passwd"), good]})
+    assert lock(index, tmp_path / "newest", "broken\n").versions() == {"broken": "2.0"}
+    result = lock(index, tmp_path / "old", "broken<2\n")
+    assert (result.code, result.err) == (
+        2,
+        f"machci: error: {index.url}/broken/: invalid JSON index page: file '{WHEEL}': URL"
+        " 'file:///etc/passwd' is not usable: it must start with http:// or https://\n",
+    )
+
+
 def test_an_upload_time_without_a_time_zone_is_an_index_error(index: Index, tmp_path: Path) -> None:
     index.publish("broken", "1.0", upload_time="2024-01-01T00:00:00")
     result = lock(index, tmp_path, "broken\n")

@@ -79,7 +79,9 @@ def test_a_worker_gives_the_threads_listing(reducer: Reducer) -> None:
 
 
 def test_a_broken_page_is_the_same_error_from_a_worker(reducer: Reducer) -> None:
-    body = page(entry("demo-1.0.tar.gz", url="javascript:alert(1)"))
+    """An entry whose fields are of the wrong type breaks the page as it is reduced (a wrong
+    value within the right type is found when a run looks at its version: test_pages)."""
+    body = page(entry("demo-1.0.tar.gz", url=["javascript:alert(1)"]))
     with pytest.raises(SourceError) as in_thread:
         listing(URL, JSON, body, X86, None, "demo")
     with pytest.raises(SourceError) as in_worker:

@@ -2,12 +2,14 @@
 
 A real page lists thousands of files (numpy's: 4,415), most of them wheels no target of the run
 can install. A page is reduced once to its *listing*: the files of the snapshot that some target
-can use (every sdist, the wheels whose tags some target supports), already checked and
-classified. The listing is kept in the cache under the page body's digest, the run's targets and
-the snapshot, so a warm run neither parses the page nor builds an object for a file it will
-never consider. Entries are checked where they matter: the files kept (their URLs and names
-reach requests, cache keys and default.nix) completely, the others only as far as deciding to
-skip them needs.
+can use (every sdist, the wheels whose tags some target supports), grouped by version. The
+listing is kept in the cache under the page body's digest, the run's targets and the snapshot,
+so a warm run neither parses the page nor builds an object for a file it will never consider.
+Entries are checked where they matter: every entry as far as deciding to skip it needs (its
+name, its upload time), and the files of a version completely (their URLs and names reach
+requests, cache keys and default.nix) when a run first looks at that version: a resolution
+looks at the newest few of each project's hundreds, and checking every file kept was a third
+of reducing a page.
 """
 
 from __future__ import annotations
@@ -20,22 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from html.parser import HTMLParser
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import urldefrag, urljoin
 
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from machci.config.model import format_snapshot
-from machci.dists import Release, classify
+from machci.dists import DistFile, Release, classify, damaged_listing, dist_file
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _PLAIN_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
-LISTING_RECORD = "listing-v6"  # the derived cache kind; renamed whenever listings change
+LISTING_RECORD = "listing-v7"  # the derived cache kind; renamed whenever listings change
 
 
 class BadEntry(Exception):
@@ -60,16 +62,16 @@ _Read = TypeVar("_Read")  # a file entry as a page format reads it
 
 class Reading(NamedTuple, Generic[_Read]):
     """A page's file entries as far as deciding whether to keep each needs: its name, its
-    upload time and the entry as read; `complete` reads (and checks) the rest of an entry, only
-    for those kept. Plain tuples: a page has thousands of entries, most of them never kept."""
+    upload time and the entry as read; `complete` reads the rest of an entry (checking the
+    types of its fields), only for those kept. Plain tuples: a page has thousands of entries,
+    most of them never kept."""
 
     peeked: Iterator[tuple[str, object, _Read]]
     complete: Callable[[_Read], Entry]
 
 
 class Listed(NamedTuple):
-    """A kept file: checked, classified, and as compact as a JSON array. The fields are
-    dist_file's arguments, in order."""
+    """A file checked and classified: dist_file's arguments, in order."""
 
     name: str
     version: str
@@ -90,10 +92,10 @@ class Listed(NamedTuple):
 class Listing:
     """A page's files as of the snapshot that some target can use, and what was hidden.
 
-    Per kind, a line per version, newest first: the version, a tab, and its files as a JSON
-    array of Listed arrays (neither a version nor compact JSON holds a tab or a line break). A
-    line stays text until a run looks at its version (dists.Release): pages list hundreds of
-    versions, and a resolution looks at the newest few.
+    Per kind, a line per version, newest first: the version, a tab, and its files' entries as a
+    JSON array of Entry arrays (neither a version nor compact JSON holds a tab or a line break).
+    A line stays text until a run looks at its version (dists.Release), which checks its
+    entries then: pages list hundreds of versions, and a resolution looks at the newest few.
     """
 
     releases: Mapping[str, Sequence[str]]
@@ -136,9 +138,14 @@ class Listing:
             start += count
         return cls(releases, newer, untimed, tuple(foreign))
 
-    def by_kind(self) -> dict[str, tuple[Release, ...]]:
-        """ProjectFiles.releases of this listing, nothing parsed or built yet."""
-        return {kind: tuple(map(Release, lines)) for kind, lines in self.releases.items()}
+    def by_kind(self, url: str, content_type: str) -> dict[str, tuple[Release, ...]]:
+        """ProjectFiles.releases of this listing of the page at `url`, nothing parsed, checked
+        or built yet."""
+        read = partial(_release_files, redact(url), kind_of(content_type))
+        return {
+            kind: tuple(Release(line, read) for line in lines)
+            for kind, lines in self.releases.items()
+        }
 
 
 def _is_count(value: object) -> bool:
@@ -154,18 +161,58 @@ def _is_count(value: object) -> bool:
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps makes one per call
 
 
-def _grouped(kept: Iterable[tuple[Listed, Version]]) -> dict[str, list[str]]:
+def _grouped(kept: Iterable[tuple[str, Version, Entry]]) -> dict[str, list[str]]:
     """Per kind, a line per version, newest first (its files in page order)."""
-    grouped: dict[str, dict[Version, list[Listed]]] = {}
-    for file, version in kept:
-        grouped.setdefault(file.kind, {}).setdefault(version, []).append(file)
+    grouped: dict[str, dict[Version, list[Entry]]] = {}
+    for kind, version, entry in kept:
+        grouped.setdefault(kind, {}).setdefault(version, []).append(entry)
     return {
         kind: [
-            f"{files[0].version}\t{_COMPACT.encode(files)}"
-            for files in (versions[v] for v in sorted(versions, reverse=True))
+            f"{version}\t{_COMPACT.encode(versions[version])}"
+            for version in sorted(versions, reverse=True)
         ]
         for kind, versions in grouped.items()
     }
+
+
+def _release_files(where: str, page_kind: str, text: str) -> tuple[DistFile, ...]:
+    """The files of a listing's release, from its entries, each checked completely now; a
+    broken one is an error naming the page (`where`, redacted) as reading it whole would."""
+    files = []
+    for row in _entry_rows(text):
+        entry = Entry(*row)
+        try:
+            listed = _kept(entry, None)
+        except BadEntry as exc:
+            raise SourceError(
+                f"{where}: invalid {page_kind} index page: file {entry.filename!r}: {exc}"
+            ) from exc
+        if listed is not None:
+            files.append(dist_file(*listed))
+    return tuple(files)
+
+
+def _entry_rows(text: str) -> list[list[Any]]:
+    """A release's entries, checked for their shape, as the listing was (its cache record is
+    machci's own; a damaged one must not read as a release without files)."""
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        rows = None
+    if not (isinstance(rows, list) and all(_is_entry_row(row) for row in rows)):
+        raise damaged_listing()
+    return rows
+
+
+def _is_entry_row(row: object) -> bool:
+    return (
+        isinstance(row, list)
+        and len(row) == len(Entry._fields)
+        and isinstance(row[0], str)  # filename
+        and isinstance(row[1], str)  # url
+        and isinstance(row[3], str | None)  # requires_python
+        and isinstance(row[4], str | None)  # yanked
+    )
 
 
 class WheelFilter:
@@ -239,9 +286,9 @@ def _metadata_hash(value: object) -> tuple[bool, str | None]:
     raise BadEntry(f"core-metadata {value!r} is neither a boolean nor an object")
 
 
-def _kept(entry: Entry, moment: datetime | None) -> tuple[Listed, Version] | None:
-    """The entry checked completely, with its version, if it is a distribution file; None
-    otherwise. `moment`: its upload time if already read."""
+def _kept(entry: Entry, moment: datetime | None) -> Listed | None:
+    """The entry checked completely, if it is a distribution file; None otherwise. `moment`:
+    its upload time if already read."""
     parsed = classify(entry.filename)
     if parsed is None:
         return None
@@ -253,7 +300,7 @@ def _kept(entry: Entry, moment: datetime | None) -> tuple[Listed, Version] | Non
     has_metadata, metadata_sha256 = _metadata_hash(entry.core_metadata)
     if moment is None:
         moment = _upload_time(entry.upload_time)
-    listed = Listed(
+    return Listed(
         name,
         str(version),
         kind,
@@ -268,7 +315,6 @@ def _kept(entry: Entry, moment: datetime | None) -> tuple[Listed, Version] | Non
         _size(entry.size),
         _formatted_time(entry.upload_time, moment) if moment is not None else None,
     )
-    return listed, version
 
 
 def _formatted_time(given: object, moment: datetime) -> str:
@@ -293,10 +339,6 @@ def _size(value: object) -> int | None:
 def _tag_triple(filename: str) -> str:
     """`py-abi-platform` of a wheel file name (its last three dash-separated parts)."""
     return "-".join(filename[: -len(".whl")].rsplit("-", 3)[1:])
-
-
-def _wheel_version(filename: str) -> str:
-    return filename.split("-", 2)[1] if filename.count("-") >= 4 else ""
 
 
 def _foreign(filename: str, project: str, canonical: dict[str, str]) -> bool:
@@ -339,15 +381,17 @@ def reduce(
     A version none of whose files is kept keeps one wheel anyway, so that a nixpkgs package of
     that version still has a file to read its dependencies from.
     """
-    kept: list[tuple[Listed, Version]] = []
+    kept: list[tuple[str, Version, Entry]] = []
     newer = untimed = 0
-    versions: set[str] = set()
+    versions: dict[str, Version | None] = {}  # each version's text parsed once
     stand_ins: dict[str, tuple[_Read, datetime | None]] = {}
     foreign: list[str] = []
     canonical: dict[str, str] = {}
     complete = reading.complete
     # Most entries are wheels no target installs: they are told apart with as little work as
-    # possible, their name split once (the parts of `_tag_triple` and `_wheel_version`).
+    # possible, their name split once. A kept file's version is read from its name as
+    # packaging reads it (dists.classify); the rest of its name is checked with the rest of
+    # the entry, when a run looks at that version (_release_files).
     for filename, uploaded, read in reading.peeked:
         try:
             moment = None
@@ -363,29 +407,54 @@ def reduce(
                 if not _own_legacy(filename, project):
                     foreign.append(filename)
                 continue
-            if wheels is not None and filename.endswith(".whl"):
+            if filename.endswith(".whl"):
                 parts = filename[:-4].split("-")
-                if len(parts) < 5:
+                if len(parts) not in (5, 6):  # name-version[-build]-py-abi-platform
                     continue
-                if not wheels.wanted("-".join(parts[-3:])):
-                    if parts[1] not in stand_ins:
-                        stand_ins[parts[1]] = (read, moment)
+                if wheels is not None and not wheels.wanted("-".join(parts[-3:])):
+                    stand_ins.setdefault(parts[1], (read, moment))
                     continue
-            listed = _kept(complete(read), moment)
+                kind, text = "wheel", parts[1]
+            elif filename.endswith((".tar.gz", ".zip")):
+                stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+                _name, dash, text = stem.rpartition("-")
+                if not dash:
+                    continue
+                kind = "sdist"
+            else:
+                continue
+            version = _parsed(text, versions)
+            if version is not None:
+                kept.append((kind, version, complete(read)))
         except BadEntry as exc:
             raise BadEntry(f"file {filename!r}: {exc}") from exc
-        if listed is not None:
-            kept.append(listed)
-            versions.update((listed[0].version, _wheel_version(filename)))
-    for version, (read, moment) in stand_ins.items():
-        if version not in versions:
-            try:
-                listed = _kept(complete(read), moment)
-            except BadEntry:
-                continue  # only a stand-in: a broken one is no loss
-            if listed is not None:
-                kept.append(listed)
+    seen = {version for _kind, version, _entry in kept}
+    for text, (read, moment) in stand_ins.items():
+        version = _parsed(text, versions)
+        if version is None or version in seen:
+            continue
+        try:
+            entry = complete(read)
+            usable = _kept(entry, moment) is not None
+        except BadEntry:
+            continue  # only a stand-in: a broken one is no loss
+        if usable:
+            kept.append(("wheel", version, entry))
     return Listing(_grouped(kept), newer, untimed, tuple(foreign))
+
+
+def _parsed(text: str, versions: dict[str, Version | None]) -> Version | None:
+    """A version as a file name spells it, or None if it is none (the file is not kept)."""
+    try:
+        return versions[text]
+    except KeyError:
+        pass
+    try:
+        version: Version | None = Version(text)
+    except InvalidVersion:
+        version = None
+    versions[text] = version
+    return version
 
 
 # Reading pages ----------------------------------------------------------------------------

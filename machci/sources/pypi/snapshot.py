@@ -169,7 +169,7 @@ class PyPISource:
                     return ProjectFiles(
                         name,
                         index,
-                        found.by_kind(),
+                        found.by_kind(answer[0].url, answer[0].content_type),
                         found.newer_than_snapshot,
                         found.without_upload_time,
                     )
@@ -215,7 +215,7 @@ class PyPISource:
             if answer is None:
                 return project
             found = self._listing(url, project.name, *answer, None)
-        return replace(project, releases=found.by_kind())
+        return replace(project, releases=found.by_kind(answer[0].url, answer[0].content_type))
 
     @contextlib.contextmanager
     def _file_errors(self) -> Iterator[None]:
