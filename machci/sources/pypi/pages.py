@@ -264,6 +264,8 @@ def _upload_time(value: object) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise BadEntry(f"upload-time {value!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is UTC:  # PyPI's (a `Z`): nothing to convert, for each of its files
+        return moment
     if moment.tzinfo is None:
         raise BadEntry(f"upload-time {value!r} has no time zone")
     try:
@@ -341,20 +343,12 @@ def _tag_triple(filename: str) -> str:
     return "-".join(filename[: -len(".whl")].rsplit("-", 3)[1:])
 
 
-def _foreign(filename: str, project: str, canonical: dict[str, str]) -> bool:
-    """Whether a distribution file is named for another project than the page's, as packaging
-    reads the name (a wheel's first part, an sdist's stem before its last `-`). pip and uv
-    skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl` must not make it a 9.0.
-    `canonical`: names already normalized (a page spells its project the same way throughout)."""
-    if filename.endswith(".whl"):
-        name, dash, _rest = filename.partition("-")
-    elif filename.endswith((".tar.gz", ".zip")):
-        stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
-        name, dash, _rest = stem.rpartition("-")
-    else:
-        return False  # not a distribution: never kept anyway
-    if not dash:
-        return False
+def _foreign(name: str, project: str, canonical: dict[str, str]) -> bool:
+    """Whether a distribution file whose name gives `name` as its project's (a wheel's first
+    part, an sdist's stem before its last `-`, as packaging reads it) is another project's than
+    the page's. pip and uv skip such files: `a`'s page listing `good_b-9.0-py3-none-any.whl`
+    must not make it a 9.0. `canonical`: names already normalized (a page spells its project
+    the same way throughout)."""
     normal = canonical.get(name)
     if normal is None:
         normal = canonical[name] = canonicalize_name(name)
@@ -403,26 +397,29 @@ def reduce(
                 if moment > snapshot:
                     newer += 1
                     continue
-            if _foreign(filename, project, canonical):
-                if not _own_legacy(filename, project):
-                    foreign.append(filename)
-                continue
             if filename.endswith(".whl"):
                 parts = filename[:-4].split("-")
-                if len(parts) not in (5, 6):  # name-version[-build]-py-abi-platform
+                if len(parts) < 2:
                     continue
-                if wheels is not None and not wheels.wanted("-".join(parts[-3:])):
-                    stand_ins.setdefault(parts[1], (read, moment))
-                    continue
-                kind, text = "wheel", parts[1]
+                kind, name, text = "wheel", parts[0], parts[1]
             elif filename.endswith((".tar.gz", ".zip")):
                 stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
-                _name, dash, text = stem.rpartition("-")
+                name, dash, text = stem.rpartition("-")
                 if not dash:
                     continue
                 kind = "sdist"
             else:
+                continue  # not a distribution: never kept
+            if _foreign(name, project, canonical):
+                if not _own_legacy(filename, project):
+                    foreign.append(filename)
                 continue
+            if kind == "wheel":
+                if len(parts) not in (5, 6):  # name-version[-build]-py-abi-platform
+                    continue
+                if wheels is not None and not wheels.wanted("-".join(parts[-3:])):
+                    stand_ins.setdefault(text, (read, moment))
+                    continue
             version = _parsed(text, versions)
             if version is not None:
                 kept.append((kind, version, complete(read)))
@@ -509,7 +506,10 @@ def _json_peeked(
         for item in files:
             if not isinstance(item, dict):
                 raise BadEntry(f"a file entry is {_json_kind(item)}, not an object")
-            yield _json_string(item, "filename"), item.get("upload-time"), item
+            filename = item.get("filename")
+            if filename.__class__ is not str:  # checked inline: this runs for every entry
+                filename = _json_string(item, "filename")  # raises, naming what it is
+            yield filename, item.get("upload-time"), item
     except BadEntry as exc:
         raise SourceError(f"{where}: {exc}") from exc
 
