@@ -123,6 +123,23 @@ def test_corrupted_cache_entry_is_refetched(index: Index, tmp_path: Path) -> Non
     assert any(path.endswith(".metadata") for _m, path in index.requests[before:])
 
 
+def test_a_page_body_that_is_not_its_records_is_fetched_again(index: Index, tmp_path: Path) -> None:
+    """A page's record and body share a file; a body that no longer has the record's digest
+    is discarded when a run needs it (here: a listing for another system) and fetched again."""
+    index.publish("paged", "1.0")
+    assert lock(index, tmp_path, "paged\n").versions() == {"paged": "1.0"}
+    (path,) = (tmp_path / ".cache").rglob("pages/*.page")
+    record, body = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(record + b"\n" + body[:-1] + b"!")
+    before = len(index.requests)
+    again = lock(index, tmp_path, "paged\n", systems=("aarch64-linux",))
+    assert again.versions("aarch64-linux") == {"paged": "1.0"}
+    assert ("GET", "/simple/paged/") in index.requests[before:]
+    repaired_record, repaired = path.read_bytes().split(b"\n", 1)
+    assert repaired == body
+    assert json.loads(repaired_record)["digest"] == json.loads(record)["digest"]
+
+
 def test_offline_uses_only_the_cache(index: Index, tmp_path: Path) -> None:
     index.publish("local", "1.0")
     online = lock(index, tmp_path, "local\n")
@@ -186,10 +203,12 @@ def test_a_page_record_keeps_the_coding_of_its_body(
     )
     cache.put_page(url, page, b"\x1f\x8b...")
     assert cache.page(url) == page
-    path = next(tmp_path.rglob("pages/*.json"))
-    record = json.loads(path.read_text())
+    path = next(tmp_path.rglob("pages/*.page"))
+    line, body = path.read_bytes().split(b"\n", 1)
+    assert body == b"\x1f\x8b..."  # the body follows its record, as it came
+    record = json.loads(line)
     del record["encoding"]
-    path.write_text(json.dumps({**record, **recorded}))
+    path.write_bytes(json.dumps({**record, **recorded}).encode() + b"\n" + body)
     found = cache.page(url)
     assert (found.encoding if found is not None else None) == read
 

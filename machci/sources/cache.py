@@ -1,5 +1,5 @@
-"""On-disk cache: content-addressed blobs, what is known of each index page, and unpacked trees
-kept under their NAR hash (sources/depsdb/tarballs.py).
+"""On-disk cache: content-addressed blobs, index pages (what is known of each, and its body, in
+one file), and unpacked trees kept under their NAR hash (sources/depsdb/tarballs.py).
 
 Blobs are stored under their sha256 and checked on every read, so a corrupted entry is detected
 and fetched again instead of poisoning a lock. Only regular files are read, never through a
@@ -39,6 +39,7 @@ CACHE_VERSION = "v2"
 # largest, listings of pages, are far smaller than the pages they come from.
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 _CHUNK = 1 << 20
+_HEAD_CHUNK = 4096  # a page's record, the first line of its file, is far shorter
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -52,10 +53,17 @@ def _discard(path: Path) -> None:
             path.unlink()
 
 
-def _read_entry(path: Path, limit: int | None = None, sha256: str | None = None) -> bytes | None:
+def _read_entry(
+    path: Path,
+    limit: int | None = None,
+    sha256: str | None = None,
+    *,
+    head: bool = False,
+) -> bytes | None:
     """The bytes of a cache entry; None when it is absent, or damaged (then discarded): not a
     regular file (a FIFO would block, /dev/zero never end), a symbolic link, larger than
-    `limit`, or not matching the `sha256` it is stored under (hashed as it is read)."""
+    `limit`, or not matching the `sha256` it is stored under (hashed as it is read). `head`:
+    only its first line (without the line break), which must be under `limit`."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -65,7 +73,11 @@ def _read_entry(path: Path, limit: int | None = None, sha256: str | None = None)
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (limit is not None and info.st_size > limit):
+        if not stat.S_ISREG(info.st_mode):
+            data = None
+        elif head:
+            data = _read_line(fd, limit or info.st_size)
+        elif limit is not None and info.st_size > limit:
             data = None
         else:
             data = _read_checked(fd, info.st_size, sha256)
@@ -76,6 +88,22 @@ def _read_entry(path: Path, limit: int | None = None, sha256: str | None = None)
     if data is None:
         _discard(path)
     return data
+
+
+def _read_line(fd: int, limit: int) -> bytes | None:
+    """The first line from fd (under `limit` bytes), or None if there is none."""
+    chunks: list[bytes] = []
+    read = 0
+    while read <= limit:
+        chunk = os.read(fd, _HEAD_CHUNK)
+        if not chunk:
+            return None
+        line, newline, _rest = chunk.partition(b"\n")
+        chunks.append(line)
+        if newline:
+            return b"".join(chunks)
+        read += len(chunk)
+    return None
 
 
 def _read_checked(fd: int, size: int, sha256: str | None) -> bytes | None:
@@ -126,7 +154,7 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CachedPage:
-    """What is known of an index page; its body is a blob, read only when needed."""
+    """What is known of an index page; its body, stored after it, is read only when needed."""
 
     url: str  # final URL after redirects (relative file URLs resolve against it)
     content_type: str
@@ -248,18 +276,25 @@ class Cache:
 
     def _page_path(self, url: str) -> Path:
         key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()
-        return self.root / "pages" / f"{key}.json"
+        return self.root / "pages" / f"{key}.page"
 
     def page(self, url: str) -> CachedPage | None:
-        """What is recorded of a page, or None if absent, damaged or without its body."""
-        raw = _json_record(self._page_path(url))
+        """What is recorded of a page (its file's first line), or None if absent or damaged.
+        One file per page, its record then its body: a cold lock of an application writes
+        hundreds of pages, and a file for each record and another for each body doubled the
+        files it created."""
+        line = _read_entry(self._page_path(url), MAX_RECORD_BYTES, head=True)
+        try:
+            raw = json.loads(line) if line is not None else None
+        except (ValueError, RecursionError):
+            return None
         if not isinstance(raw, dict) or not _SHA256.fullmatch(str(raw.get("digest"))):
-            return None  # the digest names a blob: nothing else may be read as one
-        encoding = raw.get("encoding", "")  # recorded since pages are kept as they came
+            return None  # the digest keys what is derived from the body
+        encoding = raw.get("encoding", "")
         if not isinstance(encoding, str) or encoding not in CODINGS:
             return None
         try:
-            page = CachedPage(
+            return CachedPage(
                 raw["url"],
                 raw["content_type"],
                 raw["digest"],
@@ -270,12 +305,26 @@ class Cache:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        return page if _present(self._blob_path(page.digest)) else None
+
+    def page_body(self, url: str, page: CachedPage) -> bytes | None:
+        """The body stored with the record of `page`, or None if absent or not the one the
+        record names (the file is then discarded)."""
+        path = self._page_path(url)
+        data = _read_entry(path)
+        if data is None:
+            return None
+        _record, newline, body = data.partition(b"\n")
+        if not newline or hashlib.sha256(body).hexdigest() != page.digest:
+            _discard(path)
+            return None
+        return body
 
     def put_page(self, request_url: str, page: CachedPage, body: bytes | None = None) -> None:
-        """Record a page: its body (unless already stored, as after a 304), then its facts."""
-        if body is not None:
-            _write_entry(self._blob_path(page.digest), body)
+        """Record a page with its body; without one (after a 304), with the body stored."""
+        if body is None:
+            body = self.page_body(request_url, page)
+            if body is None:
+                return  # nothing to keep: the page is fetched whole next time
         record = {
             "url": page.url,
             "content_type": page.content_type,
@@ -286,7 +335,8 @@ class Cache:
             "last_modified": page.last_modified,
             "encoding": page.encoding,
         }
-        _write_entry(self._page_path(request_url), json.dumps(record).encode())
+        # JSON escapes line breaks: the record is the file's first line.
+        _write_entry(self._page_path(request_url), json.dumps(record).encode() + b"\n" + body)
 
 
 def _json_record(path: Path) -> Any:

@@ -309,7 +309,7 @@ class Http:
     def page_body(self, url: str, accept: str, page: CachedPage) -> bytes:
         """The stored body of a page `page` returned, in its content coding. One that turns out
         missing or damaged is fetched again, and must be the same."""
-        body = self.cache.blob(page.digest)
+        body = self.cache.page_body(url, page)
         if body is not None:
             return body
         if self.offline:
@@ -325,6 +325,7 @@ class Http:
         same = _page_coding(url, reply) == page.encoding
         if not same or hashlib.sha256(reply.body).hexdigest() != page.digest:
             raise SourceError(f"{redact(url)}: the page changed while it was read; run again")
+        self.cache.put_page(url, page, reply.body)
         return reply.body
 
     def page_text(self, url: str, accept: str, page: CachedPage, body: bytes | None) -> bytes:
