@@ -140,6 +140,36 @@ def test_a_page_body_that_is_not_its_records_is_fetched_again(index: Index, tmp_
     assert json.loads(repaired_record)["digest"] == json.loads(record)["digest"]
 
 
+def test_a_revalidated_page_renews_its_record_without_writing_its_body_again(
+    tmp_path: Path,
+) -> None:
+    """A 304 renews a page's freshness in a small record beside it; a new body replaces both."""
+    cache = Cache(tmp_path)
+    url = "https://index.example/simple/demo/"
+    first = CachedPage(
+        url, "application/json", hashlib.sha256(b"one").hexdigest(), Freshness(1.0, 600.0), '"e1"'
+    )
+    cache.put_page(url, first, b"one")
+    (stored,) = tmp_path.rglob("pages/*.page")
+    written = stored.stat().st_mtime_ns
+    renewed = CachedPage(url, "application/json", first.digest, Freshness(2000.0, 600.0), '"e1"')
+    cache.put_page(url, renewed)
+    assert cache.page(url) == renewed
+    assert cache.page_body(url, renewed) == b"one"
+    assert stored.stat().st_mtime_ns == written  # the body was not written again
+    second = CachedPage(
+        url,
+        "application/json",
+        hashlib.sha256(b"two").hexdigest(),
+        Freshness(3000.0, 600.0),
+        '"e2"',
+    )
+    cache.put_page(url, second, b"two")
+    assert cache.page(url) == second
+    assert cache.page_body(url, second) == b"two"
+    assert [p.suffix for p in tmp_path.rglob("pages/*")] == [".page"]
+
+
 def test_offline_uses_only_the_cache(index: Index, tmp_path: Path) -> None:
     index.publish("local", "1.0")
     online = lock(index, tmp_path, "local\n")

@@ -274,41 +274,30 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _page_path(self, url: str) -> Path:
+    def _page_path(self, url: str, suffix: str = ".page") -> Path:
         key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()
-        return self.root / "pages" / f"{key}.page"
+        return self.root / "pages" / f"{key}{suffix}"
 
     def page(self, url: str) -> CachedPage | None:
-        """What is recorded of a page (its file's first line), or None if absent or damaged.
-        One file per page, its record then its body: a cold lock of an application writes
-        hundreds of pages, and a file for each record and another for each body doubled the
-        files it created."""
+        """What is recorded of a page, or None if absent or damaged.
+
+        One file per page, its record (JSON) the first line and its body the rest: a cold lock
+        of an application writes hundreds of pages, and a file for each record and another for
+        each body doubled the files it created. A page revalidated since (a 304) has a newer
+        record of its own beside it (`.json`), so that renewing a page's freshness does not
+        write its body again."""
+        renewed = _page_record(_json_record(self._page_path(url, ".json")))
+        if renewed is not None:
+            return renewed
         line = _read_entry(self._page_path(url), MAX_RECORD_BYTES, head=True)
         try:
-            raw = json.loads(line) if line is not None else None
+            return _page_record(json.loads(line)) if line is not None else None
         except (ValueError, RecursionError):
-            return None
-        if not isinstance(raw, dict) or not _SHA256.fullmatch(str(raw.get("digest"))):
-            return None  # the digest keys what is derived from the body
-        encoding = raw.get("encoding", "")
-        if not isinstance(encoding, str) or encoding not in CODINGS:
-            return None
-        try:
-            return CachedPage(
-                raw["url"],
-                raw["content_type"],
-                raw["digest"],
-                Freshness(float(raw["received"]), float(raw["lifetime"])),
-                raw.get("etag"),
-                raw.get("last_modified"),
-                encoding,
-            )
-        except (ValueError, KeyError, TypeError):
             return None
 
     def page_body(self, url: str, page: CachedPage) -> bytes | None:
-        """The body stored with the record of `page`, or None if absent or not the one the
-        record names (the file is then discarded)."""
+        """The body stored for `page`, or None if absent or not the one its record names (the
+        file is then discarded)."""
         path = self._page_path(url)
         data = _read_entry(path)
         if data is None:
@@ -320,23 +309,48 @@ class Cache:
         return body
 
     def put_page(self, request_url: str, page: CachedPage, body: bytes | None = None) -> None:
-        """Record a page with its body; without one (after a 304), with the body stored."""
+        """Record a page with its body; without one (after a 304), its newer record alone."""
+        record = json.dumps(
+            {
+                "url": page.url,
+                "content_type": page.content_type,
+                "digest": page.digest,
+                "received": page.freshness.received,
+                "lifetime": page.freshness.lifetime,
+                "etag": page.etag,
+                "last_modified": page.last_modified,
+                "encoding": page.encoding,
+            }
+        ).encode()
+        renewed = self._page_path(request_url, ".json")
         if body is None:
-            body = self.page_body(request_url, page)
-            if body is None:
-                return  # nothing to keep: the page is fetched whole next time
-        record = {
-            "url": page.url,
-            "content_type": page.content_type,
-            "digest": page.digest,
-            "received": page.freshness.received,
-            "lifetime": page.freshness.lifetime,
-            "etag": page.etag,
-            "last_modified": page.last_modified,
-            "encoding": page.encoding,
-        }
+            _write_entry(renewed, record)
+            return
         # JSON escapes line breaks: the record is the file's first line.
-        _write_entry(self._page_path(request_url), json.dumps(record).encode() + b"\n" + body)
+        _write_entry(self._page_path(request_url), record + b"\n" + body)
+        if os.path.lexists(renewed):
+            _discard(renewed)  # it names the body this one replaces
+
+
+def _page_record(raw: object) -> CachedPage | None:
+    """The CachedPage a record holds, or None if it is not one."""
+    if not isinstance(raw, dict) or not _SHA256.fullmatch(str(raw.get("digest"))):
+        return None  # the digest keys what is derived from the body
+    encoding = raw.get("encoding", "")
+    if not isinstance(encoding, str) or encoding not in CODINGS:
+        return None
+    try:
+        return CachedPage(
+            raw["url"],
+            raw["content_type"],
+            raw["digest"],
+            Freshness(float(raw["received"]), float(raw["lifetime"])),
+            raw.get("etag"),
+            raw.get("last_modified"),
+            encoding,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _json_record(path: Path) -> Any:
