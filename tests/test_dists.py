@@ -6,8 +6,17 @@ from __future__ import annotations
 import pytest
 from packaging.metadata import parse_email
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
-from machci.dists import InvalidMetadata, _headers, _simple_headers, classify, parse_metadata
+from machci.dists import (
+    DistFile,
+    InvalidMetadata,
+    ListedReleases,
+    _headers,
+    _simple_headers,
+    classify,
+    parse_metadata,
+)
 
 PLAIN = b"""Metadata-Version: 2.1
 Name: Demo_Pkg
@@ -143,3 +152,22 @@ def test_wheel_names_read_as_packaging_reads_them(filename: str) -> None:
         assert classify(filename) is None
     else:
         assert classify(filename) == (name, version, "wheel", tags)
+
+
+def test_listed_releases_are_made_when_reached_and_then_shared() -> None:
+    """A cached listing's releases are made one by one as a resolution reaches them, and every
+    target then gets the same object (its version and files computed once)."""
+    read_texts: list[str] = []
+
+    def read(text: str) -> tuple[DistFile, ...]:
+        read_texts.append(text)
+        return ()
+
+    releases = ListedReleases(["2.0\t[]", "1.0\t[]", "0.9\t[]"], read)
+    assert len(releases) == 3
+    first = releases[0]
+    assert releases[0] is first and next(iter(releases)) is first
+    assert [r.version for r in releases[:2]] == [Version("2.0"), Version("1.0")]
+    assert releases[-1].version == Version("0.9")
+    assert first.files == () and first.files == ()
+    assert read_texts == ["[]"]  # read once, when first asked

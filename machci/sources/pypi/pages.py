@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from machci.config.model import format_snapshot
-from machci.dists import DistFile, Release, classify, damaged_listing, dist_file
+from machci.dists import DistFile, ListedReleases, classify, damaged_listing, dist_file
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
@@ -138,14 +138,11 @@ class Listing:
             start += count
         return cls(releases, newer, untimed, tuple(foreign))
 
-    def by_kind(self, url: str, content_type: str) -> dict[str, tuple[Release, ...]]:
+    def by_kind(self, url: str, content_type: str) -> dict[str, ListedReleases]:
         """ProjectFiles.releases of this listing of the page at `url`, nothing parsed, checked
         or built yet."""
         read = partial(_release_files, redact(url), kind_of(content_type))
-        return {
-            kind: tuple(Release(line, read) for line in lines)
-            for kind, lines in self.releases.items()
-        }
+        return {kind: ListedReleases(lines, read) for kind, lines in self.releases.items()}
 
 
 def _is_count(value: object) -> bool:
