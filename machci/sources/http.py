@@ -10,7 +10,6 @@ metadata so).
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import math
 import re
@@ -534,6 +533,8 @@ def retry_after(value: str | None) -> float | None:
     text = value.strip()
     if text.isascii() and text.isdigit():
         return min(float(text), FOREVER) if len(text) < 16 else FOREVER
+    import email.utils  # only for a Retry-After date: a warm run makes no request at all
+
     try:
         moment = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -22,7 +22,6 @@ from typing import TypeVar
 from packaging.utils import NormalizedName, canonicalize_name
 
 from machci.backends.buildenv import BackendError, BuildEnvironments
-from machci.backends.sdist import sdist_info
 from machci.config.defaults import DEFAULT_TIMEOUT
 from machci.dists import (
     SOURCE_KINDS,
@@ -346,6 +345,9 @@ class PyPISource:
         assert file.sha256 is not None
         data = self.http.file(file.url, file.sha256)
         environments = self.build_environments if self.build else None
+        # Imported here: the sdist reader (zip, tar, PKG-INFO, backends) is for cold runs only.
+        from machci.backends.sdist import sdist_info
+
         value: dict[str, object]
         try:
             info = sdist_info(data, file.filename, environments)
