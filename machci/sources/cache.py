@@ -328,8 +328,7 @@ class Cache:
             return
         # JSON escapes line breaks: the record is the file's first line.
         _write_entry(self._page_path(request_url), record + b"\n" + body)
-        if os.path.lexists(renewed):
-            _discard(renewed)  # it names the body this one replaces
+        _discard(renewed)  # if there, it names the body this one replaces
 
 
 def _page_record(raw: object) -> CachedPage | None:
