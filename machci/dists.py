@@ -146,7 +146,7 @@ class Release:
         if self._version is None:
             text, tab, _files = self._line.partition("\t")
             try:
-                self._version = _version(text)
+                self._version = parse_version(text)
             except InvalidVersion:
                 raise damaged_listing() from None
             if not tab:
@@ -295,7 +295,8 @@ def parse_requires_python(text: str | None) -> SpecifierSet | None:
 
 
 @functools.lru_cache(maxsize=8192)
-def _version(text: str) -> Version:
+def parse_version(text: str) -> Version:
+    """A Version, memoised: a page and a lock repeat each version across files."""
     return Version(text)
 
 
@@ -328,7 +329,7 @@ def dist_file(
     a large lock), so they are interned, as an sdist's empty tags are shared."""
     return DistFile(
         NormalizedName(sys.intern(name)),
-        _version(version),
+        parse_version(version),
         sys.intern(kind),
         filename,
         url,

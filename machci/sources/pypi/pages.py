@@ -30,7 +30,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from machci.config.model import format_snapshot
-from machci.dists import DistFile, ListedReleases, classify, damaged_listing, dist_file
+from machci.dists import (
+    DistFile,
+    ListedReleases,
+    classify,
+    damaged_listing,
+    dist_file,
+    parse_version,
+)
 from machci.errors import SourceError
 from machci.redaction import redact
 from machci.untrusted import control_character, url_problem
@@ -374,7 +381,6 @@ def reduce(
     """
     kept: list[tuple[str, Version, Entry]] = []
     newer = untimed = 0
-    versions: dict[str, Version | None] = {}  # each version's text parsed once
     stand_ins: dict[str, tuple[_Read, datetime | None]] = {}
     foreign: list[str] = []
     canonical: dict[str, str] = {}
@@ -417,14 +423,14 @@ def reduce(
                 if wheels is not None and not wheels.wanted("-".join(parts[-3:])):
                     stand_ins.setdefault(text, (read, moment))
                     continue
-            version = _parsed(text, versions)
+            version = _named_version(text)
             if version is not None:
                 kept.append((kind, version, complete(read)))
         except BadEntry as exc:
             raise BadEntry(f"file {filename!r}: {exc}") from exc
     seen = {version for _kind, version, _entry in kept}
     for text, (read, moment) in stand_ins.items():
-        version = _parsed(text, versions)
+        version = _named_version(text)
         if version is None or version in seen:
             continue
         try:
@@ -437,18 +443,12 @@ def reduce(
     return Listing(_grouped(kept), newer, untimed, tuple(foreign))
 
 
-def _parsed(text: str, versions: dict[str, Version | None]) -> Version | None:
+def _named_version(text: str) -> Version | None:
     """A version as a file name spells it, or None if it is none (the file is not kept)."""
     try:
-        return versions[text]
-    except KeyError:
-        pass
-    try:
-        version: Version | None = Version(text)
+        return parse_version(text)
     except InvalidVersion:
-        version = None
-    versions[text] = version
-    return version
+        return None
 
 
 # Reading pages ----------------------------------------------------------------------------
