@@ -3,8 +3,13 @@ lock fetches no page for what only versions it cannot take depend on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
+import pytest
+
+from machci.sources.pypi import snapshot
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -40,3 +45,32 @@ def test_only_the_allowed_versions_dependencies_are_fetched_ahead(
     early = lock(index, tmp_path / "early", "app>=3.0rc1\n")
     assert early.versions() == {"app": "3.0rc1", "rc-dep": "1.0"}
     assert pages_asked(index) == {"app", "rc-dep"}
+
+
+def test_a_warm_lock_reads_the_cache_where_it_is_asked_at_any_depth(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the cache answers is read in the thread that asks, breadth first: a chain of
+    dependencies far longer than the stack would allow nested reads locks from the cache
+    without handing anything to the fetch threads, and without a word on stderr."""
+    chain = 150
+    for i in range(chain):
+        index.publish(f"link-{i}", "1.0", requires_dist=(f"link-{i + 1}",)[: chain - 1 - i])
+    every = {f"link-{i}": "1.0" for i in range(chain)}
+    project = tmp_path / "project"
+    assert lock(index, project, "link-0\n").versions() == every
+
+    handed: list[object] = []
+    settle = snapshot._settle
+
+    def counted(future: Future[object], load: Callable[[], object]) -> None:
+        handed.append(load)
+        settle(future, load)
+
+    monkeypatch.setattr(snapshot, "_settle", counted)
+    index.log.clear()
+    warm = lock(index, project, "link-0\n", "--offline")
+    assert (warm.code, warm.err) == (0, "")
+    assert warm.versions() == every
+    assert handed == []
+    assert index.log == []

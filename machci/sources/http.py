@@ -10,13 +10,14 @@ metadata so).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 from urllib.parse import urljoin
@@ -86,6 +87,11 @@ class Progress:
             self.stream.flush()
 
 
+class CacheMiss(Exception):
+    """The answer needs more than reading the cache, which a cache-only scope refuses
+    (`Http.cache_only`): the caller hands the work to a thread that may wait for it."""
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -128,6 +134,22 @@ class Http:
         self.watchdog = Watchdog()
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
+        self._scope = threading.local()
+
+    @contextlib.contextmanager
+    def cache_only(self) -> Iterator[None]:
+        """In this thread, answer from the cache alone: a request, or other work a caller
+        marks with `beyond_cache` (reducing a page, running a build), raises CacheMiss."""
+        self._scope.cache_only = True
+        try:
+            yield
+        finally:
+            self._scope.cache_only = False
+
+    def beyond_cache(self) -> None:
+        """What follows goes beyond reading the cache: refused in a cache-only scope."""
+        if getattr(self._scope, "cache_only", False):
+            raise CacheMiss
 
     def pool(self) -> urllib3.PoolManager:
         """Made at the first request, with urllib3 imported then: a run answered from the
@@ -224,6 +246,7 @@ class Http:
         is given (under it), any other is let go; `as_sent`: in its content coding. The whole
         of it, retries included, within --timeout, plus `grace` seconds for each byte of body
         received."""
+        self.beyond_cache()
         target, auth = self.credentials.prepare(url)
         failure: HTTPError
         with self.watchdog.request(self.timeout, grace) as deadline:
@@ -428,6 +451,7 @@ class Http:
         archives whose hash can be checked only once unpacked (sources/depsdb/tarballs.py)."""
         if self.offline:
             raise SourceError(f"offline: {redact(url)} is not in the cache")
+        self.beyond_cache()
         target, auth = self.credentials.prepare(url)
         with self.watchdog.request(self.timeout, FILE_GRACE) as deadline:
             response = self._open(url, target, auth, deadline)

@@ -10,8 +10,10 @@ Pages and metadata are fetched in parallel ahead of the resolver's questions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -36,7 +38,7 @@ from machci.dists import (
 from machci.errors import SourceError
 from machci.notices import warn
 from machci.sources.cache import CachedPage
-from machci.sources.http import WORKERS, Http, redact
+from machci.sources.http import WORKERS, CacheMiss, Http, redact
 from machci.sources.pypi.lazywheel import remote_metadata
 from machci.sources.pypi.pages import LISTING_RECORD, Listing, WheelFilter, listing_key
 from machci.sources.pypi.reducer import Reducer
@@ -61,15 +63,49 @@ _T = TypeVar("_T")
 
 
 def _on_success(future: Future[_T], then: Callable[[_T], object]) -> None:
-    """Run `then` on the future's result when it succeeds. A failure is left for whoever asks
-    for that result (the resolver reports it only if it needs it)."""
+    """Run `then` on the future's result when it succeeds, in turn (`_in_turn`). A failure is
+    left for whoever asks for that result (the resolver reports it only if it needs it)."""
 
     def done(finished: Future[_T]) -> None:
         if not finished.cancelled() and finished.exception() is None:
-            with contextlib.suppress(RuntimeError):  # the pool is shutting down
-                then(finished.result())
+            _in_turn(functools.partial(then, finished.result()))
 
     future.add_done_callback(done)
+
+
+_turns = threading.local()
+
+
+def _in_turn(call: Callable[[], object]) -> None:
+    """Run `call` now or, when this thread is running such a call already, right after it.
+
+    A page read from the cache calls back at once, for the metadata of its likely file, whose
+    callback asks for the pages of its dependencies, and so on down the graph: nested, that is
+    a dozen frames per edge, and a long enough chain of dependencies would exhaust the stack.
+    In turn, the thread works through the graph breadth first, at a constant depth."""
+    queue: deque[Callable[[], object]] | None = getattr(_turns, "queue", None)
+    if queue is not None:
+        queue.append(call)
+        return
+    queue = _turns.queue = deque([call])
+    try:
+        while queue:
+            with contextlib.suppress(RuntimeError):  # the pool is shutting down
+                queue.popleft()()
+    finally:
+        _turns.queue = None
+
+
+def _settle(future: Future[_T], load: Callable[[], _T]) -> None:
+    """Run `load` for `future`, in the pool, as the pool runs what is submitted to it."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = load()
+    except BaseException as exc:  # the future holds it for whoever asks
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 class PyPISource:
@@ -112,6 +148,9 @@ class PyPISource:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for table in (self.pages, self.metadata_futures):
+            for future in table.values():
+                future.cancel()  # those the pool never started
         self.reducer.close()
         self.build_environments.close()
         # The futures' callbacks hold this source: without the tables, reference counting frees
@@ -124,12 +163,27 @@ class PyPISource:
     def _submit_once(
         self, table: dict[str, Future[_T]], key: str, load: Callable[[], _T]
     ) -> Future[_T]:
-        """The one future for `key`: every fetch happens once per run, however often asked."""
+        """The one future for `key`: every fetch happens once per run, however often asked.
+
+        What the cache answers is read here, in the thread that asks; only what needs a
+        request (or reducing a page, or a build) goes to the pool. Handing the few hundred
+        cache reads of a warm lock to threads that take turns with the resolver at the
+        interpreter lock cost it a third of its time."""
         with self.lock:
             future = table.get(key)
-            if future is None:
-                future = table[key] = self.pool.submit(load)
-            return future
+            if future is not None:
+                return future
+            future = table[key] = Future()
+        try:
+            with self.http.cache_only():
+                result = load()
+        except CacheMiss:
+            self.pool.submit(_settle, future, load)
+        except Exception as exc:  # the future holds it for whoever asks
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
 
     def prefetch(
         self,
@@ -191,6 +245,7 @@ class PyPISource:
             found = Listing.from_text(cache.derived_text(LISTING_RECORD, key))
             if found is not None:
                 return found
+        self.http.beyond_cache()
         with self.reducing:
             if body is None:
                 body = self.http.page_body(url, ACCEPT, page)
@@ -313,6 +368,7 @@ class PyPISource:
             record, key = SDIST_RECORD, f"{file.sha256}-{self.build_environments.identity}"
         cached = cache.derived(record, key)
         if not self._reusable(cached):
+            self.http.beyond_cache()
             with cache.derived_lock(record, key):
                 cached = cache.derived(record, key)
                 if not self._reusable(cached):
