@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -17,7 +18,7 @@ from resolvelib import (
 )
 from resolvelib.resolvers import RequirementInformation
 
-from machci.resolve.rounds import RoundsResolver
+from machci.resolve.rounds import RoundsResolver, _RememberingResolution
 
 Index = dict[str, dict[str, list[tuple[str, str]]]]  # name -> version -> [(name, specifier)]
 
@@ -68,6 +69,30 @@ class GraphProvider(AbstractProvider[tuple[str, str], tuple[str, str], str]):
 
     def get_dependencies(self, candidate: tuple[str, str]) -> list[tuple[str, str]]:
         return self.index[candidate[0]][candidate[1]]
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, tuple[str, str]],
+        candidates: Mapping[str, Iterator[tuple[str, str]]],
+        information: Mapping[
+            str, Iterator[RequirementInformation[tuple[str, str], tuple[str, str]]]
+        ],
+        backtrack_causes: Sequence[RequirementInformation[tuple[str, str], tuple[str, str]]],
+    ) -> Iterable[str]:
+        """The open names offered must be those a walk over every criterion finds."""
+        identifiers = list(identifiers)
+        walked = {
+            name
+            for name in information
+            if name not in resolutions
+            or not all(
+                Version(resolutions[name][1]) in SpecifierSet(info.requirement[1])
+                for info in information[name]
+            )
+        }
+        assert sorted(identifiers) == sorted(walked)
+        return identifiers
 
 
 # The last root clashes with some of the random ranges: resolutions backtrack, a few fail.
@@ -129,3 +154,25 @@ def test_a_large_graph_needs_far_fewer_pin_checks() -> None:
     remembered, checks = resolve(RoundsResolver, index, [("root", ">=1")])
     assert remembered == plain and isinstance(plain, dict) and len(plain) == 301
     assert checks * 20 < plain_checks  # linear in the graph, not quadratic
+
+
+def test_a_round_asks_only_about_what_the_last_pin_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without backtracking, each name's pin is asked about a bounded number of times, however
+    large the graph: resolvelib walks every criterion every round (n² questions)."""
+    asked = 0
+    ask = _RememberingResolution._is_current_pin_satisfying
+
+    def counted(self: _RememberingResolution[Any, Any, Any], name: Any, criterion: Any) -> bool:
+        nonlocal asked
+        asked += 1
+        return ask(self, name, criterion)
+
+    monkeypatch.setattr(_RememberingResolution, "_is_current_pin_satisfying", counted)
+    size = 300
+    index = {f"p{i}": {"1.0": [(f"p{i + 1}", ">=1")] if i < size - 1 else []} for i in range(size)}
+    index["root"] = {"1.0": [(f"p{i}", ">=1") for i in range(0, size, 10)]}
+    remembered, _checks = resolve(RoundsResolver, index, [("root", ">=1")])
+    assert isinstance(remembered, dict) and len(remembered) == size + 1
+    assert asked < 4 * size
