@@ -8,11 +8,12 @@ answers depend only on the criterion, the pin and the backtrack causes (Provider
 reads nothing else), so each is remembered per name until one of those changes.
 
 Remembered answers still leave a walk over every criterion each round, three times (the open
-names, the satisfied ones, those a pin unsettled): 9 million lookups on a graph of 3,000. So the
-round loop is resolvelib's, copied here, except that the open names are kept from round to
-round: a pin changes only its own name and the criteria of the candidate's dependencies, and
-those alone are asked again; anything else that changes the state (information removed from
-the criteria, a backjump, a rollback) has every criterion asked again, as resolvelib does.
+names, the satisfied ones, those a pin unsettled): 3,000 rounds over up to 3,000 criteria on a
+graph of 3,000 packages. So the round loop is resolvelib's, copied here, except that the open
+names are kept from round to round: a pin changes only its own name and the criteria of the
+candidate's dependencies, and those alone are asked again; anything else that changes the
+state (information removed from the criteria, a backjump, a rollback) has every criterion
+asked again, as resolvelib does.
 The open names are offered in the order they opened rather than the criteria's:
 Provider.get_preference ends with the name, so no two tie and the one chosen is resolvelib's.
 The algorithm, and so the result, is resolvelib's.
