@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,21 @@ def _private_cache(
 ) -> None:
     """Keep every test away from the user's cache directory."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _nothing_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """machci logs nothing; a record at ERROR comes from a library catching what machci let
+    through (concurrent.futures logs a callback's exception), which the command line prints as
+    a traceback, and which pytest would otherwise capture out of sight."""
+    yield
+    errors = [
+        record.getMessage()
+        for when in ("setup", "call")
+        for record in caplog.get_records(when)
+        if record.levelno >= logging.ERROR
+    ]
+    assert not errors, f"logged as errors: {errors}"
 
 
 @pytest.fixture(autouse=True)

@@ -82,7 +82,12 @@ def _in_turn(call: Callable[[], object]) -> None:
     A page read from the cache calls back at once, for the metadata of its likely file, whose
     callback asks for the pages of its dependencies, and so on down the graph: nested, that is
     a dozen frames per edge, and a long enough chain of dependencies would exhaust the stack.
-    In turn, the thread works through the graph breadth first, at a constant depth."""
+    In turn, the thread works through the graph breadth first, at a constant depth.
+
+    A call that fails is passed over: fetching ahead is a guess, and what failed in it (a
+    broken entry of the version guessed, say) fails again, as one readable error, if the
+    resolver asks for it itself. Let through, it would reach the futures' logger, which prints
+    a traceback, and would end the calls still queued."""
     queue: deque[Callable[[], object]] | None = getattr(_turns, "queue", None)
     if queue is not None:
         queue.append(call)
@@ -90,7 +95,7 @@ def _in_turn(call: Callable[[], object]) -> None:
     queue = _turns.queue = deque([call])
     try:
         while queue:
-            with contextlib.suppress(RuntimeError):  # the pool is shutting down
+            with contextlib.suppress(Exception):
                 queue.popleft()()
     finally:
         _turns.queue = None
