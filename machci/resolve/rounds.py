@@ -13,10 +13,9 @@ graph of 3,000 packages. So the round loop is resolvelib's, copied here, except 
 names are kept from round to round: a pin changes only its own name and the criteria of the
 candidate's dependencies, and those alone are asked again; anything else that changes the
 state (information removed from the criteria, a backjump, a rollback) has every criterion
-asked again, as resolvelib does.
-The open names are offered in the order they opened rather than the criteria's:
-Provider.get_preference ends with the name, so no two tie and the one chosen is resolvelib's.
-The algorithm, and so the result, is resolvelib's.
+asked again, as resolvelib does. The open names are offered in the order they opened rather
+than the criteria's: Provider.get_preference ends with the name, so no two tie and the one
+chosen is resolvelib's. The algorithm, and so the result, is resolvelib's.
 
 This reaches into resolvelib's Resolution (the class its Resolver drives); pyproject.toml allows
 the versions whose loop this follows (1.2), and tests/test_rounds.py checks the answers, and
