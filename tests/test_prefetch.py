@@ -3,13 +3,15 @@ lock fetches no page for what only versions it cannot take depend on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
+from machci.dists import DistFile
 from machci.sources.pypi import snapshot
+from machci.sources.pypi.prefetch import Prefetcher
 from tests.fixtures.index import Index
 from tests.helpers import lock
 
@@ -74,3 +76,36 @@ def test_a_warm_lock_reads_the_cache_where_it_is_asked_at_any_depth(
     assert warm.versions() == every
     assert handed == []
     assert index.log == []
+
+
+def test_walking_down_a_projects_versions_fetches_the_next_ones_ahead(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the resolver passes over a project's first version, the metadata of the wheels
+    below it is asked for ahead, in batches (4, then 8): a backtrack through many versions
+    waits on a few round trips rather than one per version. An sdist (whose metadata may need
+    its backend run) is never among them, nor is a version the resolver took at once."""
+    index.publish("dep", "1.0")
+    index.publish("dep", "2.0")
+    for major in range(3, 13):
+        index.publish("lib", f"{major}.0", requires_dist=("dep==2",))
+    index.publish("lib", "2.0", requires_dist=("dep==1",))
+    index.publish("lib", "1.0", requires_dist=("dep==1",))
+    index.publish("lib", "0.5", kind="sdist", requires_dist=("dep==1",))
+    batches: list[list[str]] = []
+    ahead = Prefetcher.files
+
+    def recorded(prefetcher: Prefetcher, files: Iterable[DistFile]) -> None:
+        files = list(files)
+        batches.append([f"{f.name} {f.version}" for f in files])
+        ahead(prefetcher, files)
+
+    monkeypatch.setattr(Prefetcher, "files", recorded)
+    result = lock(index, tmp_path / "walk", "lib\ndep==1\n")
+    assert result.versions() == {"lib": "2.0", "dep": "1.0"}
+    walked = [f"lib {major}.0" for major in range(10, 0, -1)]
+    assert batches == [walked[:4], walked[4:]]  # from 10.0, the version after the 2nd offered
+
+    batches.clear()
+    assert lock(index, tmp_path / "direct", "lib\n").versions() == {"lib": "12.0", "dep": "2.0"}
+    assert batches == []

@@ -117,7 +117,7 @@ def _lock(
         pending = [(r, Prefetcher(source, r.provider)) for r in resolutions]
         del resolutions
         for resolution, prefetcher in pending:
-            resolution.start(prefetcher.ahead)
+            resolution.start(prefetcher.ahead, prefetcher.files)
         # Each target's resolution is let go of once done: a three-system lock holds one
         # target's candidates and choices at a time, not all three.
         while pending:

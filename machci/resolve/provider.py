@@ -57,6 +57,11 @@ from machci.sources.nixpkgs.index import NixpkgsPackage
 from machci.sources.pypi.prefetch import Wanted
 
 MAX_ROUNDS = 20000
+FIRST_BATCH = 4  # versions whose metadata is fetched ahead once the resolver passes one over
+
+
+def _ignore(wanted: Iterable[object]) -> None:
+    """The lookahead of a resolution nobody fetches ahead for."""
 
 
 class Provider(AbstractProvider[Req, Candidate, str]):
@@ -85,6 +90,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.invalid: dict[str, list[str]] = defaultdict(list)
         self.required_by: dict[str, Candidate] = {}  # first parent seen, for error messages
         self.lookahead: Callable[[Iterable[Wanted]], None] = _ignore  # what it will ask about
+        self.lookahead_files: Callable[[Iterable[DistFile]], None] = _ignore  # whose metadata
         self.last_rejected: Candidate | None = None  # the Rejections reporter says
         self.lock = threading.Lock()
         # Per-file answers recur for every file and both kinds of question: asked once each.
@@ -287,12 +293,18 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         moved_up: set[Version] = set()  # wheels already offered just before their sdist
         rejected: set[Version] = set()  # versions whose dependencies clashed, in this attempt
         specifiers = [r.specifier for r in reqs]
+        hashes = [r.hashes for r in reqs if r.hashes]
+        walk = _WalkAhead(
+            self._wheels_of(choices.fitting(specifiers), prerelease_ok, hashes),
+            self.lookahead_files,
+        )
         for position, choice in choices.fitting(specifiers):
             if not prerelease_ok and choice.version.is_prerelease:
                 continue
             finals = True
             if choice.version in rejected:
                 continue
+            walk.offering(position)
             yield from self._noting_rejections(
                 self._offer(name, extras, choices, position, reqs, bad, moved_up), rejected
             )
@@ -303,6 +315,19 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 yield from self._noting_rejections(
                     self._offer(name, extras, choices, position, reqs, bad, moved_up), rejected
                 )
+
+    @staticmethod
+    def _wheels_of(
+        fitting: Iterator[tuple[int, Choice]], prerelease_ok: bool, hashes: list[frozenset[str]]
+    ) -> Iterator[tuple[int, DistFile]]:
+        """The file `_candidate` would take of each choice, where it is a wheel (an sdist's
+        metadata may need its backend run: never for a version that may not be chosen)."""
+        for position, choice in fitting:
+            if not prerelease_ok and choice.version.is_prerelease:
+                continue
+            file = next((f for f in choice.files if all(f.sha256 in h for h in hashes)), None)
+            if file is not None and file.kind == "wheel":
+                yield position, file
 
     def _noting_rejections(
         self, candidates: Iterator[Candidate], rejected: set[Version]
@@ -492,6 +517,42 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
 
+class _WalkAhead:
+    """Fetching ahead down a project's versions as the resolver walks them.
+
+    While the resolver takes the first version offered, the prefetcher has its metadata on the
+    way. Once it passes over that one (its dependencies clash), each next version's metadata
+    would be a request of its own, one after another: backtracking through thirty versions of
+    one project was thirty round trips to the index. From the second version offered on, the
+    metadata of the next wheels down is fetched ahead, FIRST_BATCH of them and twice as many
+    each time the walk reaches the last one fetched (uv fetches ahead in batches likewise)."""
+
+    def __init__(
+        self, upcoming: Iterator[tuple[int, DistFile]], fetch: Callable[[Iterable[DistFile]], None]
+    ) -> None:
+        self.upcoming = upcoming
+        self.fetch = fetch
+        self.offered = 0
+        self.fetched_to = -1  # the position of the last file fetched ahead
+        self.batch = FIRST_BATCH
+
+    def offering(self, position: int) -> None:
+        """The choice at `position` is offered next."""
+        self.offered += 1
+        if self.offered < 2 or position < self.fetched_to:
+            return
+        files = []
+        for ahead, file in self.upcoming:
+            if ahead > position:
+                files.append(file)
+                self.fetched_to = ahead
+                if len(files) == self.batch:
+                    break
+        self.batch *= 2
+        if files:
+            self.fetch(files)
+
+
 def _marker_matches(
     marker: Marker | None, environment: dict[str, str], extras: Sequence[str]
 ) -> bool:
@@ -567,10 +628,16 @@ class TargetResolution:
             target, finder, providers, constraint_reqs, allow_prereleases, nixpkgs, skip_failures
         )
 
-    def start(self, lookahead: Callable[[Iterable[Wanted]], None]) -> None:
+    def start(
+        self,
+        lookahead: Callable[[Iterable[Wanted]], None],
+        lookahead_files: Callable[[Iterable[DistFile]], None] = _ignore,
+    ) -> None:
         """Tell the source, through `lookahead`, what this resolution will want: the roots now,
-        each candidate's dependencies as the resolver meets them."""
+        each candidate's dependencies as the resolver meets them; through `lookahead_files`,
+        the files whose metadata it is about to ask for."""
         self.provider.lookahead = lookahead
+        self.provider.lookahead_files = lookahead_files
         lookahead((r.name, r.specifier) for r in self.roots)
 
     def run(self) -> SystemLock:
@@ -589,7 +656,3 @@ class TargetResolution:
 
 def target_label(target: Target) -> str:
     return f"{target.system} (Python {target.python})"
-
-
-def _ignore(wanted: Iterable[Wanted]) -> None:
-    """The lookahead of a resolution nobody fetches ahead for."""

@@ -109,6 +109,9 @@ class DepsDbSource:
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None:
         """Nothing to fetch ahead: metadata is in the tables already read."""
 
+    def prefetch_metadata(self, files: Iterable[DistFile]) -> None:
+        """Nothing to fetch ahead: metadata is in the tables already read."""
+
     # The resolver's questions (resolve.Finder) ------------------------------------------
 
     def project(self, name: str) -> ProjectFiles:

@@ -3,8 +3,9 @@
 For each name a resolution will want: its page, then the metadata of the file it will most
 likely take (the newest the versions asked of it allow: a guess ignoring them fetched pages for
 dependencies of versions never chosen, a sixth of an application's pages), then the pages of
-that file's dependencies, and so on down the graph. Only pages
-and metadata are fetched ahead, never whole distributions for versions that may not be chosen.
+that file's dependencies, and so on down the graph. When the resolver passes over a project's
+newest versions, the metadata of the next ones down (`files`). Only pages and metadata are
+fetched ahead, never whole distributions for versions that may not be chosen.
 Which file is likely and which dependencies apply are the resolution's to say (`Guess`); this
 module only schedules.
 """
@@ -37,6 +38,7 @@ class Ahead(Protocol):
         then: Callable[[ProjectFiles], Iterable[DistFile]] | None = None,
     ) -> None: ...
     def when_metadata(self, file: DistFile, then: Callable[[DistMetadata], None]) -> None: ...
+    def prefetch_metadata(self, files: Iterable[DistFile]) -> None: ...
 
 
 class Prefetcher:
@@ -64,6 +66,11 @@ class Prefetcher:
                     fresh.append(name)
         if fresh:
             self.source.prefetch(fresh, self._likely)
+
+    def files(self, files: Iterable[DistFile]) -> None:
+        """Start fetching the metadata of files the resolver is about to consider."""
+        if self.guess is not None:
+            self.source.prefetch_metadata(files)
 
     def _likely(self, project: ProjectFiles) -> list[DistFile]:
         guess = self.guess
