@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--pairs 5] [--set forty --set issue --set airflow --set torch]
                              [--offline] [--live] [--with-pip-compile] [--json results.json]
-                             [--no-sync-check] [--no-growth] [--no-evaluation]
+                             [--no-sync-check] [--no-growth] [--no-evaluation] [--latency MS]
 
 Records what is missing first (needs PyPI once; ``--offline`` refuses), then serves the
 recording on 127.0.0.1 with PyPI's caching headers (server.py) and, for each root set, takes
@@ -17,7 +17,8 @@ the evaluation of its three-system default.nix (evaluation.py); and how lock tim
 grow with the graph (growth.py, synthetic graphs of 100 to 3,000 packages).  The report gives
 medians with their spread (min-max), each pair's ratio, bytes and requests served per run,
 peak RSS of the cold and of the warm runs, and the issues' targets with PASS or MISS.
-``--live`` runs the lock pairs against PyPI itself instead.  See README.md beside this file.
+``--live`` runs the lock pairs against PyPI itself instead; ``--latency`` serves the recording
+as over a network, each answer a round trip late.  See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -695,6 +696,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip evaluating the airflow set's three-system default.nix",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="serve the recording as over a network: each answer and each new connection"
+        " waits a round trip of MS milliseconds (0: loopback speed)",
+    )
     parser.add_argument("--recording", type=Path, help="recording directory")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument(
@@ -705,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pairs must be at least 1")
     if args.live and args.offline:
         parser.error("--live needs the network")
+    if args.latency < 0 or (args.latency and args.live):
+        parser.error("--latency is a non-negative round trip for the recording (not --live)")
+    latency = args.latency / 1000
     if args.live and any(not SETS[name].pep658 for name in args.sets or ()):
         parser.error("--live cannot hide PyPI's PEP 658 metadata: that set needs the recording")
     committed = load_committed()
@@ -768,7 +780,8 @@ def main(argv: list[str] | None = None) -> int:
             if root_set.pep658:
                 measure(root_set, url, counting)
                 continue
-            with IndexServer(recording, pep658=False) as hidden:  # its own index, without PEP 658
+            # Its own index, without PEP 658.
+            with IndexServer(recording, pep658=False, latency=latency) as hidden:
                 measure(root_set, hidden.url, Counting(hidden))
         if not args.no_sync_check and not args.live:
             sync_check = measure_sync_check(
@@ -795,8 +808,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         run_all(PYPI_SIMPLE, Counting(None))
     else:
-        with IndexServer(recording) as server:
+        with IndexServer(recording, latency=latency) as server:
             header.append(f"index {server.url}: the recording, with PyPI's caching headers")
+            if latency:
+                header.append(
+                    f"LATENCY: each answer, and each new connection, waits {args.latency:g} ms"
+                    " (a round trip); bodies arrive at loopback speed"
+                )
             run_all(server.url, Counting(server))
 
     growth = None
@@ -816,14 +834,16 @@ def main(argv: list[str] | None = None) -> int:
         lines += [*report_growth(growth), ""]
     found = targets(results, sync_check)
     scale = scale_targets(results, scale_sync)
-    lines += report_targets(found, args.live, "target (performance issue)")
-    lines += ["", *report_targets(scale, args.live, "target (performance at scale)")]
+    over = f", {args.latency:g} MS LATENCY" if latency else ""
+    lines += report_targets(found, args.live, f"target (performance issue{over})")
+    lines += ["", *report_targets(scale, args.live, f"target (performance at scale{over})")]
     print("\n".join(lines), flush=True)
     log(f"done in {time.monotonic() - started:.0f} s")
     if args.json:
         doc = {
             "snapshot": snapshot,
             "live": args.live,
+            "latency_ms": args.latency,
             "pairs": args.pairs,
             "machine": machine(),
             "sets": {

@@ -3,7 +3,7 @@
 
 ``run.py`` and ``record.py`` start it in a thread; by hand::
 
-    python benchmarks/server.py [--port 0] [--record] [--no-metadata]
+    python benchmarks/server.py [--port 0] [--record] [--no-metadata] [--latency MS]
 
 Routes, as on pypi.org and files.pythonhosted.org (one host here):
 
@@ -25,6 +25,11 @@ no ``core-metadata`` or ``data-dist-info-metadata``, ``.metadata`` URLs answer 4
 reads a wheel's metadata out of the wheel.  A wheel not recorded whole then answers ``HEAD``
 with its size, and a range from the recorded parts of it.
 
+A network (``latency``, ``--latency MS``): each answer waits that long before it starts, as a
+round trip to a CDN's edge would, and each new connection waits as long once more, for its
+handshake (one round trip: there is no TLS here). Bandwidth is not limited: bodies arrive at
+loopback speed.
+
 Recording (``upstream`` given, ``--record``): whatever is not recorded yet is fetched from PyPI,
 stored in the recording and served.  A wheel whose metadata is not recorded yet is listed with
 ``core-metadata: true`` (no hash): uv then asks for its ``.metadata``, machci (which wants a
@@ -45,6 +50,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -211,6 +217,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        if self.server.index.latency:  # a new connection: its handshake's round trip
+            time.sleep(self.server.index.latency)
+
     def do_GET(self) -> None:
         self.server.index.handle(self, head=False)
 
@@ -251,8 +262,11 @@ class IndexServer:
         host: str = "127.0.0.1",
         port: int = 0,
         pep658: bool = True,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds each answer (and each new connection) waits, as over a network."""
         self.recording = recording
+        self.latency = latency
         self.upstream = upstream
         self.pep658 = pep658  # False: no PEP 658 metadata, as on an index without it
         self.host = host
@@ -432,6 +446,8 @@ class IndexServer:
     # -- HTTP --------------------------------------------------------------------------------
 
     def handle(self, request: _Handler, *, head: bool) -> None:
+        if self.latency:
+            time.sleep(self.latency)  # the request's round trip
         path = unquote(urlsplit(request.path).path)
         try:
             if path == "/simple" or path.startswith("/simple/"):
@@ -628,11 +644,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-metadata", action="store_true", help="serve no PEP 658 metadata (wheels by range)"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS", help="a round trip, as over a network"
+    )
     args = parser.parse_args(argv)
+    if args.latency < 0:
+        parser.error("--latency must not be negative")
     snapshot = args.snapshot or load_committed(COMMITTED_MANIFEST)["snapshot"]
     recording = Recording(args.recording or recording_dir(snapshot), snapshot)
     upstream = Upstream(PYPI_SIMPLE) if args.record else None
-    with IndexServer(recording, upstream, port=args.port, pep658=not args.no_metadata) as server:
+    with IndexServer(
+        recording,
+        upstream,
+        port=args.port,
+        pep658=not args.no_metadata,
+        latency=args.latency / 1000,
+    ) as server:
         print(f"index:    {server.url}", flush=True)
         print(f"snapshot: {snapshot}  (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
