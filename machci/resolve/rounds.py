@@ -25,7 +25,7 @@ each round's open names, against resolvelib's own on backtracking graphs.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from resolvelib import ResolutionImpossible, ResolutionTooDeep, Resolver
@@ -58,14 +58,24 @@ class _RememberingResolution(Resolution[RT, CT, KT]):
         self._satisfying[name] = (criterion, pin, satisfied)
         return satisfied
 
-    def _get_preference(self, name: KT) -> Any:
-        criterion = self.state.criteria[name]
+    def _preference_now(self) -> Callable[[KT], Any]:
+        """`_get_preference` for this round, remembered per criterion and backtrack causes. The
+        state and its causes are read once a round: `min` asks about every open name every
+        round (100,000 times in a three-system airflow lock)."""
+        criteria = self.state.criteria
         causes = tuple(self.state.backtrack_causes)
-        known = self._preferences.get(name)
-        if known is not None and known[0] is criterion and known[1] == causes:
-            return known[2]
-        preference = super()._get_preference(name)
-        self._preferences[name] = (criterion, causes, preference)
+        remembered = self._preferences
+        ask = super()._get_preference
+
+        def preference(name: KT) -> Any:
+            criterion = criteria[name]
+            known = remembered.get(name)
+            if known is not None and known[0] is criterion and known[1] == causes:
+                return known[2]
+            answer = ask(name)
+            remembered[name] = (criterion, causes, answer)
+            return answer
+
         return preference
 
     def _get_updated_criteria(self, candidate: CT) -> dict[KT, Criterion[RT, CT]]:
@@ -163,7 +173,7 @@ class _RememberingResolution(Resolution[RT, CT, KT]):
                 raise RuntimeError("narrow_requirement_selection returned 0 names")
 
             if len(narrowed_unstatisfied_names) > 1:
-                name = min(narrowed_unstatisfied_names, key=self._get_preference)
+                name = min(narrowed_unstatisfied_names, key=self._preference_now())  # kept
             else:
                 name = narrowed_unstatisfied_names[0]
 
