@@ -325,7 +325,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for position, choice in fitting:
             if not prerelease_ok and choice.version.is_prerelease:
                 continue
-            file = next((f for f in choice.files if all(f.sha256 in h for h in hashes)), None)
+            file = _file_of(choice, hashes)
             if file is not None and file.kind == "wheel":
                 yield position, file
 
@@ -385,18 +385,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         bad: set[Candidate],
     ) -> Candidate | None:
         """The candidate of one choice, or None if no file fits or its metadata is unusable."""
-        hashes = [r.hashes for r in reqs if r.hashes]
+        file = _file_of(choice, [r.hashes for r in reqs if r.hashes])
+        if file is None:
+            return None
         if choice.nixpkgs is not None:
-            if hashes or not choice.files:  # nixpkgs builds its own file: no hash can match
-                return None
             candidate = Candidate(
-                name, choice.version, extras, "nixpkgs", choice.files[0], nixpkgs=choice.nixpkgs
+                name, choice.version, extras, "nixpkgs", file, nixpkgs=choice.nixpkgs
             )
             return None if candidate in bad or not self._metadata_ok(candidate) else candidate
-        files = [f for f in choice.files if all(f.sha256 in h for h in hashes)]
-        if not files:
-            return None
-        file = files[0]
         if file.yanked is not None and not self._allows_yanked(choice.version, reqs):
             return None
         candidate = Candidate(name, choice.version, extras, choice.provider, file)
@@ -515,6 +511,15 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 self.required_by.setdefault(dep.name, candidate)
         self.lookahead((d.name, d.specifier) for d in deps)
         return deps
+
+
+def _file_of(choice: Choice, hashes: list[frozenset[str]]) -> DistFile | None:
+    """The file a choice's candidate stands on: its best-ranked one that every requirement's
+    --hash values allow; none for a nixpkgs choice under --hash (nixpkgs builds its own file,
+    which no hash can match)."""
+    if choice.nixpkgs is not None:
+        return None if hashes else next(iter(choice.files), None)
+    return next((f for f in choice.files if all(f.sha256 in h for h in hashes)), None)
 
 
 class _WalkAhead:
