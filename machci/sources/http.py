@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 DEFAULT_RETRIES = 3
 # Requests in flight. Over a network a cold lock waits on round trips, and more in flight
 # shorten it (airflow, 20 ms a round trip: 16 threads took 0.90x the time of 8); on loopback,
-# where reading the pages bounds it, 16 are as fast as 8, for about 5 MiB more at the peak.
+# where reading the pages bounds it, 16 are as fast as 8, for 5-7 MiB more at the peak.
 WORKERS = 16
 CHUNK = 1 << 16
 DRAIN = 1 << 16  # an unwanted body up to this size is read, so its connection can be reused
